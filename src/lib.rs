@@ -1,0 +1,10 @@
+//! devp2p: an Ethereum devp2p networking stack.
+//!
+//! ```
+//! use devp2p::node::NodeId;
+//! let id: NodeId = "00".repeat(64).parse().unwrap();
+//! assert!(id.is_zero());
+//! ```
+#![warn(missing_docs)]
+
+pub use devp2p_discover::node;
