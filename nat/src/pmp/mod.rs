@@ -209,22 +209,7 @@ impl Pmp {
             while let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await
             {
                 let n = received.map_err(|e| NatError::io("receiving NAT-PMP response", e))?;
-                let packet = &buf[..n];
-                if n < 4 || packet[0] != VERSION || packet[1] != RESPONSE_BIT | opcode {
-                    continue;
-                }
-                let code = u16::from_be_bytes([packet[2], packet[3]]);
-                if code != 0 {
-                    return Err(NatError::Pmp {
-                        code: PmpResultCode::from_code(code),
-                    });
-                }
-                if n < min_len {
-                    return Err(NatError::MalformedPmp {
-                        reason: "response shorter than its opcode requires",
-                    });
-                }
-                if accept(packet) {
+                if check_response(&buf[..n], opcode, min_len)? && accept(&buf[..n]) {
                     return Ok(buf);
                 }
             }
@@ -264,6 +249,27 @@ impl Pmp {
         let granted = u32::from_be_bytes([answer[12], answer[13], answer[14], answer[15]]);
         Ok((mapped, granted))
     }
+}
+
+/// Checks a datagram from the gateway against the request's `opcode`: `Ok(false)` for
+/// datagrams to ignore (other version/opcode, RFC 6886 section 3.1), the result code as an
+/// error, `Ok(true)` for a success response of at least `min_len` bytes.
+pub(crate) fn check_response(packet: &[u8], opcode: u8, min_len: usize) -> Result<bool, NatError> {
+    if packet.len() < 4 || packet[0] != VERSION || packet[1] != RESPONSE_BIT | opcode {
+        return Ok(false);
+    }
+    let code = u16::from_be_bytes([packet[2], packet[3]]);
+    if code != 0 {
+        return Err(NatError::Pmp {
+            code: PmpResultCode::from_code(code),
+        });
+    }
+    if packet.len() < min_len {
+        return Err(NatError::MalformedPmp {
+            reason: "response shorter than its opcode requires",
+        });
+    }
+    Ok(true)
 }
 
 /// Default-route gateways from the text of Linux `/proc/net/route`.

@@ -166,7 +166,39 @@ fn reads_default_gateway_from_route_table() {
     assert!(default_gateways("").is_empty());
 }
 
+#[test]
+fn response_check_follows_rfc() {
+    let ok = [0, 128, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4];
+    assert!(check_response(&ok, OP_EXTERNAL_ADDRESS, EXTERNAL_ADDRESS_RESPONSE_LEN).unwrap());
+    assert!(
+        !check_response(&ok, OP_MAP_TCP, MAP_RESPONSE_LEN).unwrap(),
+        "other opcode: ignored"
+    );
+    assert!(
+        !check_response(&[1, 128, 0, 0], OP_EXTERNAL_ADDRESS, 12).unwrap(),
+        "other version: ignored"
+    );
+    assert!(matches!(
+        check_response(&ok[..8], 0, 12),
+        Err(NatError::MalformedPmp { .. })
+    ));
+    assert!(matches!(
+        check_response(&[0, 130, 0, 3], OP_MAP_TCP, 16),
+        Err(NatError::Pmp {
+            code: PmpResultCode::NetworkFailure
+        })
+    ));
+}
+
 proptest::proptest! {
+    #[test]
+    fn random_responses_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), op in 0u8..3) {
+        let min_len = if op == 0 { EXTERNAL_ADDRESS_RESPONSE_LEN } else { MAP_RESPONSE_LEN };
+        if let Ok(true) = check_response(&bytes, op, min_len) {
+            proptest::prop_assert!(bytes.len() >= min_len);
+        }
+    }
+
     #[test]
     fn random_route_tables_never_panic(text in ".{0,200}") {
         let _ = default_gateways(&text);
