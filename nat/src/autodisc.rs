@@ -6,12 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::{Nat, NatError, NatFuture, Pmp, Protocol, Upnp, LOG_TARGET};
 
 /// Upper bound on one discovery run (SSDP waits 2.5 s, then a description fetch of up to
 /// 3 s; NAT-PMP probes for 1 s). Our own bound.
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed discovery, calls fail at once for this long instead of searching again
+/// (our choice: a port mapper asks for the IP and two mappings in a row, which should cost
+/// one SSDP search, not three).
+pub const DISCOVERY_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Which built-in discovery to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +31,23 @@ type DiscoverFn = dyn Fn() -> NatFuture<'static, Arc<dyn Nat>> + Send + Sync;
 /// A mechanism that is discovered on first use (like go-ethereum's `autodisc`).
 ///
 /// Calls wait for discovery, which runs once at a time, bounded by [`DISCOVERY_TIMEOUT`].
-/// A success is kept; unlike go-ethereum, a failure is not: the next call searches again,
-/// so a router that boots after the node is still found.
+/// A success is kept; unlike go-ethereum, a failure is not: once
+/// [`DISCOVERY_RETRY_INTERVAL`] has passed, the next call searches again, so a router that
+/// boots after the node is still found.
 pub struct AutoNat {
     label: &'static str,
     discover: Box<DiscoverFn>,
-    found: Mutex<Option<Arc<dyn Nat>>>,
+    found: Mutex<Found>,
+}
+
+/// Discovery outcome so far.
+enum Found {
+    /// Not searched yet, or the last failure is older than the retry interval.
+    Nothing,
+    /// The last search failed at this time.
+    FailedAt(Instant),
+    /// The mechanism in use.
+    Nat(Arc<dyn Nat>),
 }
 
 impl fmt::Debug for AutoNat {
@@ -92,25 +108,49 @@ impl AutoNat {
         AutoNat {
             label,
             discover: Box::new(discover),
-            found: Mutex::new(None),
+            found: Mutex::new(Found::Nothing),
         }
     }
 
     /// The discovered mechanism, searching now if needed.
     pub async fn resolve(&self) -> Result<Arc<dyn Nat>, NatError> {
         let mut found = self.found.lock().await;
-        if let Some(nat) = &*found {
-            return Ok(nat.clone());
+        match &*found {
+            Found::Nat(nat) => return Ok(nat.clone()),
+            Found::FailedAt(at) if at.elapsed() < DISCOVERY_RETRY_INTERVAL => {
+                return Err(NatError::NoGateway {
+                    mechanism: self.mechanism(),
+                })
+            }
+            _ => {}
         }
-        let nat = tokio::time::timeout(DISCOVERY_TIMEOUT, (self.discover)())
+        let result = tokio::time::timeout(DISCOVERY_TIMEOUT, (self.discover)())
             .await
-            .map_err(|_| NatError::Timeout {
+            .unwrap_or(Err(NatError::Timeout {
                 what: "gateway discovery",
                 after: DISCOVERY_TIMEOUT,
-            })??;
-        tracing::info!(target: LOG_TARGET, search = self.label, found = %nat, "discovered NAT gateway");
-        *found = Some(nat.clone());
-        Ok(nat)
+            }));
+        match result {
+            Ok(nat) => {
+                tracing::info!(target: LOG_TARGET, search = self.label, found = %nat, "discovered NAT gateway");
+                *found = Found::Nat(nat.clone());
+                Ok(nat)
+            }
+            Err(e) => {
+                tracing::debug!(target: LOG_TARGET, search = self.label, error = %e, "NAT discovery failed");
+                *found = Found::FailedAt(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    fn mechanism(&self) -> &'static str {
+        match self.label {
+            "upnp" => "UPnP",
+            "pmp" => "NAT-PMP",
+            "any" => "UPnP or NAT-PMP",
+            other => other,
+        }
     }
 }
 
@@ -191,8 +231,8 @@ mod tests {
         assert!(igd.state().mappings.is_empty());
     }
 
-    #[tokio::test]
-    async fn failed_discovery_is_retried_on_next_use() {
+    #[tokio::test(start_paused = true)]
+    async fn failed_discovery_is_retried_after_interval() {
         let searches = Arc::new(AtomicUsize::new(0));
         let counter = searches.clone();
         let auto = AutoNat::with_discovery("pmp", move || {
@@ -203,7 +243,23 @@ mod tests {
             auto.external_ip().await,
             Err(NatError::NoGateway { .. })
         ));
-        assert!(auto.external_ip().await.unwrap_err().is_transient());
-        assert_eq!(searches.load(Ordering::SeqCst), 2);
+        let err = auto
+            .add_mapping(Protocol::Udp, 1, 1, "x", Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient());
+        assert_eq!(err.to_string(), "no NAT-PMP gateway discovered");
+        assert_eq!(
+            searches.load(Ordering::SeqCst),
+            1,
+            "failure is cached for a while"
+        );
+        tokio::time::sleep(DISCOVERY_RETRY_INTERVAL).await;
+        assert!(auto.external_ip().await.is_err());
+        assert_eq!(
+            searches.load(Ordering::SeqCst),
+            2,
+            "searched again after the interval"
+        );
     }
 }

@@ -46,7 +46,7 @@ mod port_mapper;
 mod spec;
 pub mod upnp;
 
-pub use autodisc::{first_to_answer, AutoNat, DISCOVERY_TIMEOUT};
+pub use autodisc::{first_to_answer, AutoNat, DISCOVERY_RETRY_INTERVAL, DISCOVERY_TIMEOUT};
 pub use error::NatError;
 pub use extip::ExtIp;
 pub use pmp::Pmp;
