@@ -390,6 +390,36 @@ mod tests {
         .is_err());
     }
 
+    #[tokio::test]
+    async fn oversized_response_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            HttpUrl::parse(&format!("http://{}/big", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head).await;
+            let body = vec![b'x'; MAX_HTTP_RESPONSE_BYTES + 1];
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+            let _ = stream.write_all(&body).await;
+        });
+        let err = request(&url, "GET", &[], &[]).await.unwrap_err();
+        assert!(matches!(err, NatError::Http { .. }), "{err}");
+        server.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_server_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = HttpUrl::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let err = request(&url, "GET", &[], &[]).await.unwrap_err();
+        assert!(
+            matches!(err, NatError::Timeout { after, .. } if after == HTTP_REQUEST_TIMEOUT),
+            "{err}"
+        );
+        assert!(err.is_transient());
+    }
+
     proptest! {
         #[test]
         fn random_responses_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

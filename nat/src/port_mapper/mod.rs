@@ -295,6 +295,10 @@ async fn run(
                 MAPPING_LIFETIME,
             );
             let Some(result) = op(&mut stop, fut).await else {
+                // Stopped mid-request: the gateway may have made the mapping, so delete the
+                // port we asked for too (deleting a missing mapping is harmless).
+                let e = &mut entries[i];
+                e.mapped.get_or_insert(e.wanted);
                 break 'main;
             };
             let now = Instant::now();

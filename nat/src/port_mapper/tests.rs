@@ -332,6 +332,41 @@ async fn stop_is_bounded_when_gateway_hangs() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn stop_during_add_deletes_the_requested_port() {
+    struct SlowAdd(Mutex<Vec<(Protocol, u16, u16)>>);
+    impl fmt::Display for SlowAdd {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("slow")
+        }
+    }
+    impl Nat for SlowAdd {
+        fn external_ip(&self) -> NatFuture<'_, IpAddr> {
+            Box::pin(async { Ok("203.0.113.1".parse().unwrap()) })
+        }
+        fn add_mapping<'a>(
+            &'a self,
+            _: Protocol,
+            _: u16,
+            _: u16,
+            _: &'a str,
+            _: Duration,
+        ) -> NatFuture<'a, u16> {
+            Box::pin(futures::future::pending())
+        }
+        fn delete_mapping(&self, proto: Protocol, ext: u16, int: u16) -> NatFuture<'_, ()> {
+            self.0.lock().unwrap().push((proto, ext, int));
+            Box::pin(async { Ok(()) })
+        }
+    }
+    let nat = Arc::new(SlowAdd(Mutex::new(Vec::new())));
+    let handle = PortMapper::spawn(nat.clone(), requests());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    handle.stop().await;
+    assert_eq!(*nat.0.lock().unwrap(), [(Protocol::Tcp, 30303, 30303)]);
+    assert_eq!(handle.state().mapped, []);
+}
+
+#[tokio::test(start_paused = true)]
 async fn dropping_every_handle_stops_the_task() {
     let nat = ScriptedNat::new("203.0.113.1");
     let handle = PortMapper::spawn(nat.clone(), requests());
