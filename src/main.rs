@@ -1,6 +1,11 @@
-//! The `devp2p` command line tool.
+//! The `devp2p` command line tool: node keys, node records, discovery and
+//! RLPx probes, a full node running the demo protocol, and a local devnet.
+//!
+//! Exit status: 0 on success, 1 when the command ran and failed, 2 for a bad
+//! command line.
 
-fn main() {
-    eprintln!("devp2p: command line not built yet");
-    std::process::exit(2);
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

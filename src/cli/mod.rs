@@ -1,0 +1,148 @@
+//! Command line parsing (clap derive) and dispatch to one module per command group.
+
+mod enrdump;
+mod key;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use devp2p::node::{EnodeError, EnrError, NodeKeyError};
+
+/// Exit status for a command that ran and failed.
+const EXIT_FAILURE: u8 = 1;
+/// Exit status for a bad command line (clap's convention, and BSD `EX_USAGE`-like tools).
+const EXIT_USAGE: u8 = 2;
+
+/// Ethereum devp2p tool: node keys, node records, discovery and RLPx probes,
+/// a full node running the demo protocol, and a local devnet.
+#[derive(Debug, Parser)]
+#[command(name = "devp2p", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Node key files (go-ethereum's nodekey format): generate and convert.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Decode, verify and pretty-print a node record (EIP-778).
+    Enrdump(enrdump::EnrdumpArgs),
+}
+
+/// Why a command failed (after its command line parsed).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A node key could not be generated, loaded or saved.
+    #[error(transparent)]
+    NodeKey(#[from] NodeKeyError),
+    /// A node record is malformed or could not be signed.
+    #[error("node record: {0}")]
+    Enr(#[from] EnrError),
+    /// An enode URL is malformed.
+    #[error("enode URL: {0}")]
+    Enode(#[from] EnodeError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file we refuse to overwrite already exists.
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(PathBuf),
+    /// A file is larger than the command accepts.
+    #[error("{path} is larger than {max} bytes")]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        max: u64,
+    },
+}
+
+/// Parses the command line, runs the command and maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let result = match cli.command {
+        Command::Key(cmd) => key::run(cmd),
+        Command::Enrdump(args) => enrdump::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Prints help/version as clap does, and any real usage error as one line
+/// (clap's first line plus a pointer to `--help`), exit status 2.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Help on a bare `devp2p` or group is still a usage error (status 2),
+            // as clap does; explicit --help/--version succeed.
+            let status = if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                EXIT_USAGE
+            } else {
+                0
+            };
+            let _ = err.print();
+            ExitCode::from(status)
+        }
+        _ => {
+            // clap's message is the text before its usage block, possibly
+            // over several lines (e.g. the list of missing arguments).
+            let text = err.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let message = if message.is_empty() {
+                "error: bad command line".to_string()
+            } else {
+                message.join(" ")
+            };
+            eprintln!("{message} (see 'devp2p --help')");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Reads a small text file, refusing files larger than `max` bytes before reading.
+fn read_small_file(path: &std::path::Path, max: u64) -> Result<String, CliError> {
+    use std::io::Read;
+    let io_err = |source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let mut buf = Vec::new();
+    file.take(max + 1).read_to_end(&mut buf).map_err(io_err)?;
+    if buf.len() as u64 > max {
+        return Err(CliError::FileTooLarge {
+            path: path.to_path_buf(),
+            max,
+        });
+    }
+    String::from_utf8(buf).map_err(|_| {
+        io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })
+}
