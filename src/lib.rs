@@ -8,3 +8,4 @@
 #![warn(missing_docs)]
 
 pub use devp2p_discover::node;
+pub mod rlpx;
