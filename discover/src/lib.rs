@@ -8,3 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod node;
+pub mod v4;
+
+#[cfg(test)]
+mod vectors;
