@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use devp2p_discover::node::NodeId;
 use devp2p_discover::v4::wire::{self, Endpoint, Message};
-use devp2p_discover::v4::{DiscoverError, Discv4Config, Netlist};
+use devp2p_discover::v4::{DiscoverError, Discv4Config, Enr, Netlist, Node};
 use v4_support::*;
 
 fn pong_to(m: &Message) -> bool {
@@ -299,7 +299,11 @@ async fn enr_request_needs_proof_and_returns_current_record() {
         unreachable!()
     };
     assert_eq!(r.reply_token, hash);
-    let seq_of = |raw: &[u8]| rlp::Rlp::new(raw).val_at::<u64>(1).unwrap();
+    let seq_of = |raw: &[u8]| {
+        let enr = Enr::decode(raw).expect("valid signed record");
+        assert_eq!(enr.node_id(), d.local_id());
+        enr.seq()
+    };
     assert_eq!(seq_of(&r.record), seq_before);
     // A change to the record bumps the sequence number we serve.
     local.set_tcp(30399);
@@ -441,4 +445,33 @@ async fn shutdown_closes_socket_and_fails_requests() {
         d.ping(&peer.node()).await,
         Err(DiscoverError::Closed)
     ));
+}
+
+#[tokio::test]
+async fn request_enr_and_resolve_between_services() {
+    let (a, _) = start(17, cfg()).await;
+    let (b, local_b) = start(18, cfg()).await;
+    let addr = b.local_addr();
+    let node_b = Node::new(b.local_id(), addr.ip(), 0, addr.port());
+    // Bonds first (ping, pong, ping back), then asks.
+    let enr = a.request_enr(&node_b).await.expect("enr");
+    assert_eq!(enr.node_id(), b.local_id());
+    assert_eq!(enr.seq(), local_b.seq());
+    assert_eq!(enr.udp(), Some(addr.port()));
+    // A stale endpoint resolves to the one in the record.
+    local_b.set_tcp(30311);
+    let resolved = a.resolve(&node_b).await.expect("resolved");
+    assert_eq!(resolved.udp_addr(), Some(addr));
+    assert_eq!(resolved.tcp, 30311);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn bind_rejects_a_key_that_is_not_the_local_nodes() {
+    let local = local_node(key(19));
+    let r =
+        devp2p_discover::v4::Discv4::bind("127.0.0.1:0".parse().unwrap(), key(20), local, cfg())
+            .await;
+    assert!(matches!(r, Err(DiscoverError::KeyMismatch)));
 }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::compat::{Netlist, Node};
+use crate::node::Node;
+use devp2p_netutil::Netlist;
 
 /// How long to wait for a reply (geth `respTimeout`, 500 ms).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);

@@ -26,6 +26,9 @@ pub enum DiscoverError {
     /// The remote answered with a record for a different node ID.
     #[error("ENR response is for a different node")]
     EnrIdMismatch,
+    /// The node key given does not belong to the `LocalNode`.
+    #[error("node key does not match the local node record")]
+    KeyMismatch,
     /// A packet could not be decoded (only reported by tools, never by requests).
     #[error("bad packet: {0}")]
     Wire(#[from] WireError),
@@ -40,6 +43,9 @@ impl DiscoverError {
 
     /// True when the service is gone and every further request will fail.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, DiscoverError::Closed | DiscoverError::Io(_))
+        matches!(
+            self,
+            DiscoverError::Closed | DiscoverError::Io(_) | DiscoverError::KeyMismatch
+        )
     }
 }

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 
-use super::compat::Node;
 use super::error::DiscoverError;
 use super::table::BUCKET_SIZE;
 use super::Discv4;
-use crate::node::{distance_cmp, NodeId};
+use crate::node::{distance_cmp, Node, NodeId};
 
 /// Concurrent FindNode queries per lookup (Kademlia α; geth `alpha`).
 pub const ALPHA: usize = 3;

@@ -6,16 +6,18 @@
 //! simulated network in [`sim`] ([`Discv4::spawn`]).
 //!
 //! ```no_run
-//! # async fn demo(local: devp2p_discover::v4::LocalNode) -> Result<(), devp2p_discover::v4::DiscoverError> {
+//! # async fn demo() -> Result<(), devp2p_discover::v4::DiscoverError> {
+//! use devp2p_discover::node::{generate_node_key, LocalNode};
 //! use devp2p_discover::v4::{Discv4, Discv4Config};
-//! let disc = Discv4::bind("0.0.0.0:30303".parse().unwrap(), local, Discv4Config::default()).await?;
+//! let key = generate_node_key(&mut rand::thread_rng());
+//! let local = LocalNode::new(key, 1);
+//! let disc = Discv4::bind("0.0.0.0:30303".parse().unwrap(), key, local, Discv4Config::default()).await?;
 //! let near_me = disc.lookup(disc.local_id()).await;
 //! disc.shutdown().await;
 //! # Ok(()) }
 //! ```
 
 mod bonds;
-pub mod compat;
 mod config;
 mod error;
 mod lookup;
@@ -27,11 +29,13 @@ pub mod wire;
 
 use std::net::SocketAddr;
 
+use secp256k1::SecretKey;
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::node::{Enr, LocalNode, Node};
 pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS};
-pub use compat::{Enr, LocalNode, Netlist, Node};
 pub use config::*;
+pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
 pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF};
 pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS};
@@ -69,30 +73,51 @@ pub(crate) fn random_target() -> NodeId {
 }
 
 impl Discv4 {
-    /// Binds a UDP socket at `addr` and starts the service on it. If
-    /// `local` has no UDP port yet, it is set to the bound port.
+    /// Binds a UDP socket at `addr` and starts the service on it. `key` is
+    /// the node key `local` was made from (it signs every packet; `LocalNode`
+    /// does not hand its key out). If `local` has no UDP port yet, it is set
+    /// to the bound port.
     pub async fn bind(
         addr: SocketAddr,
+        key: SecretKey,
         local: LocalNode,
         cfg: Discv4Config,
     ) -> Result<Discv4, DiscoverError> {
+        if NodeId::from_secret_key(&key) != local.id() {
+            return Err(DiscoverError::KeyMismatch);
+        }
         let transport = UdpTransport::bind(addr).await?;
         let bound = transport.local_addr()?;
         if local.node().udp == 0 {
             local.set_udp(bound.port());
         }
-        Ok(Self::spawn(transport, local, cfg))
+        Ok(Self::spawn(transport, key, local, cfg))
     }
 
     /// Starts the service over any transport. The task stops on
     /// [`Discv4::shutdown`] or when every handle is dropped.
-    pub fn spawn(transport: impl DatagramTransport, local: LocalNode, cfg: Discv4Config) -> Discv4 {
+    ///
+    /// # Panics
+    ///
+    /// If `key` is not the key of `local` (a programming error; [`Discv4::bind`]
+    /// reports it as [`DiscoverError::KeyMismatch`] instead).
+    pub fn spawn(
+        transport: impl DatagramTransport,
+        key: SecretKey,
+        local: LocalNode,
+        cfg: Discv4Config,
+    ) -> Discv4 {
+        assert_eq!(
+            NodeId::from_secret_key(&key),
+            local.id(),
+            "key does not match LocalNode"
+        );
         let local_addr = transport
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let self_id = local.node().id;
+        let self_id = local.id();
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let service = Service::new(transport, local, cfg, rx, tx.downgrade());
+        let service = Service::new(transport, key, local, cfg, rx, tx.downgrade());
         tokio::spawn(service.run());
         Discv4 {
             tx,
@@ -149,17 +174,12 @@ impl Discv4 {
     /// an ENR request, else the entry a lookup for its ID finds.
     pub async fn resolve(&self, node: &Node) -> Option<Node> {
         if let Ok(enr) = self.request_enr(node).await {
-            let mut n = node.clone();
-            if let Some(ip) = enr.ip4() {
-                n.ip = Some(ip.into());
+            if let Ok(n) = Node::from_enr(&enr) {
+                if n.udp_addr().is_some() {
+                    return Some(n);
+                }
             }
-            if let Some(udp) = enr.udp() {
-                n.udp = udp;
-            }
-            if let Some(tcp) = enr.tcp() {
-                n.tcp = tcp;
-            }
-            return Some(n);
+            return Some(node.clone());
         }
         self.lookup(node.id)
             .await

@@ -14,13 +14,13 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
 use super::bonds::{Bonds, RateLimiter};
-use super::compat::{check_relay_ip, Enr, IpTracker, LocalNode, Node};
 use super::config::Discv4Config;
 use super::error::DiscoverError;
 use super::table::{node_udp_addr, Table, BUCKET_SIZE};
 use super::transport::DatagramTransport;
 use super::wire::{self, Endpoint, Message, MAX_NEIGHBORS, MAX_PACKET_SIZE};
-use crate::node::{keccak256, NodeId};
+use crate::node::{keccak256, Enr, LocalNode, Node, NodeId};
+use devp2p_netutil::{check_relay_ip, IpTracker};
 
 /// Tracing target for discovery.
 pub(crate) const TARGET: &str = "p2p::discover";
@@ -151,16 +151,15 @@ pub(crate) struct Service<T> {
 }
 
 impl<T: DatagramTransport> Service<T> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         transport: T,
+        key: SecretKey,
         local: LocalNode,
         cfg: Discv4Config,
         cmd_rx: mpsc::Receiver<Command>,
         weak_tx: mpsc::WeakSender<Command>,
     ) -> Self {
-        let key = *local.secret_key();
-        let self_id = NodeId::from_secret_key(&key);
+        let self_id = local.id();
         let now = Instant::now();
         let seed = cfg.seed.unwrap_or_else(rand::random);
         // Refresh at once when there is someone to ask; a node without
@@ -518,6 +517,8 @@ impl<T: DatagramTransport> Service<T> {
         now: Instant,
     ) {
         self.bonds.find_succeeded(id, ip, now);
+        // It just answered: count it as live so we hand it out to others.
+        self.table.mark_live(&id);
         for n in &nodes {
             self.table.add(n.clone(), false, now);
         }
@@ -633,7 +634,9 @@ impl<T: DatagramTransport> Service<T> {
             PingPurpose::User(tx) => drop(tx.send(Ok(()))),
             PingPurpose::PingBack(node) => {
                 if self.init_done {
-                    self.table.add(node, false, now);
+                    // It answered our ping: live (geth adds it unvalidated;
+                    // marking it saves a revalidation round trip).
+                    self.table.add(node, true, now);
                 }
             }
             PingPurpose::Revalidate(id) => {

@@ -11,8 +11,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use super::compat::{is_lan, DistinctNetSet, Node};
-use crate::node::{distance_cmp, log_distance, NodeId};
+use devp2p_netutil::{is_lan, DistinctNetSet};
+
+use crate::node::{distance_cmp, log_distance, Node, NodeId};
 
 /// Nodes per bucket, "k" (geth `bucketSize`).
 pub const BUCKET_SIZE: usize = 16;
@@ -268,6 +269,19 @@ impl Table {
         self.buckets[b].entries.push(rep);
         self.schedule(now);
         Some(node)
+    }
+
+    /// Marks a node that just answered a request as live (at least one
+    /// liveness check), without changing its revalidation list.
+    pub fn mark_live(&mut self, id: &NodeId) {
+        let b = self.bucket_index(&id.hash());
+        if let Some(e) = self.buckets[b]
+            .entries
+            .iter_mut()
+            .find(|e| e.node.id == *id)
+        {
+            e.live_checks = e.live_checks.max(1);
+        }
     }
 
     /// True when the node is in a bucket (not counting replacements).

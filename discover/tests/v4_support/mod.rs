@@ -27,7 +27,7 @@ pub fn key(seed: u8) -> SecretKey {
 
 /// A local node for `key` listening on 127.0.0.1 (UDP port set on bind).
 pub fn local_node(key: SecretKey) -> LocalNode {
-    let local = LocalNode::new(key);
+    let local = LocalNode::new(key, 1);
     local.set_ip("127.0.0.1".parse().unwrap());
     local
 }
@@ -35,9 +35,14 @@ pub fn local_node(key: SecretKey) -> LocalNode {
 /// Starts a service on 127.0.0.1 with the given config.
 pub async fn start(seed: u8, cfg: Discv4Config) -> (Discv4, LocalNode) {
     let local = local_node(key(seed));
-    let d = Discv4::bind("127.0.0.1:0".parse().unwrap(), local.clone(), cfg)
-        .await
-        .expect("bind");
+    let d = Discv4::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        key(seed),
+        local.clone(),
+        cfg,
+    )
+    .await
+    .expect("bind");
     (d, local)
 }
 
