@@ -39,16 +39,20 @@ fn key_for(i: usize) -> SecretKey {
     SecretKey::from_slice(&seed).expect("keccak output is a valid key")
 }
 
-fn local_for(i: usize) -> (LocalNode, std::net::SocketAddr) {
+fn local_for(i: usize) -> (SecretKey, LocalNode, std::net::SocketAddr) {
     let addr = SimNetwork::addr_for(i);
-    let local = LocalNode::new(key_for(i));
+    let local = LocalNode::new(key_for(i), 1);
     local.set_ip(addr.ip());
     local.set_udp(addr.port());
-    (local, addr)
+    (key_for(i), local, addr)
 }
 
 /// Index range of sorted hashes sharing the first `bits` bits of `prefix`.
-fn prefix_range(sorted: &[([u8; 32], usize)], prefix: &[u8; 32], bits: u32) -> std::ops::Range<usize> {
+fn prefix_range(
+    sorted: &[([u8; 32], usize)],
+    prefix: &[u8; 32],
+    bits: u32,
+) -> std::ops::Range<usize> {
     let mut lo = *prefix;
     let mut hi = *prefix;
     for bit in bits..256 {
@@ -110,14 +114,14 @@ fn run_sim(n: usize) {
         let mut handles = Vec::with_capacity(n);
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            let (local, addr) = local_for(i);
+            let (key, local, addr) = local_for(i);
             let cfg = Discv4Config {
                 ping_interval: Duration::from_secs(3600),
                 refresh_interval: Duration::from_secs(3600),
                 seed: Some(i as u64),
                 ..Discv4Config::default()
             };
-            let d = Discv4::spawn(net.bind(addr), local, cfg);
+            let d = Discv4::spawn(net.bind(addr), key, local, cfg);
             nodes.push(Node::new(d.local_id(), addr.ip(), addr.port(), addr.port()));
             handles.push(d);
         }
@@ -126,7 +130,8 @@ fn run_sim(n: usize) {
         let mut sorted: Vec<([u8; 32], usize)> = hashes.iter().copied().zip(0..).collect();
         sorted.sort();
         for (i, d) in handles.iter().enumerate() {
-            d.seed_table(oracle_table(i, &hashes, &sorted, &nodes, &mut rng)).await;
+            d.seed_table(oracle_table(i, &hashes, &sorted, &nodes, &mut rng))
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         let before = net.packets_sent();
@@ -141,7 +146,9 @@ fn run_sim(n: usize) {
                 })
                 .collect();
             let results = futures::future::join_all(
-                batch.iter().map(|(src, t)| handles[*src].lookup_with_stats(*t)),
+                batch
+                    .iter()
+                    .map(|(src, t)| handles[*src].lookup_with_stats(*t)),
             )
             .await;
             for ((src, target), r) in batch.iter().zip(results) {
@@ -218,13 +225,13 @@ fn run_packets() {
             loss: 0.0,
             seed: 1,
         });
-        let (local, addr) = local_for(0);
+        let (key, local, addr) = local_for(0);
         let cfg = Discv4Config {
             packet_rate_per_ip: u32::MAX,
             packet_burst_per_ip: u32::MAX,
             ..Discv4Config::default()
         };
-        let d = Discv4::spawn(net.bind(addr), local, cfg);
+        let d = Discv4::spawn(net.bind(addr), key, local, cfg);
         let mut peer = net.bind(SimNetwork::addr_for(1));
         let mut buf = vec![0u8; 2048];
         let start = WallInstant::now();
@@ -262,7 +269,8 @@ fn run_packets() {
             let h = keccak256(&p[32..]);
             let digest = keccak256(&p[wire::HEAD_LEN..]);
             let recid = secp256k1::ecdsa::RecoveryId::try_from(i32::from(p[96])).unwrap();
-            let sig = secp256k1::ecdsa::RecoverableSignature::from_compact(&p[32..96], recid).unwrap();
+            let sig =
+                secp256k1::ecdsa::RecoverableSignature::from_compact(&p[32..96], recid).unwrap();
             let key = secp256k1::SECP256K1
                 .recover_ecdsa(&secp256k1::Message::from_digest(digest), &sig)
                 .unwrap();

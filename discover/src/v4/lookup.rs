@@ -148,7 +148,9 @@ impl Stream for RandomNodes {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Node>> {
         loop {
-            if self.done {
+            // Ends at shutdown even with nodes still buffered.
+            if self.done || self.handle.tx.is_closed() {
+                self.done = true;
                 return Poll::Ready(None);
             }
             if let Some(n) = self.buffer.pop_front() {

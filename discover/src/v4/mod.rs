@@ -51,7 +51,7 @@ pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
 /// A cloneable handle to a running discv4 service.
 #[derive(Clone)]
 pub struct Discv4 {
-    tx: mpsc::Sender<Command>,
+    pub(crate) tx: mpsc::Sender<Command>,
     local_addr: SocketAddr,
     self_id: NodeId,
 }

@@ -58,6 +58,9 @@ pub(crate) enum Command {
     TableNodes {
         tx: oneshot::Sender<Vec<Node>>,
     },
+    /// The first self lookup finished: accept inbound nodes from now on
+    /// (geth refuses them until its table is initialised).
+    InitDone,
     /// Pre-seeds the table (simulation, tests): nodes count as proven.
     Seed {
         nodes: Vec<Node>,
@@ -302,6 +305,10 @@ impl<T: DatagramTransport> Service<T> {
             self.init_done = true;
             return;
         }
+        // One refresh at a time (geth serialises them too).
+        if !self.jobs.is_empty() {
+            return;
+        }
         let Some(tx) = self.weak_tx.upgrade() else {
             return;
         };
@@ -310,6 +317,8 @@ impl<T: DatagramTransport> Service<T> {
         // Owned by `jobs`: aborted when the service stops.
         self.jobs.spawn(async move {
             handle.lookup(self_id).await;
+            // Bootstrapped from trusted seeds: inbound nodes may enter now.
+            let _ = handle.tx.send(Command::InitDone).await;
             for _ in 0..super::config::REFRESH_RANDOM_LOOKUPS {
                 handle.lookup(super::random_target()).await;
             }
@@ -351,7 +360,9 @@ impl<T: DatagramTransport> Service<T> {
                 }
                 self.init_done = true;
             }
-            Command::Shutdown { .. } => unreachable!("handled in run"),
+            Command::InitDone => self.init_done = true,
+            // Handled in `run` before dispatch.
+            Command::Shutdown { .. } => {}
         }
     }
 
