@@ -36,6 +36,21 @@ pub const ENDPOINT_STATEMENT_WINDOW: std::time::Duration = std::time::Duration::
 /// How long a contact counts for full-cone NAT detection (geth `iptrackContactWindow`, 10 min).
 pub const ENDPOINT_CONTACT_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
+/// The wall-clock time corresponding to tokio instant `t`. Under paused
+/// (virtual) time tokio's clock drifts from the real one; mapping through
+/// the std clock gives every service in the process the same answer, so
+/// packet expirations agree between simulated nodes created seconds apart.
+fn wall_clock_at(t: Instant) -> std::time::SystemTime {
+    let std_now = std::time::Instant::now();
+    let sys_now = std::time::SystemTime::now();
+    let t = t.into_std();
+    if t <= std_now {
+        sys_now - (std_now - t)
+    } else {
+        sys_now + (t - std_now)
+    }
+}
+
 /// Requests the handle sends to the service task.
 pub(crate) enum Command {
     Ping {
@@ -148,8 +163,9 @@ pub(crate) struct Service<T> {
     jobs: JoinSet<()>,
     next_refresh: Instant,
     init_done: bool,
-    /// Unix seconds at `clock_base`, so expirations follow (possibly paused) tokio time.
-    unix_base: u64,
+    /// Wall-clock time at `clock_base`, so expirations follow (possibly
+    /// paused) tokio time and all services in one process agree on it.
+    unix_base: std::time::SystemTime,
     clock_base: Instant,
 }
 
@@ -197,14 +213,17 @@ impl<T: DatagramTransport> Service<T> {
             jobs: JoinSet::new(),
             next_refresh,
             init_done: !has_seeds,
-            unix_base: wire::unix_now(),
+            unix_base: wall_clock_at(now),
             clock_base: now,
             cfg,
         }
     }
 
     fn unix(&self, now: Instant) -> u64 {
-        self.unix_base + now.saturating_duration_since(self.clock_base).as_secs()
+        (self.unix_base + now.saturating_duration_since(self.clock_base))
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     }
 
     fn expiration(&self, now: Instant) -> u64 {
@@ -351,11 +370,10 @@ impl<T: DatagramTransport> Service<T> {
                 let _ = tx.send(self.table.nodes());
             }
             Command::Seed { nodes } => {
+                // Only the table: endpoint proofs are made over the wire,
+                // because a proof recorded on one side alone would make us
+                // send FindNode to nodes that do not know us.
                 for n in nodes {
-                    if let Some(ip) = n.ip {
-                        self.bonds.pong_received(n.id, ip, now);
-                        self.bonds.ping_received(n.id, ip, now);
-                    }
                     self.table.add(n, true, now);
                 }
                 self.init_done = true;
@@ -447,6 +465,9 @@ impl<T: DatagramTransport> Service<T> {
         self.try_send_ping(node, purpose, now).map_err(|(e, _)| e)
     }
 
+    /// Like [`Self::send_ping`], but hands the purpose back on failure so the
+    /// caller can fail its waiter (internal; the pair never leaves this file).
+    #[allow(clippy::result_large_err)]
     fn try_send_ping(
         &mut self,
         node: &Node,
