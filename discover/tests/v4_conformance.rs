@@ -529,9 +529,21 @@ async fn no_ping_back_once_the_endpoint_is_proven() {
     let (d, _) = start(22, cfg()).await;
     let peer = Peer::new("127.0.0.1", 115).await;
     peer.bond(d.local_addr()).await;
-    peer.send(d.local_addr(), &peer.ping_msg(d.local_addr()))
-        .await;
-    assert!(peer.recv_where(REPLY_WAIT, pong_to).await.is_some());
+    // geth BondThenPingWithWrongFrom: a wrong `from` after bonding still gets a pong.
+    let bogus: SocketAddr = "1.2.3.4:9".parse().unwrap();
+    let msg = Message::Ping(wire::Ping {
+        version: 4,
+        from: Endpoint::new(bogus, 0),
+        to: Endpoint::new(d.local_addr(), 0),
+        expiration: Peer::expiration(),
+        enr_seq: None,
+    });
+    peer.send(d.local_addr(), &msg).await;
+    let (p, _) = peer.recv_where(REPLY_WAIT, pong_to).await.expect("pong");
+    let Message::Pong(pong) = p.message else {
+        unreachable!()
+    };
+    assert_eq!(pong.to.udp_addr(), Some(peer.addr()));
     let ping_back = peer
         .recv_where(SILENCE_WAIT, |m| matches!(m, Message::Ping(_)))
         .await;
