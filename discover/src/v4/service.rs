@@ -449,7 +449,8 @@ impl<T: DatagramTransport> Service<T> {
         _now: Instant,
     ) -> Result<(IpAddr, [u8; 32]), DiscoverError> {
         let addr = node_udp_addr(node).ok_or(DiscoverError::NoAddress)?;
-        if self.pending.len() >= self.cfg.max_pending_replies {
+        // Requests waiting for a bond count too: each will send a request.
+        if self.pending.len() + self.bond_waiters.len() >= self.cfg.max_pending_replies {
             return Err(DiscoverError::TooManyPending);
         }
         let hash = self.send(addr, msg);
