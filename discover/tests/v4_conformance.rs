@@ -553,3 +553,62 @@ async fn no_ping_back_once_the_endpoint_is_proven() {
     assert!(table.iter().any(|n| n.id == peer.id), "{table:?}");
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn revalidation_fetches_a_newer_record_and_updates_the_endpoint() {
+    let mut c = cfg();
+    // Slow list every 0–1 s so the test does not wait 30 s.
+    c.ping_interval = Duration::from_millis(100);
+    let (d, _) = start(23, c).await;
+    let peer = Peer::new("127.0.0.1", 116).await;
+    d.seed_table(vec![peer.node()]).await;
+    let record = Enr::builder()
+        .seq(5)
+        .ip4(std::net::Ipv4Addr::LOCALHOST)
+        .udp(40000)
+        .tcp(40001)
+        .sign(&peer.key)
+        .unwrap();
+    let mut served = false;
+    for _ in 0..20 {
+        let Some((p, from)) = peer.recv_any(REPLY_WAIT).await else {
+            break;
+        };
+        match p.message {
+            Message::Ping(_) => {
+                peer.send(
+                    from,
+                    &Message::Pong(wire::Pong {
+                        to: Endpoint::new(from, 0),
+                        reply_token: p.hash,
+                        expiration: Peer::expiration(),
+                        enr_seq: Some(5),
+                    }),
+                )
+                .await;
+            }
+            Message::EnrRequest(_) => {
+                peer.send(
+                    from,
+                    &Message::EnrResponse(wire::EnrResponse {
+                        reply_token: p.hash,
+                        record: record.encode().into(),
+                    }),
+                )
+                .await;
+                served = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(served, "no ENR request after a pong with a newer seq");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let table = d.table_nodes().await;
+    let entry = table
+        .iter()
+        .find(|n| n.id == peer.id)
+        .expect("still in table");
+    assert_eq!((entry.udp, entry.tcp), (40000, 40001));
+    d.shutdown().await;
+}

@@ -128,7 +128,8 @@ enum PendingKind {
     },
     Enr {
         request_hash: [u8; 32],
-        tx: oneshot::Sender<Result<Enr, DiscoverError>>,
+        /// `None`: fetched by revalidation to refresh the table entry.
+        tx: Option<oneshot::Sender<Result<Enr, DiscoverError>>>,
     },
 }
 
@@ -432,11 +433,33 @@ impl<T: DatagramTransport> Service<T> {
                         id: node.id,
                         ip,
                         deadline: now + self.cfg.response_timeout,
-                        kind: PendingKind::Enr { request_hash, tx },
+                        kind: PendingKind::Enr {
+                            request_hash,
+                            tx: Some(tx),
+                        },
                     }),
                     Err(e) => drop(tx.send(Err(e))),
                 }
             }
+        }
+    }
+
+    /// Asks a table node for its record because its pong announced a newer
+    /// sequence number (geth `table_reval.go`); the answer updates the entry.
+    fn fetch_record_for_table(&mut self, node: &Node, now: Instant) {
+        let msg = Message::EnrRequest(wire::EnrRequest {
+            expiration: self.expiration(now),
+        });
+        if let Ok((ip, request_hash)) = self.send_request(node, &msg, now) {
+            self.pending.push(Pending {
+                id: node.id,
+                ip,
+                deadline: now + self.cfg.response_timeout,
+                kind: PendingKind::Enr {
+                    request_hash,
+                    tx: None,
+                },
+            });
         }
     }
 
@@ -537,7 +560,11 @@ impl<T: DatagramTransport> Service<T> {
                     self.finish_find(p.id, p.ip, nodes, tx, now);
                 }
             }
-            PendingKind::Enr { tx, .. } => drop(tx.send(Err(DiscoverError::Timeout))),
+            PendingKind::Enr { tx, .. } => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Err(DiscoverError::Timeout));
+                }
+            }
         }
     }
 

@@ -55,6 +55,8 @@ pub struct Entry {
     pub live_checks: u32,
     /// Revalidation list.
     pub list: RevalList,
+    /// Sequence number of the newest record we have seen for it (0: none).
+    pub enr_seq: u64,
 }
 
 #[derive(Debug)]
@@ -177,6 +179,7 @@ impl Table {
             } else {
                 RevalList::Fast
             },
+            enr_seq: 0,
         };
         if self.buckets[b].entries.len() >= BUCKET_SIZE {
             return self.add_replacement(b, entry);
@@ -269,6 +272,33 @@ impl Table {
         self.buckets[b].entries.push(rep);
         self.schedule(now);
         Some(node)
+    }
+
+    /// Sequence number of the newest record seen for `id` (0 when unknown
+    /// or not in the table).
+    pub fn enr_seq(&self, id: &NodeId) -> u64 {
+        self.entry(id).map_or(0, |e| e.enr_seq)
+    }
+
+    /// Applies a newer record fetched during revalidation: the endpoint is
+    /// updated (within the IP limits) and, if it changed, the node goes back
+    /// to the fast revalidation list (geth `table_reval.go`).
+    pub fn update_from_record(&mut self, node: Node, seq: u64, _now: Instant) {
+        let id = node.id;
+        let b = self.bucket_index(&id.hash());
+        let Some(pos) = self.buckets[b].entries.iter().position(|e| e.node.id == id) else {
+            return;
+        };
+        if seq <= self.buckets[b].entries[pos].enr_seq || node.udp_addr().is_none() {
+            return;
+        }
+        let old = self.buckets[b].entries[pos].node.clone();
+        self.bump(b, pos, node, false);
+        let e = &mut self.buckets[b].entries[pos];
+        e.enr_seq = seq;
+        if e.node.udp_addr() != old.udp_addr() {
+            e.list = RevalList::Fast;
+        }
     }
 
     /// Marks a node that just answered a request as live (at least one

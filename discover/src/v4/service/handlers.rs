@@ -131,6 +131,10 @@ impl<T: DatagramTransport> Service<T> {
             }
             PingPurpose::Revalidate(id) => {
                 self.table.revalidated(&id, true, now);
+                let newer = pong.enr_seq.is_some_and(|s| s > self.table.enr_seq(&id));
+                if let Some(node) = self.table.get(&id).cloned().filter(|_| newer) {
+                    self.fetch_record_for_table(&node, now);
+                }
             }
             PingPurpose::Bond(d) => {
                 if self.bonds.pinged_us(&sender, from.ip(), now) {
@@ -272,7 +276,7 @@ impl<T: DatagramTransport> Service<T> {
         resp: wire::EnrResponse,
         sender: NodeId,
         from: SocketAddr,
-        _now: Instant,
+        now: Instant,
     ) {
         let tok = resp.reply_token;
         let Some(p) = self.take_pending(
@@ -291,6 +295,15 @@ impl<T: DatagramTransport> Service<T> {
             Ok(_) => Err(DiscoverError::EnrIdMismatch),
             Err(e) => Err(DiscoverError::InvalidEnr(e.to_string())),
         };
-        let _ = tx.send(result);
+        match tx {
+            Some(tx) => drop(tx.send(result)),
+            None => {
+                if let Ok(enr) = result {
+                    if let Ok(node) = Node::from_enr(&enr) {
+                        self.table.update_from_record(node, enr.seq(), now);
+                    }
+                }
+            }
+        }
     }
 }
