@@ -355,6 +355,9 @@ fn arb_extra() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
                     .contains(&k.as_str())
             })
             .map(|(k, v)| (k.into_bytes(), rlp_bytes(&v)))
+            // A record holds each key once: later pairs replace earlier ones.
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
             .collect()
     })
 }
