@@ -5,6 +5,22 @@
 //! any [`DatagramTransport`]: a real UDP socket ([`Discv4::bind`]) or the
 //! simulated network in [`sim`] ([`Discv4::spawn`]).
 //!
+//! Behaviour follows go-ethereum's `p2p/discover` (v4_udp.go, table.go,
+//! table_reval.go, lookup.go): Pong to the packet's real source with the
+//! ping hash as token and a ping back when we hold no endpoint proof;
+//! FindNode and ENRRequest answered only with a proof (a Pong from the same
+//! IP within 24 h); unsolicited Pong/Neighbors/ENRResponse dropped; expired
+//! packets dropped; lookups with α = 3 keeping the 16 closest. Where we
+//! differ, on purpose:
+//! - every queue is bounded: requests waiting for replies
+//!   ([`MAX_PENDING_REPLIES`]), endpoint-proof records ([`MAX_BOND_RECORDS`]),
+//!   per-IP inbound rate ([`PACKET_RATE_PER_IP`], loopback exempt by default);
+//! - a node that answered our FindNode or our ping-back counts as live, so it
+//!   is handed out in Neighbors without waiting for a revalidation round;
+//! - inbound nodes are accepted once the first self lookup is done (geth:
+//!   after the whole first refresh);
+//! - failed lookup queries are dropped from the result set.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), devp2p_discover::v4::DiscoverError> {
 //! use devp2p_discover::node::{generate_node_key, LocalNode};
@@ -67,8 +83,13 @@ impl std::fmt::Debug for Discv4 {
 
 /// A random lookup target.
 pub(crate) fn random_target() -> NodeId {
+    random_target_from(&mut rand::thread_rng())
+}
+
+/// A random lookup target from a given RNG (seeded in the service).
+pub(crate) fn random_target_from(rng: &mut impl rand::Rng) -> NodeId {
     let mut b = [0u8; 64];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut b[..]);
+    rng.fill(&mut b[..]);
     NodeId(b)
 }
 

@@ -157,6 +157,9 @@ pub(crate) struct Service<T> {
     bonds: Bonds,
     rate: RateLimiter,
     ip_tracker: IpTracker,
+    /// Refresh jitter and random lookup targets, seeded from `cfg.seed` so
+    /// simulations replay the same schedule.
+    rng: rand::rngs::StdRng,
     pending: Vec<Pending>,
     bond_waiters: Vec<BondWaiter>,
     cmd_rx: mpsc::Receiver<Command>,
@@ -192,6 +195,7 @@ impl<T: DatagramTransport> Service<T> {
         };
         Service {
             table: Table::new(self_id, cfg.ping_interval, seed),
+            rng: rand::SeedableRng::seed_from_u64(seed ^ 0x5eed_5eed),
             bonds: Bonds::new(cfg.bond_expiration),
             rate: RateLimiter::new(
                 cfg.packet_rate_per_ip,
@@ -316,7 +320,7 @@ impl<T: DatagramTransport> Service<T> {
     fn refresh(&mut self, now: Instant) {
         use rand::Rng;
         let half = self.cfg.refresh_interval / 2;
-        let jitter = rand::thread_rng().gen_range(std::time::Duration::ZERO..=half);
+        let jitter = self.rng.gen_range(std::time::Duration::ZERO..=half);
         self.next_refresh = now + half + jitter;
         for b in self.cfg.bootnodes.clone() {
             self.table.add(b, false, now);
@@ -334,13 +338,16 @@ impl<T: DatagramTransport> Service<T> {
         };
         let handle = super::Discv4::from_parts(tx, self.local_addr(), self.self_id);
         let self_id = self.self_id;
+        let targets: Vec<NodeId> = (0..super::config::REFRESH_RANDOM_LOOKUPS)
+            .map(|_| super::random_target_from(&mut self.rng))
+            .collect();
         // Owned by `jobs`: aborted when the service stops.
         self.jobs.spawn(async move {
             handle.lookup(self_id).await;
             // Bootstrapped from trusted seeds: inbound nodes may enter now.
             let _ = handle.tx.send(Command::InitDone).await;
-            for _ in 0..super::config::REFRESH_RANDOM_LOOKUPS {
-                handle.lookup(super::random_target()).await;
+            for target in targets {
+                handle.lookup(target).await;
             }
         });
     }
