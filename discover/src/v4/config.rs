@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::db::NodeDb;
 use crate::node::Node;
 use devp2p_netutil::Netlist;
 
@@ -55,6 +56,9 @@ pub struct Discv4Config {
     pub exempt_loopback_from_rate_limit: bool,
     /// Seed for the table's randomness; `None` picks one at random.
     pub seed: Option<u64>,
+    /// The node database: start-up seeds come from it, and proven nodes and
+    /// their records are written to it. `None` keeps nothing across restarts.
+    pub db: Option<NodeDb>,
 }
 
 impl Default for Discv4Config {
@@ -71,6 +75,7 @@ impl Default for Discv4Config {
             packet_burst_per_ip: PACKET_BURST_PER_IP,
             exempt_loopback_from_rate_limit: true,
             seed: None,
+            db: None,
         }
     }
 }

@@ -185,6 +185,11 @@ impl<T: DatagramTransport> Service<T> {
         let self_id = local.id();
         let now = Instant::now();
         let seed = cfg.seed.unwrap_or_else(rand::random);
+        let mut cfg = cfg;
+        let db_seeds = persist::seeds(cfg.db.as_ref(), seed);
+        // Seeds from the database are contacted like bootnodes at refresh.
+        cfg.bootnodes
+            .extend(db_seeds.into_iter().filter(|n| n.id != self_id));
         // Refresh at once when there is someone to ask; a node without
         // bootnodes (a bootnode itself) waits for inbound contacts.
         let has_seeds = !cfg.bootnodes.is_empty();
@@ -263,6 +268,12 @@ impl<T: DatagramTransport> Service<T> {
             }
         };
         self.jobs.shutdown().await;
+        if let Some(db) = &self.cfg.db {
+            // Make the non-durable liveness writes persistent.
+            if let Err(e) = db.flush() {
+                tracing::debug!(target: TARGET, error = %e, "node database flush failed");
+            }
+        }
         // Dropping the pending oneshots tells waiting callers `Closed`.
         self.pending.clear();
         self.bond_waiters.clear();
@@ -594,3 +605,4 @@ impl<T: DatagramTransport> Service<T> {
 }
 
 mod handlers;
+mod persist;

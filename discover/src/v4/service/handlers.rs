@@ -114,6 +114,9 @@ impl<T: DatagramTransport> Service<T> {
             return;
         };
         self.bonds.pong_received(sender, from.ip(), now);
+        let unix = self.unix(now);
+        let known = self.table.get(&sender).cloned();
+        super::persist::pong_received(self.cfg.db.as_ref(), sender, from, known, unix);
         if let Some(to) = pong.to.udp_addr() {
             self.endpoint_statement(from.ip(), to, now);
         }
@@ -291,7 +294,10 @@ impl<T: DatagramTransport> Service<T> {
             return;
         };
         let result = match Enr::decode(&resp.record) {
-            Ok(enr) if enr.node_id() == sender => Ok(enr),
+            Ok(enr) if enr.node_id() == sender => {
+                super::persist::record_received(self.cfg.db.as_ref(), &enr);
+                Ok(enr)
+            }
             Ok(_) => Err(DiscoverError::EnrIdMismatch),
             Err(e) => Err(DiscoverError::InvalidEnr(e.to_string())),
         };
