@@ -7,6 +7,7 @@
 //! the remote's writes back up in TCP). If the protocol still has not taken
 //! the message after the read deadline (30 s) the peer is dropped with
 //! `SubprotocolError` ([`PeerError::ProtocolStalled`](super::PeerError)).
+//! Messages for a protocol that dropped its reading half are discarded.
 //!
 //! Outbound: each protocol has a bounded queue; `write_msg` waits while it is
 //! full, `try_write_msg` fails with [`MsgError::QueueFull`]. The writer task
