@@ -8,3 +8,27 @@
 #![warn(missing_docs)]
 
 pub use devp2p_discover::node;
+
+pub mod disc_reason;
+pub mod event;
+pub mod message;
+pub mod peer;
+pub mod protocol;
+pub mod rlpx;
+pub mod tracker;
+
+#[cfg(test)]
+mod test_vectors;
+
+pub use disc_reason::DiscReason;
+pub use event::{PeerEvent, PeerEventKind};
+pub use message::{
+    expect_items, expect_msg, msg_pipe, send, send_items, Msg, MsgError, MsgPipe, MsgReadWriter,
+    MsgReader, MsgWriter,
+};
+pub use peer::{
+    exchange_hello, spawn_peer, Hello, Peer, PeerError, PeerExit, PeerInfo, PeerSetup, PeerStats,
+    ProtoReader, ProtoRw, ProtoWriter,
+};
+pub use protocol::{Cap, Protocol, ProtocolError};
+pub use tracker::{RequestTracker, TrackerError};

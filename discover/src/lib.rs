@@ -15,3 +15,7 @@
 
 pub mod db;
 pub mod node;
+pub mod v4;
+
+#[cfg(test)]
+mod vectors;
