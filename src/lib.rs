@@ -9,6 +9,7 @@
 
 pub use devp2p_discover::node;
 
+pub mod demo;
 pub mod disc_reason;
 pub mod event;
 pub mod message;
