@@ -1,7 +1,9 @@
 //! Command line parsing (clap derive) and dispatch to one module per command group.
 
+mod discv4;
 mod enrdump;
 mod key;
+mod rlpx;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,12 @@ enum Command {
     Key(key::KeyCommand),
     /// Decode, verify and pretty-print a node record (EIP-778).
     Enrdump(enrdump::EnrdumpArgs),
+    /// Discovery v4: ping, request records, resolve nodes, run a bootnode.
+    #[command(subcommand)]
+    Discv4(discv4::Discv4Command),
+    /// RLPx: handshake with a node and show its Hello.
+    #[command(subcommand)]
+    Rlpx(rlpx::RlpxCommand),
 }
 
 /// Why a command failed (after its command line parsed).
@@ -52,6 +60,18 @@ pub enum CliError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Discovery failed.
+    #[error("discovery: {0}")]
+    Discover(#[from] devp2p_discover::v4::DiscoverError),
+    /// The handshake or Hello exchange with a peer failed.
+    #[error("peer: {0}")]
+    Peer(String),
+    /// Something looked for was not found.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// A file we refuse to overwrite already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
@@ -74,6 +94,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Key(cmd) => key::run(cmd),
         Command::Enrdump(args) => enrdump::run(args),
+        Command::Discv4(cmd) => block_on("info", discv4::run(cmd)),
+        Command::Rlpx(cmd) => block_on("warn", rlpx::run(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,4 +167,50 @@ fn read_small_file(path: &std::path::Path, max: u64) -> Result<String, CliError>
             "not UTF-8 text",
         ))
     })
+}
+
+/// Starts logging to stderr (`RUST_LOG` wins over `default_filter`) and runs
+/// `fut` on a multi-threaded Tokio runtime.
+fn block_on<F>(default_filter: &str, fut: F) -> Result<(), CliError>
+where
+    F: std::future::Future<Output = Result<(), CliError>>,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(fut)
+}
+
+/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere).
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

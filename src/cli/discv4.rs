@@ -1,0 +1,171 @@
+//! `devp2p discv4 …`: probe nodes over discovery v4, or run a bootnode.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use devp2p::node::{generate_node_key, load_node_key, parse_node_key, LocalNode, Node};
+use devp2p_discover::v4::{Discv4, Discv4Config};
+use secp256k1::SecretKey;
+
+use super::{enrdump, wait_for_signal, CliError};
+
+/// Default UDP port of `discv4 listen` (go-ethereum's bootnode port).
+const DEFAULT_LISTEN_PORT: u16 = 30301;
+/// How often `discv4 listen` logs its table size.
+const LISTEN_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// `devp2p discv4` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Discv4Command {
+    /// Ping a node and wait for its pong.
+    Ping {
+        /// The node (enode URL with its discovery port).
+        node: Node,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Ask a node for its signed record (EIP-868) and print it.
+    Requestenr {
+        /// The node (enode URL with its discovery port).
+        node: Node,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Find a node's current endpoint (its record, else a lookup of its ID).
+    Resolve {
+        /// The node (enode URL; the address may be stale).
+        node: Node,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Run discovery only (a bootnode) until SIGINT/SIGTERM; prints its enode URL first.
+    Listen {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// Flags shared by the discv4 subcommands.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Discovery bootstrap nodes (comma-separated enode URLs).
+    #[arg(long, value_name = "ENODES", value_delimiter = ',')]
+    bootnodes: Vec<Node>,
+    /// Node key file (random when absent).
+    #[arg(long, value_name = "FILE", conflicts_with = "nodekeyhex")]
+    nodekey: Option<PathBuf>,
+    /// Node key as 64 hex characters.
+    #[arg(long, value_name = "HEX")]
+    nodekeyhex: Option<String>,
+    /// UDP address to bind [default: 0.0.0.0:0, or 0.0.0.0:30301 for listen].
+    #[arg(long, value_name = "IP:PORT")]
+    addr: Option<SocketAddr>,
+    /// Address announced in our record and enode URL [default: 127.0.0.1 and the bound port].
+    #[arg(long, value_name = "IP:PORT")]
+    extaddr: Option<SocketAddr>,
+}
+
+/// Runs a `discv4` subcommand.
+pub async fn run(cmd: Discv4Command) -> Result<(), CliError> {
+    match cmd {
+        Discv4Command::Ping { node, common } => {
+            let disc = start(&common, 0).await?;
+            let t = Instant::now();
+            let result = disc.ping(&node).await;
+            disc.shutdown().await;
+            result?;
+            println!(
+                "node responded to ping (RTT {:.1} ms)",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        Discv4Command::Requestenr { node, common } => {
+            let disc = start(&common, 0).await?;
+            let result = disc.request_enr(&node).await;
+            disc.shutdown().await;
+            let enr = result?;
+            println!("{enr}");
+            print!("{}", enrdump::render(&enr));
+        }
+        Discv4Command::Resolve { node, common } => {
+            let disc = start(&common, 0).await?;
+            let result = disc.resolve(&node).await;
+            disc.shutdown().await;
+            match result {
+                Some(n) => println!("{n}"),
+                None => return Err(CliError::NotFound(format!("node {}", node.id))),
+            }
+        }
+        Discv4Command::Listen { common } => {
+            let disc = start(&common, DEFAULT_LISTEN_PORT).await?;
+            println!("{}", local_enode(&disc, &common));
+            let mut report = tokio::time::interval(LISTEN_REPORT_INTERVAL);
+            let signal = wait_for_signal();
+            tokio::pin!(signal);
+            loop {
+                tokio::select! {
+                    _ = &mut signal => break,
+                    _ = report.tick() => {
+                        let n = disc.table_nodes().await.len();
+                        tracing::info!(target: "p2p::discover", table = n, "bootnode running");
+                    }
+                }
+            }
+            disc.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+fn key(common: &CommonArgs) -> Result<SecretKey, CliError> {
+    Ok(match (&common.nodekeyhex, &common.nodekey) {
+        (Some(hex), _) => parse_node_key(hex)?,
+        (None, Some(path)) => load_node_key(path)?,
+        (None, None) => generate_node_key(&mut rand::thread_rng()),
+    })
+}
+
+/// Binds the discovery service (port `default_port` unless --addr).
+async fn start(common: &CommonArgs, default_port: u16) -> Result<Discv4, CliError> {
+    let key = key(common)?;
+    let addr = common.addr.unwrap_or(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        default_port,
+    ));
+    let local = LocalNode::new(key, 1);
+    match common.extaddr {
+        Some(ext) => {
+            local.set_ip(ext.ip());
+            local.set_udp(ext.port());
+        }
+        None => local.set_ip(announced_ip(addr.ip())),
+    }
+    let cfg = Discv4Config {
+        bootnodes: common.bootnodes.clone(),
+        ..Discv4Config::default()
+    };
+    Ok(Discv4::bind(addr, key, local, cfg).await?)
+}
+
+/// A specific bind IP is announced as is; an unspecified one as 127.0.0.1
+/// (go-ethereum's fallback).
+pub fn announced_ip(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        bind
+    }
+}
+
+fn local_enode(disc: &Discv4, common: &CommonArgs) -> Node {
+    let (ip, port) = match common.extaddr {
+        Some(ext) => (ext.ip(), ext.port()),
+        None => (
+            announced_ip(disc.local_addr().ip()),
+            disc.local_addr().port(),
+        ),
+    };
+    Node::new(disc.local_id(), ip, port, port)
+}
