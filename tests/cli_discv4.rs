@@ -83,3 +83,28 @@ fn discv4_ping_silent_node_fails() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: discovery"));
 }
+
+#[test]
+fn discv4_crawl_finds_nodes() {
+    let (_boot, enode) = bootnode();
+    let out = devp2p()
+        .args([
+            "discv4",
+            "crawl",
+            "--timeout",
+            "2s",
+            "--parallel",
+            "2",
+            "--addr",
+            "127.0.0.1:0",
+            "--bootnodes",
+            &enode,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let nodes = json.as_array().expect("an array");
+    assert!(!nodes.is_empty(), "{json}");
+    assert!(nodes[0]["enode"].as_str().unwrap().starts_with("enode://"));
+}

@@ -13,6 +13,14 @@ use super::{enrdump, wait_for_signal, CliError};
 
 /// Default UDP port of `discv4 listen` (go-ethereum's bootnode port).
 const DEFAULT_LISTEN_PORT: u16 = 30301;
+/// Most concurrent crawl lookups (our choice: each lookup keeps up to 3
+/// queries in flight; more would only hit the per-IP rate limits of peers).
+const MAX_CRAWL_PARALLEL: u16 = 64;
+/// Most nodes a crawl remembers (bounds memory on a large network; the
+/// Ethereum mainnet DHT has ~20 000 reachable nodes).
+const MAX_CRAWL_NODES: usize = 100_000;
+/// How often the crawl progress line is refreshed.
+const CRAWL_PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often `discv4 listen` logs its table size.
 const LISTEN_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -37,6 +45,20 @@ pub enum Discv4Command {
     Resolve {
         /// The node (enode URL; the address may be stale).
         node: Node,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Crawl the network with random lookups; writes the nodes found as JSON.
+    Crawl {
+        /// How long to crawl (e.g. 30s, 5m, 1h).
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Lookups run at once.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=MAX_CRAWL_PARALLEL as i64))]
+        parallel: u16,
+        /// Output file (JSON); stdout when absent.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -97,6 +119,28 @@ pub async fn run(cmd: Discv4Command) -> Result<(), CliError> {
                 Some(n) => println!("{n}"),
                 None => return Err(CliError::NotFound(format!("node {}", node.id))),
             }
+        }
+        Discv4Command::Crawl {
+            timeout,
+            parallel,
+            out,
+            common,
+        } => {
+            let disc = start(&common, 0).await?;
+            let nodes = crawl(&disc, timeout, usize::from(parallel)).await;
+            disc.shutdown().await;
+            let json: Vec<serde_json::Value> = nodes
+                .values()
+                .map(|n| serde_json::json!({ "id": n.id.to_string(), "enode": n.to_string() }))
+                .collect();
+            let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|source| CliError::Io { path, source })?
+                }
+                None => print!("{text}"),
+            }
+            eprintln!("crawl: {} nodes", nodes.len());
         }
         Discv4Command::Listen { common } => {
             let disc = start(&common, DEFAULT_LISTEN_PORT).await?;
@@ -168,4 +212,48 @@ fn local_enode(disc: &Discv4, common: &CommonArgs) -> Node {
         ),
     };
     Node::new(disc.local_id(), ip, port, port)
+}
+
+/// Runs `parallel` random-lookup loops for `timeout`, collecting every node
+/// seen (at most [`MAX_CRAWL_NODES`]), with a progress line on stderr.
+async fn crawl(
+    disc: &Discv4,
+    timeout: Duration,
+    parallel: usize,
+) -> std::collections::BTreeMap<devp2p::node::NodeId, Node> {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut found = std::collections::BTreeMap::new();
+    let mut streams = futures::stream::select_all((0..parallel).map(|_| disc.random_nodes()));
+    let mut progress = tokio::time::interval(CRAWL_PROGRESS_INTERVAL);
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = progress.tick() => {
+                let line = format!("[{:>6.0}s] nodes found: {}", started.elapsed().as_secs_f64(), found.len());
+                if tty { eprint!("\r{line}"); } else { eprintln!("{line}"); }
+            }
+            node = streams.next() => match node {
+                Some(node) => {
+                    if found.len() < MAX_CRAWL_NODES {
+                        found.entry(node.id).or_insert(node);
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    // Nodes we bonded with but no lookup returned (e.g. the bootnodes).
+    for node in disc.table_nodes().await {
+        if found.len() < MAX_CRAWL_NODES {
+            found.entry(node.id).or_insert(node);
+        }
+    }
+    found
 }
