@@ -175,7 +175,10 @@ mod tests {
         let pk = id.to_public_key().unwrap();
         assert_eq!(NodeId::from_public_key(&pk), id);
         assert_eq!(id.to_string().parse::<NodeId>().unwrap(), id);
-        assert_eq!("zz".parse::<NodeId>(), Err(NodeIdError::BadLength { got: 1 }));
+        assert_eq!(
+            "zz".parse::<NodeId>(),
+            Err(NodeIdError::BadLength { got: 1 })
+        );
         assert!(NodeId([0u8; 64]).to_public_key().is_err());
     }
 }
