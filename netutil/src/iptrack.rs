@@ -46,8 +46,10 @@ struct Statement {
 ///   the contact window), which only a full-cone NAT lets through.
 ///
 /// Time is passed in by the caller (no clock inside), so behaviour is fully
-/// deterministic in tests. Memory is bounded by expiry plus
-/// [`MAX_STATEMENTS`] and [`MAX_CONTACTS`].
+/// deterministic in tests. Predictions take `&self` and filter by age
+/// themselves; expired entries are swept by the `add_*` methods at most once
+/// per window, so memory is bounded by expiry plus [`MAX_STATEMENTS`] and
+/// [`MAX_CONTACTS`] entries.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -141,8 +143,7 @@ impl IpTracker {
     ///
     /// Ties (equal votes) go to the endpoint with the most recent statement,
     /// then to the smaller address, so the answer never depends on map order.
-    pub fn predict_endpoint(&mut self, now: Instant) -> Option<SocketAddr> {
-        self.gc_statements(now);
+    pub fn predict_endpoint(&self, now: Instant) -> Option<SocketAddr> {
         // Vote count and newest statement time per endpoint.
         let mut votes: HashMap<SocketAddr, (usize, Instant)> = HashMap::new();
         for s in self.statements.values() {
@@ -163,9 +164,7 @@ impl IpTracker {
     /// Whether we appear to be behind a full-cone NAT (or no NAT): some host
     /// made a statement within the window without our having contacted it,
     /// within the contact window, before that statement.
-    pub fn predict_full_cone_nat(&mut self, now: Instant) -> bool {
-        self.gc_contacts(now);
-        self.gc_statements(now);
+    pub fn predict_full_cone_nat(&self, now: Instant) -> bool {
         self.statements.iter().any(|(host, s)| {
             is_fresh(s.at, now, self.window)
                 && match self.contacts.get(host) {
