@@ -8,3 +8,6 @@
 #![warn(missing_docs)]
 
 pub use devp2p_discover::node;
+
+pub mod banlist;
+pub mod dial;
