@@ -11,3 +11,4 @@ pub use devp2p_discover::node;
 
 pub mod banlist;
 pub mod dial;
+pub mod rlpx;

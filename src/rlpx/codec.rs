@@ -1,0 +1,208 @@
+//! [`FrameCodec`]: RLPx framing as a tokio-util [`Encoder`]/[`Decoder`].
+//!
+//! Frame layout (RLPx spec, "Framing"):
+//! `header-ciphertext (16) || header-mac (16) || frame-ciphertext (padded to 16) || frame-mac (16)`,
+//! where the header is `frame-size (24-bit BE) || header-data || zero padding`.
+//!
+//! Both directions are one continuous AES-256-CTR stream (zero IV) keyed
+//! with the aes-secret. MACs are verified before anything is decrypted, and a
+//! header's declared size is checked against the limit before buffer space
+//! for the body is reserved.
+
+use aes::cipher::{KeyIvInit, StreamCipher};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::error::RlpxError;
+use super::handshake::Secrets;
+use super::mac::{macs_equal, MacState};
+use super::MAX_MESSAGE_SIZE;
+
+type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
+
+/// Length of the encrypted frame header in bytes.
+const HEADER_LEN: usize = 16;
+/// Length of each MAC (header MAC and frame MAC) in bytes.
+const MAC_LEN: usize = 16;
+/// Header plus header MAC: what must be buffered before a frame's size is known.
+const HEADER_WITH_MAC_LEN: usize = HEADER_LEN + MAC_LEN;
+/// The header-data we send: RLP `[capability-id = 0, context-id = 0]`, as
+/// go-ethereum does. Ignored on read (the spec deprecates its contents).
+const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
+
+/// Frame bytes on the wire for a message of `size` bytes: header, header MAC,
+/// body padded to 16, frame MAC.
+pub const fn frame_len(size: usize) -> usize {
+    HEADER_WITH_MAC_LEN + padded_len(size) + MAC_LEN
+}
+
+const fn padded_len(size: usize) -> usize {
+    (size + 15) & !15
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ReadState {
+    /// Waiting for a header and its MAC.
+    Header,
+    /// Header checked; waiting for a body of this many (unpadded) bytes.
+    Body { size: usize },
+    /// A MAC or size check failed; the stream is unusable.
+    Failed,
+}
+
+/// The RLPx frame codec of an established connection: encrypts and MACs
+/// outgoing messages, verifies and decrypts incoming ones. One frame carries
+/// one devp2p message (`rlp(msg-id) || msg-data`), passed through untouched.
+pub struct FrameCodec {
+    egress_aes: Aes256Ctr,
+    ingress_aes: Aes256Ctr,
+    egress_mac: MacState,
+    ingress_mac: MacState,
+    max_message_size: usize,
+    read_state: ReadState,
+}
+
+impl std::fmt::Debug for FrameCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameCodec")
+            .field("max_message_size", &self.max_message_size)
+            .field("read_state", &self.read_state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameCodec {
+    /// A codec for the connection whose handshake produced `secrets`.
+    pub fn new(secrets: Secrets) -> Self {
+        let iv = [0u8; 16];
+        FrameCodec {
+            egress_aes: Aes256Ctr::new(&secrets.aes_secret.into(), &iv.into()),
+            ingress_aes: Aes256Ctr::new(&secrets.aes_secret.into(), &iv.into()),
+            egress_mac: secrets.egress_mac,
+            ingress_mac: secrets.ingress_mac,
+            max_message_size: MAX_MESSAGE_SIZE,
+            read_state: ReadState::Header,
+        }
+    }
+
+    /// Lowers the largest message accepted on read (default and ceiling:
+    /// [`MAX_MESSAGE_SIZE`]). Frames declaring more fail with
+    /// [`RlpxError::FrameTooLarge`] before their body is buffered.
+    pub fn with_max_message_size(mut self, max: usize) -> Self {
+        self.max_message_size = max.min(MAX_MESSAGE_SIZE);
+        self
+    }
+
+    /// The largest message accepted on read.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Appends the frame for `msg` to `dst`: the message is copied once into
+    /// `dst` and encrypted there in place.
+    pub fn encode_frame(&mut self, msg: &[u8], dst: &mut BytesMut) -> Result<(), RlpxError> {
+        let size = msg.len();
+        if size > MAX_MESSAGE_SIZE {
+            return Err(RlpxError::MessageTooLarge {
+                size,
+                max: MAX_MESSAGE_SIZE,
+            });
+        }
+        let padded = padded_len(size);
+        dst.reserve(frame_len(size));
+
+        let mut header = [0u8; HEADER_LEN];
+        header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
+        header[3..6].copy_from_slice(&HEADER_DATA);
+        self.egress_aes.apply_keystream(&mut header);
+        let header_mac = self.egress_mac.update_header(&header);
+        dst.put_slice(&header);
+        dst.put_slice(&header_mac);
+
+        let body_start = dst.len();
+        dst.put_slice(msg);
+        dst.put_bytes(0, padded - size);
+        let body = &mut dst[body_start..];
+        self.egress_aes.apply_keystream(body);
+        let frame_mac = self.egress_mac.update_body(body);
+        dst.put_slice(&frame_mac);
+        Ok(())
+    }
+
+    /// Decodes one frame from the front of `src` if it is complete. The
+    /// returned message is split off `src` and decrypted in place.
+    pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        loop {
+            match self.read_state {
+                ReadState::Failed => return Err(RlpxError::CodecFailed),
+                ReadState::Header => {
+                    if src.len() < HEADER_WITH_MAC_LEN {
+                        return Ok(None);
+                    }
+                    let mut header: [u8; HEADER_LEN] =
+                        src[..HEADER_LEN].try_into().expect("length checked");
+                    let expected = self.ingress_mac.update_header(&header);
+                    if !macs_equal(&expected, &src[HEADER_LEN..HEADER_WITH_MAC_LEN]) {
+                        self.read_state = ReadState::Failed;
+                        return Err(RlpxError::BadHeaderMac);
+                    }
+                    self.ingress_aes.apply_keystream(&mut header);
+                    let size = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+                    if size > self.max_message_size {
+                        self.read_state = ReadState::Failed;
+                        return Err(RlpxError::FrameTooLarge {
+                            size,
+                            max: self.max_message_size,
+                        });
+                    }
+                    src.advance(HEADER_WITH_MAC_LEN);
+                    self.read_state = ReadState::Body { size };
+                }
+                ReadState::Body { size } => {
+                    let padded = padded_len(size);
+                    let need = padded + MAC_LEN;
+                    if src.len() < need {
+                        // Bounded: `size` passed the limit check above.
+                        src.reserve(need - src.len());
+                        return Ok(None);
+                    }
+                    let expected = self.ingress_mac.update_body(&src[..padded]);
+                    if !macs_equal(&expected, &src[padded..need]) {
+                        self.read_state = ReadState::Failed;
+                        return Err(RlpxError::BadFrameMac);
+                    }
+                    let mut frame = src.split_to(need);
+                    self.ingress_aes.apply_keystream(&mut frame[..padded]);
+                    frame.truncate(size);
+                    self.read_state = ReadState::Header;
+                    return Ok(Some(frame));
+                }
+            }
+        }
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = RlpxError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), RlpxError> {
+        self.encode_frame(&item, dst)
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = RlpxError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        self.decode_frame(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        match self.decode_frame(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() && matches!(self.read_state, ReadState::Header) => Ok(None),
+            None => Err(RlpxError::TruncatedFrame),
+        }
+    }
+}

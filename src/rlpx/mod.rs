@@ -1,0 +1,46 @@
+//! RLPx: the encrypted, authenticated transport under devp2p
+//! (<https://github.com/ethereum/devp2p/blob/master/rlpx.md>, EIP-8).
+//!
+//! [`connect`] and [`accept`] run the handshake over any byte stream and
+//! return an [`RlpxStream`]: a [`Stream`] of received messages and a
+//! [`Sink`] of messages to send, one devp2p message (`rlp(msg-id) ||
+//! msg-data`) per frame, passed through uninterpreted.
+//!
+//! The sans-I/O pieces ([`Initiator`], [`Recipient`], [`decode_auth`],
+//! [`decode_ack`], [`Secrets`], [`FrameCodec`]) let tests and fuzzers drive
+//! the protocol without sockets.
+
+mod codec;
+mod ecies;
+mod error;
+mod handshake;
+mod mac;
+mod stream;
+
+#[cfg(test)]
+mod tests;
+
+pub use codec::{frame_len, FrameCodec};
+pub use ecies::{decrypt as ecies_decrypt, ecdh_x, encrypt as ecies_encrypt, ECIES_OVERHEAD};
+pub use error::{EciesError, MessageError, RlpxError};
+pub use handshake::{
+    decode_ack, decode_auth, eip8_packet_len, encode_legacy_auth, may_be_legacy, AckMessage,
+    AuthMessage, HandshakeKey, HandshakeTranscript, Initiator, PacketFormat, Recipient, Secrets,
+    LEGACY_ACK_SIZE, LEGACY_AUTH_SIZE, MAX_HANDSHAKE_PACKET_SIZE, PADDING_RANGE, PROTOCOL_VERSION,
+    SIZE_PREFIX_LEN,
+};
+pub use mac::{Keccak, MacState};
+pub use stream::{accept, accept_with_key, connect, connect_with_key, RlpxStream};
+
+use std::time::Duration;
+
+#[cfg(doc)]
+use futures::{Sink, Stream};
+
+/// Largest message one frame can carry, in bytes: the frame header's size
+/// field is 24 bits (RLPx spec, "Framing").
+pub const MAX_MESSAGE_SIZE: usize = (1 << 24) - 1;
+
+/// Time allowed for the whole handshake, both packets (go-ethereum's
+/// `handshakeTimeout`, p2p/rlpx, 5 s).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
