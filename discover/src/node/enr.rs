@@ -532,7 +532,7 @@ pub(crate) fn encoded_len<'a>(
 /// Checks that `value` is exactly one canonical RLP item.
 pub(crate) fn check_raw_value(key: &[u8], value: &[u8]) -> Result<(), EnrError> {
     match read_item(value) {
-        Ok((_, rest)) if rest.is_empty() => Ok(()),
+        Ok((_, [])) => Ok(()),
         _ => Err(EnrError::BadValue { key: key_text(key) }),
     }
 }

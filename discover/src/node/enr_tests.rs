@@ -125,7 +125,7 @@ fn size_is_checked_first() {
                 .sign(&secret(SPEC_KEY))
                 .ok()
         })
-        .last()
+        .next_back()
         .unwrap();
     assert_eq!(fits.encode().len(), MAX_ENR_SIZE);
     assert_eq!(Enr::decode(&fits.encode()).unwrap(), fits);

@@ -201,7 +201,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_keys_with_named_reason() {
-        let cases: Vec<(String, fn(&NodeKeyError) -> bool)> = vec![
+        type Check = fn(&NodeKeyError) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             (String::new(), |e| {
                 matches!(e, NodeKeyError::BadLength { got: 0 })
             }),

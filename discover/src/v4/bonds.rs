@@ -1,0 +1,224 @@
+//! In-memory endpoint-proof records and the per-IP packet rate limiter.
+//!
+//! The bond records are what go-ethereum keeps in its node database
+//! (`LastPingReceived`, `LastPongReceived`, `FindFails` per node and IP);
+//! here they live in a bounded map owned by the service task.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::node::NodeId;
+
+/// Most (node, IP) bond records kept in memory. Past this, expired records
+/// are purged; if none are expired the least recently active one is evicted
+/// (a flood of new identities costs us old bonds, never memory). 64 Ki
+/// records ≈ 6 MiB; geth keeps these on disk without a bound.
+pub const MAX_BOND_RECORDS: usize = 65_536;
+
+#[derive(Debug, Clone, Copy)]
+struct BondRecord {
+    ip: IpAddr,
+    last_ping_received: Option<Instant>,
+    last_pong_received: Option<Instant>,
+    find_fails: u32,
+    touched: Instant,
+}
+
+/// Endpoint proofs per node, keyed by node ID and remembering the IP the
+/// proof was made from (a proof from another IP does not count).
+#[derive(Debug)]
+pub struct Bonds {
+    records: HashMap<NodeId, BondRecord>,
+    expiration: Duration,
+}
+
+impl Bonds {
+    /// Empty records; a proof is valid for `expiration` (geth `bondExpiration`, 24 h).
+    pub fn new(expiration: Duration) -> Self {
+        Bonds {
+            records: HashMap::new(),
+            expiration,
+        }
+    }
+
+    fn record(&mut self, id: NodeId, ip: IpAddr, now: Instant) -> &mut BondRecord {
+        if !self.records.contains_key(&id) && self.records.len() >= MAX_BOND_RECORDS {
+            self.make_room(now);
+        }
+        let r = self.records.entry(id).or_insert(BondRecord {
+            ip,
+            last_ping_received: None,
+            last_pong_received: None,
+            find_fails: 0,
+            touched: now,
+        });
+        if r.ip != ip {
+            *r = BondRecord {
+                ip,
+                last_ping_received: None,
+                last_pong_received: None,
+                find_fails: 0,
+                touched: now,
+            };
+        }
+        r.touched = now;
+        r
+    }
+
+    fn make_room(&mut self, now: Instant) {
+        let exp = self.expiration;
+        self.records
+            .retain(|_, r| now.saturating_duration_since(r.touched) < exp);
+        if self.records.len() >= MAX_BOND_RECORDS {
+            if let Some(oldest) = self
+                .records
+                .iter()
+                .min_by_key(|(_, r)| r.touched)
+                .map(|(id, _)| *id)
+            {
+                self.records.remove(&oldest);
+            }
+        }
+    }
+
+    /// Records that `id` pinged us from `ip` (so it now holds a proof for us).
+    pub fn ping_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
+        self.record(id, ip, now).last_ping_received = Some(now);
+    }
+
+    /// Records that `id` answered our ping from `ip` (its endpoint proof).
+    pub fn pong_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
+        self.record(id, ip, now).last_pong_received = Some(now);
+    }
+
+    fn recent(&self, t: Option<Instant>, now: Instant) -> bool {
+        t.is_some_and(|t| now.saturating_duration_since(t) < self.expiration)
+    }
+
+    /// True when `id` proved `ip` by answering our ping within the expiration
+    /// (geth `checkBond`): required before answering FindNode and ENRRequest.
+    pub fn has_endpoint_proof(&self, id: &NodeId, ip: IpAddr, now: Instant) -> bool {
+        self.records
+            .get(id)
+            .is_some_and(|r| r.ip == ip && self.recent(r.last_pong_received, now))
+    }
+
+    /// True when `id` pinged us from `ip` recently, so it holds a proof for us
+    /// and will answer our FindNode (geth `ensureBond`).
+    pub fn pinged_us(&self, id: &NodeId, ip: IpAddr, now: Instant) -> bool {
+        self.records
+            .get(id)
+            .is_some_and(|r| r.ip == ip && self.recent(r.last_ping_received, now))
+    }
+
+    /// Counts a FindNode that returned nothing; returns the consecutive count.
+    pub fn find_failed(&mut self, id: NodeId, ip: IpAddr, now: Instant) -> u32 {
+        let r = self.record(id, ip, now);
+        r.find_fails = r.find_fails.saturating_add(1);
+        r.find_fails
+    }
+
+    /// Resets the consecutive FindNode failure count.
+    pub fn find_succeeded(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
+        self.record(id, ip, now).find_fails = 0;
+    }
+}
+
+/// Most source IPs the rate limiter tracks at once. When full, idle entries
+/// (full token buckets) are purged; if none are idle, packets from untracked
+/// IPs are dropped until some are.
+pub const MAX_RATE_TRACKED_IPS: usize = 16_384;
+
+/// Token-bucket limit on inbound packets per source IP.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    exempt_loopback: bool,
+    buckets: HashMap<IpAddr, (f64, Instant)>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_second` packets per IP with bursts of `burst`.
+    /// With `exempt_loopback`, 127.0.0.0/8 and ::1 are never limited (only
+    /// local processes can send from there; tests run many nodes on it).
+    pub fn new(per_second: u32, burst: u32, exempt_loopback: bool) -> Self {
+        RateLimiter {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst.max(1)),
+            exempt_loopback,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes one token for `ip`; false means drop the packet.
+    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.exempt_loopback && ip.is_loopback() {
+            return true;
+        }
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= MAX_RATE_TRACKED_IPS {
+            let (rate, burst) = (self.per_second, self.burst);
+            self.buckets.retain(|_, (tokens, last)| {
+                let refill = now.saturating_duration_since(*last).as_secs_f64() * rate;
+                *tokens + refill < burst
+            });
+            if self.buckets.len() >= MAX_RATE_TRACKED_IPS {
+                return false;
+            }
+        }
+        let (tokens, last) = self.buckets.entry(ip).or_insert((self.burst, now));
+        let refill = now.saturating_duration_since(*last).as_secs_f64() * self.per_second;
+        *tokens = (*tokens + refill).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proof_is_per_ip_and_expires() {
+        let now = Instant::now();
+        let mut b = Bonds::new(Duration::from_secs(100));
+        let id = NodeId([1; 64]);
+        let ip1: IpAddr = "1.1.1.1".parse().unwrap();
+        let ip2: IpAddr = "2.2.2.2".parse().unwrap();
+        assert!(!b.has_endpoint_proof(&id, ip1, now));
+        b.pong_received(id, ip1, now);
+        assert!(b.has_endpoint_proof(&id, ip1, now));
+        assert!(!b.has_endpoint_proof(&id, ip2, now));
+        assert!(!b.has_endpoint_proof(&id, ip1, now + Duration::from_secs(100)));
+        b.ping_received(id, ip2, now);
+        assert!(b.pinged_us(&id, ip2, now));
+        assert!(
+            !b.has_endpoint_proof(&id, ip1, now),
+            "new IP resets the record"
+        );
+        assert_eq!(b.find_failed(id, ip2, now), 1);
+        assert_eq!(b.find_failed(id, ip2, now), 2);
+        b.find_succeeded(id, ip2, now);
+        assert_eq!(b.find_failed(id, ip2, now), 1);
+    }
+
+    #[test]
+    fn rate_limiter_refills() {
+        let now = Instant::now();
+        let mut r = RateLimiter::new(10, 5, true);
+        let ip: IpAddr = "8.8.8.8".parse().unwrap();
+        assert!((0..5).all(|_| r.allow(ip, now)));
+        assert!(!r.allow(ip, now));
+        assert!(r.allow(ip, now + Duration::from_millis(100)));
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!((0..100).all(|_| r.allow(lo, now)));
+    }
+}

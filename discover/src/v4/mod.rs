@@ -1,0 +1,237 @@
+//! discv4: Kademlia node discovery over UDP (discv4 spec, EIP-8, EIP-868).
+//!
+//! [`Discv4`] is a cloneable handle to one service task that owns the
+//! socket, the routing table and the endpoint proofs. The task runs over
+//! any [`DatagramTransport`]: a real UDP socket ([`Discv4::bind`]) or the
+//! simulated network in [`sim`] ([`Discv4::spawn`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), devp2p_discover::v4::DiscoverError> {
+//! use devp2p_discover::node::{generate_node_key, LocalNode};
+//! use devp2p_discover::v4::{Discv4, Discv4Config};
+//! let key = generate_node_key(&mut rand::thread_rng());
+//! let local = LocalNode::new(key, 1);
+//! let disc = Discv4::bind("0.0.0.0:30303".parse().unwrap(), key, local, Discv4Config::default()).await?;
+//! let near_me = disc.lookup(disc.local_id()).await;
+//! disc.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod bonds;
+mod config;
+mod error;
+mod lookup;
+mod service;
+pub mod sim;
+pub mod table;
+pub mod transport;
+pub mod wire;
+
+use std::net::SocketAddr;
+
+use secp256k1::SecretKey;
+use tokio::sync::{mpsc, oneshot};
+
+pub use crate::node::{Enr, LocalNode, Node};
+pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS};
+pub use config::*;
+pub use devp2p_netutil::Netlist;
+pub use error::DiscoverError;
+pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF};
+pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS};
+pub use transport::{DatagramTransport, UdpTransport};
+
+use crate::node::NodeId;
+use service::{Command, Service};
+
+/// Capacity of the handle → service command channel. When full, callers
+/// wait (async back-pressure) until the task catches up.
+pub const COMMAND_CHANNEL_CAPACITY: usize = 256;
+
+/// A cloneable handle to a running discv4 service.
+#[derive(Clone)]
+pub struct Discv4 {
+    pub(crate) tx: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    self_id: NodeId,
+}
+
+impl std::fmt::Debug for Discv4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discv4")
+            .field("local_addr", &self.local_addr)
+            .field("id", &self.self_id)
+            .finish()
+    }
+}
+
+/// A random lookup target.
+pub(crate) fn random_target() -> NodeId {
+    let mut b = [0u8; 64];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut b[..]);
+    NodeId(b)
+}
+
+impl Discv4 {
+    /// Binds a UDP socket at `addr` and starts the service on it. `key` is
+    /// the node key `local` was made from (it signs every packet; `LocalNode`
+    /// does not hand its key out). If `local` has no UDP port yet, it is set
+    /// to the bound port.
+    pub async fn bind(
+        addr: SocketAddr,
+        key: SecretKey,
+        local: LocalNode,
+        cfg: Discv4Config,
+    ) -> Result<Discv4, DiscoverError> {
+        if NodeId::from_secret_key(&key) != local.id() {
+            return Err(DiscoverError::KeyMismatch);
+        }
+        let transport = UdpTransport::bind(addr).await?;
+        let bound = transport.local_addr()?;
+        if local.node().udp == 0 {
+            local.set_udp(bound.port());
+        }
+        Ok(Self::spawn(transport, key, local, cfg))
+    }
+
+    /// Starts the service over any transport. The task stops on
+    /// [`Discv4::shutdown`] or when every handle is dropped.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is not the key of `local` (a programming error; [`Discv4::bind`]
+    /// reports it as [`DiscoverError::KeyMismatch`] instead).
+    pub fn spawn(
+        transport: impl DatagramTransport,
+        key: SecretKey,
+        local: LocalNode,
+        cfg: Discv4Config,
+    ) -> Discv4 {
+        assert_eq!(
+            NodeId::from_secret_key(&key),
+            local.id(),
+            "key does not match LocalNode"
+        );
+        let local_addr = transport
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let self_id = local.id();
+        let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let service = Service::new(transport, key, local, cfg, rx, tx.downgrade());
+        tokio::spawn(service.run());
+        Discv4 {
+            tx,
+            local_addr,
+            self_id,
+        }
+    }
+
+    pub(crate) fn from_parts(
+        tx: mpsc::Sender<Command>,
+        local_addr: SocketAddr,
+        self_id: NodeId,
+    ) -> Self {
+        Discv4 {
+            tx,
+            local_addr,
+            self_id,
+        }
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Our node ID.
+    pub fn local_id(&self) -> NodeId {
+        self.self_id
+    }
+
+    async fn request<R>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<R>) -> Command,
+    ) -> Result<R, DiscoverError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| DiscoverError::Closed)?;
+        rx.await.map_err(|_| DiscoverError::Closed)
+    }
+
+    /// Finds the nodes closest to `target`: up to 16, nearest first.
+    pub async fn lookup(&self, target: NodeId) -> Vec<Node> {
+        lookup::run(self, target).await.nodes
+    }
+
+    /// Like [`Discv4::lookup`], also reporting rounds and queries (for the simulator).
+    pub async fn lookup_with_stats(&self, target: NodeId) -> LookupResult {
+        lookup::run(self, target).await
+    }
+
+    /// The current endpoint of `node`: its record's endpoint if it answers
+    /// an ENR request, else the entry a lookup for its ID finds.
+    pub async fn resolve(&self, node: &Node) -> Option<Node> {
+        if let Ok(enr) = self.request_enr(node).await {
+            if let Ok(n) = Node::from_enr(&enr) {
+                if n.udp_addr().is_some() {
+                    return Some(n);
+                }
+            }
+            return Some(node.clone());
+        }
+        self.lookup(node.id)
+            .await
+            .into_iter()
+            .find(|n| n.id == node.id)
+    }
+
+    /// Asks `node` for its signed record (EIP-868), bonding first if needed.
+    pub async fn request_enr(&self, node: &Node) -> Result<Enr, DiscoverError> {
+        let node = node.clone();
+        self.request(|tx| Command::RequestEnr { node, tx }).await?
+    }
+
+    /// Pings `node` and waits for its pong.
+    pub async fn ping(&self, node: &Node) -> Result<(), DiscoverError> {
+        let node = node.clone();
+        self.request(|tx| Command::Ping { node, tx }).await?
+    }
+
+    /// Sends one FindNode to `node` (bonding first if needed) and returns the
+    /// nodes of its Neighbors replies.
+    pub async fn find_node(&self, node: &Node, target: NodeId) -> Result<Vec<Node>, DiscoverError> {
+        let node = node.clone();
+        self.request(|tx| Command::FindNode { node, target, tx })
+            .await?
+    }
+
+    pub(crate) async fn closest(&self, target: [u8; 32]) -> Result<Vec<Node>, DiscoverError> {
+        self.request(|tx| Command::Closest { target, tx }).await
+    }
+
+    /// A never-ending stream of nodes from random lookups.
+    pub fn random_nodes(&self) -> RandomNodes {
+        RandomNodes::new(self.clone())
+    }
+
+    /// The nodes currently in the table.
+    pub async fn table_nodes(&self) -> Vec<Node> {
+        self.request(|tx| Command::TableNodes { tx })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Puts nodes straight into the table as proven (for simulations and
+    /// tests that start from a known topology).
+    pub async fn seed_table(&self, nodes: Vec<Node>) {
+        let _ = self.tx.send(Command::Seed { nodes }).await;
+    }
+
+    /// Stops the service task and closes its socket; returns when done.
+    /// Pending requests fail with [`DiscoverError::Closed`].
+    pub async fn shutdown(&self) {
+        let _ = self.request(|tx| Command::Shutdown { tx }).await;
+    }
+}

@@ -1,0 +1,817 @@
+//! The service task: owns the socket, the table, the endpoint proofs and the
+//! requests waiting for replies, and answers packets as go-ethereum's
+//! `p2p/discover/v4_udp.go` does.
+//!
+//! Everything here runs on one task; packet handlers take `now` explicitly
+//! so that simulated (paused tokio) time drives them like real time.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use secp256k1::SecretKey;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, Instant};
+
+use super::bonds::{Bonds, RateLimiter};
+use super::config::Discv4Config;
+use super::error::DiscoverError;
+use super::table::{node_udp_addr, Table, BUCKET_SIZE};
+use super::transport::DatagramTransport;
+use super::wire::{self, Endpoint, Message, MAX_NEIGHBORS, MAX_PACKET_SIZE};
+use crate::node::{keccak256, Enr, LocalNode, Node, NodeId};
+use devp2p_netutil::{check_relay_ip, IpTracker};
+
+/// Tracing target for discovery.
+pub(crate) const TARGET: &str = "p2p::discover";
+
+/// Consecutive FindNode failures after which a node leaves the table, if its
+/// bucket holds at least a quarter of [`BUCKET_SIZE`] (geth `maxFindnodeFailures`).
+pub const MAX_FINDNODE_FAILURES: u32 = 5;
+/// Agreeing endpoint statements needed before we believe our external
+/// endpoint (issue requirement; geth `iptrackMinStatements` = 10).
+pub const MIN_ENDPOINT_STATEMENTS: usize = 10;
+/// How long an endpoint statement counts (geth `iptrackWindow`, 5 min).
+pub const ENDPOINT_STATEMENT_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// How long a contact counts for full-cone NAT detection (geth `iptrackContactWindow`, 10 min).
+pub const ENDPOINT_CONTACT_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Requests the handle sends to the service task.
+pub(crate) enum Command {
+    Ping {
+        node: Node,
+        tx: oneshot::Sender<Result<(), DiscoverError>>,
+    },
+    FindNode {
+        node: Node,
+        target: NodeId,
+        tx: oneshot::Sender<Result<Vec<Node>, DiscoverError>>,
+    },
+    RequestEnr {
+        node: Node,
+        tx: oneshot::Sender<Result<Enr, DiscoverError>>,
+    },
+    Closest {
+        target: [u8; 32],
+        tx: oneshot::Sender<Vec<Node>>,
+    },
+    TableNodes {
+        tx: oneshot::Sender<Vec<Node>>,
+    },
+    /// The first self lookup finished: accept inbound nodes from now on
+    /// (geth refuses them until its table is initialised).
+    InitDone,
+    /// Pre-seeds the table (simulation, tests): nodes count as proven.
+    Seed {
+        nodes: Vec<Node>,
+    },
+    Shutdown {
+        tx: oneshot::Sender<()>,
+    },
+}
+
+/// A request that needs the remote to hold an endpoint proof for us.
+enum Deferred {
+    FindNode {
+        node: Node,
+        target: NodeId,
+        tx: oneshot::Sender<Result<Vec<Node>, DiscoverError>>,
+    },
+    Enr {
+        node: Node,
+        tx: oneshot::Sender<Result<Enr, DiscoverError>>,
+    },
+}
+
+impl Deferred {
+    fn fail(self, e: DiscoverError) {
+        match self {
+            Deferred::FindNode { tx, .. } => drop(tx.send(Err(e))),
+            Deferred::Enr { tx, .. } => drop(tx.send(Err(e))),
+        }
+    }
+}
+
+/// What to do when a ping is answered (or times out).
+enum PingPurpose {
+    User(oneshot::Sender<Result<(), DiscoverError>>),
+    /// We pinged back a node that pinged us; add it when it answers.
+    PingBack(Node),
+    Revalidate(NodeId),
+    /// Bond before sending the deferred request.
+    Bond(Deferred),
+}
+
+enum PendingKind {
+    Pong {
+        ping_hash: [u8; 32],
+        purpose: PingPurpose,
+    },
+    Neighbors {
+        nodes: Vec<Node>,
+        tx: oneshot::Sender<Result<Vec<Node>, DiscoverError>>,
+    },
+    Enr {
+        request_hash: [u8; 32],
+        tx: oneshot::Sender<Result<Enr, DiscoverError>>,
+    },
+}
+
+struct Pending {
+    id: NodeId,
+    ip: IpAddr,
+    deadline: Instant,
+    kind: PendingKind,
+}
+
+struct BondWaiter {
+    id: NodeId,
+    deadline: Instant,
+    deferred: Deferred,
+}
+
+/// The task state.
+pub(crate) struct Service<T> {
+    transport: T,
+    local: LocalNode,
+    key: SecretKey,
+    self_id: NodeId,
+    cfg: Discv4Config,
+    table: Table,
+    bonds: Bonds,
+    rate: RateLimiter,
+    ip_tracker: IpTracker,
+    pending: Vec<Pending>,
+    bond_waiters: Vec<BondWaiter>,
+    cmd_rx: mpsc::Receiver<Command>,
+    weak_tx: mpsc::WeakSender<Command>,
+    jobs: JoinSet<()>,
+    next_refresh: Instant,
+    init_done: bool,
+    /// Unix seconds at `clock_base`, so expirations follow (possibly paused) tokio time.
+    unix_base: u64,
+    clock_base: Instant,
+}
+
+impl<T: DatagramTransport> Service<T> {
+    pub(crate) fn new(
+        transport: T,
+        key: SecretKey,
+        local: LocalNode,
+        cfg: Discv4Config,
+        cmd_rx: mpsc::Receiver<Command>,
+        weak_tx: mpsc::WeakSender<Command>,
+    ) -> Self {
+        let self_id = local.id();
+        let now = Instant::now();
+        let seed = cfg.seed.unwrap_or_else(rand::random);
+        // Refresh at once when there is someone to ask; a node without
+        // bootnodes (a bootnode itself) waits for inbound contacts.
+        let has_seeds = !cfg.bootnodes.is_empty();
+        let next_refresh = if has_seeds {
+            now
+        } else {
+            now + cfg.refresh_interval / 2
+        };
+        Service {
+            table: Table::new(self_id, cfg.ping_interval, seed),
+            bonds: Bonds::new(cfg.bond_expiration),
+            rate: RateLimiter::new(
+                cfg.packet_rate_per_ip,
+                cfg.packet_burst_per_ip,
+                cfg.exempt_loopback_from_rate_limit,
+            ),
+            ip_tracker: IpTracker::new(
+                ENDPOINT_STATEMENT_WINDOW,
+                ENDPOINT_CONTACT_WINDOW,
+                MIN_ENDPOINT_STATEMENTS,
+            ),
+            transport,
+            local,
+            key,
+            self_id,
+            pending: Vec::new(),
+            bond_waiters: Vec::new(),
+            cmd_rx,
+            weak_tx,
+            jobs: JoinSet::new(),
+            next_refresh,
+            init_done: !has_seeds,
+            unix_base: wire::unix_now(),
+            clock_base: now,
+            cfg,
+        }
+    }
+
+    fn unix(&self, now: Instant) -> u64 {
+        self.unix_base + now.saturating_duration_since(self.clock_base).as_secs()
+    }
+
+    fn expiration(&self, now: Instant) -> u64 {
+        self.unix(now) + wire::EXPIRATION_SECS
+    }
+
+    /// Runs until shutdown or until every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut buf = vec![0u8; MAX_PACKET_SIZE + 1];
+        let shutdown_tx = loop {
+            let wake = self.next_wakeup();
+            tokio::select! {
+                res = self.transport.recv_from(&mut buf) => match res {
+                    Ok((n, from)) => {
+                        let now = Instant::now();
+                        self.handle_datagram(&buf[..n], from, now);
+                    }
+                    Err(e) => {
+                        // ICMP errors surface here on some platforms; keep going.
+                        tracing::trace!(target: TARGET, error = %e, "recv error");
+                    }
+                },
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(Command::Shutdown { tx }) => break Some(tx),
+                    Some(cmd) => self.handle_command(cmd, Instant::now()),
+                    None => break None,
+                },
+                _ = sleep_until(wake) => self.on_timer(Instant::now()),
+                Some(_) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    self.init_done = true;
+                }
+            }
+        };
+        self.jobs.shutdown().await;
+        // Dropping the pending oneshots tells waiting callers `Closed`.
+        self.pending.clear();
+        self.bond_waiters.clear();
+        drop(self.transport);
+        if let Some(tx) = shutdown_tx {
+            let _ = tx.send(());
+        }
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let mut t = self.next_refresh;
+        if let Some(r) = self.table.next_revalidation() {
+            t = t.min(r);
+        }
+        for p in &self.pending {
+            t = t.min(p.deadline);
+        }
+        for w in &self.bond_waiters {
+            t = t.min(w.deadline);
+        }
+        t
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        // Expired requests.
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].deadline <= now {
+                let p = self.pending.swap_remove(i);
+                self.expire(p, now);
+            } else {
+                i += 1;
+            }
+        }
+        let mut i = 0;
+        while i < self.bond_waiters.len() {
+            if self.bond_waiters[i].deadline <= now {
+                let w = self.bond_waiters.swap_remove(i);
+                self.send_deferred(w.deferred, now);
+            } else {
+                i += 1;
+            }
+        }
+        for node in self.table.due_revalidations(now) {
+            if let Err(e) = self.send_ping(&node, PingPurpose::Revalidate(node.id), now) {
+                tracing::trace!(target: TARGET, error = %e, "revalidation ping not sent");
+            }
+        }
+        if self.next_refresh <= now {
+            self.refresh(now);
+        }
+    }
+
+    /// Seeds bootnodes and starts a self lookup plus random lookups (geth `doRefresh`).
+    fn refresh(&mut self, now: Instant) {
+        use rand::Rng;
+        let half = self.cfg.refresh_interval / 2;
+        let jitter = rand::thread_rng().gen_range(std::time::Duration::ZERO..=half);
+        self.next_refresh = now + half + jitter;
+        for b in self.cfg.bootnodes.clone() {
+            self.table.add(b, false, now);
+        }
+        if self.table.is_empty() {
+            self.init_done = true;
+            return;
+        }
+        // One refresh at a time (geth serialises them too).
+        if !self.jobs.is_empty() {
+            return;
+        }
+        let Some(tx) = self.weak_tx.upgrade() else {
+            return;
+        };
+        let handle = super::Discv4::from_parts(tx, self.local_addr(), self.self_id);
+        let self_id = self.self_id;
+        // Owned by `jobs`: aborted when the service stops.
+        self.jobs.spawn(async move {
+            handle.lookup(self_id).await;
+            // Bootstrapped from trusted seeds: inbound nodes may enter now.
+            let _ = handle.tx.send(Command::InitDone).await;
+            for _ in 0..super::config::REFRESH_RANDOM_LOOKUPS {
+                handle.lookup(super::random_target()).await;
+            }
+        });
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.transport
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    fn handle_command(&mut self, cmd: Command, now: Instant) {
+        match cmd {
+            Command::Ping { node, tx } => {
+                if let Err((e, PingPurpose::User(tx))) =
+                    self.try_send_ping(&node, PingPurpose::User(tx), now)
+                {
+                    let _ = tx.send(Err(e));
+                }
+            }
+            Command::FindNode { node, target, tx } => {
+                self.with_bond(Deferred::FindNode { node, target, tx }, now)
+            }
+            Command::RequestEnr { node, tx } => self.with_bond(Deferred::Enr { node, tx }, now),
+            Command::Closest { target, tx } => {
+                let _ = tx.send(self.table.closest(&target, BUCKET_SIZE, false));
+            }
+            Command::TableNodes { tx } => {
+                let _ = tx.send(self.table.nodes());
+            }
+            Command::Seed { nodes } => {
+                for n in nodes {
+                    if let Some(ip) = n.ip {
+                        self.bonds.pong_received(n.id, ip, now);
+                        self.bonds.ping_received(n.id, ip, now);
+                    }
+                    self.table.add(n, true, now);
+                }
+                self.init_done = true;
+            }
+            Command::InitDone => self.init_done = true,
+            // Handled in `run` before dispatch.
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    /// Sends `deferred` now if the remote holds a proof for us, otherwise
+    /// pings first (geth `ensureBond`).
+    fn with_bond(&mut self, deferred: Deferred, now: Instant) {
+        let node = match &deferred {
+            Deferred::FindNode { node, .. } | Deferred::Enr { node, .. } => node.clone(),
+        };
+        let Some(ip) = node.ip else {
+            return deferred.fail(DiscoverError::NoAddress);
+        };
+        if self.bonds.pinged_us(&node.id, ip, now) {
+            return self.send_deferred(deferred, now);
+        }
+        if let Err((e, PingPurpose::Bond(d))) =
+            self.try_send_ping(&node, PingPurpose::Bond(deferred), now)
+        {
+            d.fail(e);
+        }
+    }
+
+    fn send_deferred(&mut self, deferred: Deferred, now: Instant) {
+        match deferred {
+            Deferred::FindNode { node, target, tx } => {
+                let msg = Message::FindNode(wire::FindNode {
+                    target,
+                    expiration: self.expiration(now),
+                });
+                match self.send_request(&node, &msg, now) {
+                    Ok((ip, _)) => self.pending.push(Pending {
+                        id: node.id,
+                        ip,
+                        deadline: now + self.cfg.response_timeout,
+                        kind: PendingKind::Neighbors {
+                            nodes: Vec::new(),
+                            tx,
+                        },
+                    }),
+                    Err(e) => drop(tx.send(Err(e))),
+                }
+            }
+            Deferred::Enr { node, tx } => {
+                let msg = Message::EnrRequest(wire::EnrRequest {
+                    expiration: self.expiration(now),
+                });
+                match self.send_request(&node, &msg, now) {
+                    Ok((ip, request_hash)) => self.pending.push(Pending {
+                        id: node.id,
+                        ip,
+                        deadline: now + self.cfg.response_timeout,
+                        kind: PendingKind::Enr { request_hash, tx },
+                    }),
+                    Err(e) => drop(tx.send(Err(e))),
+                }
+            }
+        }
+    }
+
+    /// Encodes and sends a request that expects a reply, enforcing the
+    /// pending-reply bound. Returns the destination IP and the packet hash.
+    fn send_request(
+        &mut self,
+        node: &Node,
+        msg: &Message,
+        _now: Instant,
+    ) -> Result<(IpAddr, [u8; 32]), DiscoverError> {
+        let addr = node_udp_addr(node).ok_or(DiscoverError::NoAddress)?;
+        if self.pending.len() >= self.cfg.max_pending_replies {
+            return Err(DiscoverError::TooManyPending);
+        }
+        let hash = self.send(addr, msg);
+        Ok((addr.ip(), hash))
+    }
+
+    fn send_ping(
+        &mut self,
+        node: &Node,
+        purpose: PingPurpose,
+        now: Instant,
+    ) -> Result<(), DiscoverError> {
+        self.try_send_ping(node, purpose, now).map_err(|(e, _)| e)
+    }
+
+    fn try_send_ping(
+        &mut self,
+        node: &Node,
+        purpose: PingPurpose,
+        now: Instant,
+    ) -> Result<(), (DiscoverError, PingPurpose)> {
+        let Some(addr) = node_udp_addr(node) else {
+            return Err((DiscoverError::NoAddress, purpose));
+        };
+        self.ip_tracker.add_contact(addr.ip(), now.into_std());
+        let me = self.local.node();
+        let msg = Message::Ping(wire::Ping {
+            version: wire::PING_VERSION,
+            from: Endpoint {
+                ip: me.ip,
+                udp: me.udp,
+                tcp: me.tcp,
+            },
+            to: Endpoint::new(addr, node.tcp),
+            expiration: self.expiration(now),
+            enr_seq: Some(self.local.seq()),
+        });
+        match self.send_request(node, &msg, now) {
+            Ok((ip, ping_hash)) => {
+                self.pending.push(Pending {
+                    id: node.id,
+                    ip,
+                    deadline: now + self.cfg.response_timeout,
+                    kind: PendingKind::Pong { ping_hash, purpose },
+                });
+                Ok(())
+            }
+            Err(e) => Err((e, purpose)),
+        }
+    }
+
+    fn send(&self, to: SocketAddr, msg: &Message) -> [u8; 32] {
+        let (bytes, hash) = wire::encode_packet(&self.key, msg);
+        tracing::trace!(target: TARGET, %to, packet = msg.name(), "send");
+        if let Err(e) = self.transport.send_to(&bytes, to) {
+            tracing::debug!(target: TARGET, %to, error = %e, "send failed");
+        }
+        hash
+    }
+
+    fn expire(&mut self, p: Pending, now: Instant) {
+        match p.kind {
+            PendingKind::Pong { purpose, .. } => match purpose {
+                PingPurpose::User(tx) => drop(tx.send(Err(DiscoverError::Timeout))),
+                PingPurpose::PingBack(_) => {}
+                PingPurpose::Revalidate(id) => {
+                    self.table.revalidated(&id, false, now);
+                }
+                PingPurpose::Bond(d) => d.fail(DiscoverError::Timeout),
+            },
+            PendingKind::Neighbors { nodes, tx } => {
+                if nodes.is_empty() {
+                    let fails = self.bonds.find_failed(p.id, p.ip, now);
+                    if fails >= MAX_FINDNODE_FAILURES
+                        && self.table.len_of_bucket(&p.id) >= BUCKET_SIZE / 4
+                    {
+                        self.table.remove(&p.id, now);
+                    }
+                    let _ = tx.send(Err(DiscoverError::Timeout));
+                } else {
+                    self.finish_find(p.id, p.ip, nodes, tx, now);
+                }
+            }
+            PendingKind::Enr { tx, .. } => drop(tx.send(Err(DiscoverError::Timeout))),
+        }
+    }
+
+    fn finish_find(
+        &mut self,
+        id: NodeId,
+        ip: IpAddr,
+        nodes: Vec<Node>,
+        tx: oneshot::Sender<Result<Vec<Node>, DiscoverError>>,
+        now: Instant,
+    ) {
+        self.bonds.find_succeeded(id, ip, now);
+        // It just answered: count it as live so we hand it out to others.
+        self.table.mark_live(&id);
+        for n in &nodes {
+            self.table.add(n.clone(), false, now);
+        }
+        let _ = tx.send(Ok(nodes));
+    }
+
+    /// Entry point for every inbound datagram.
+    pub(crate) fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        if !self.rate.allow(from.ip(), now) {
+            tracing::trace!(target: TARGET, %from, "rate limited");
+            return;
+        }
+        let packet = match wire::decode_packet(data) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::trace!(target: TARGET, %from, error = %e, "bad packet");
+                return;
+            }
+        };
+        if packet.sender == self.self_id {
+            return;
+        }
+        if let Some(exp) = packet.message.expiration() {
+            if wire::is_expired(exp, self.unix(now)) {
+                tracing::trace!(target: TARGET, %from, packet = packet.message.name(), "expired");
+                return;
+            }
+        }
+        tracing::trace!(target: TARGET, %from, packet = packet.message.name(), "recv");
+        let sender = packet.sender;
+        match packet.message {
+            Message::Ping(p) => self.on_ping(p, sender, packet.hash, from, now),
+            Message::Pong(p) => self.on_pong(p, sender, from, now),
+            Message::FindNode(p) => self.on_find_node(p, sender, from, now),
+            Message::Neighbors(p) => self.on_neighbors(p, sender, from, now),
+            Message::EnrRequest(_) => self.on_enr_request(sender, packet.hash, from, now),
+            Message::EnrResponse(p) => self.on_enr_response(p, sender, from, now),
+        }
+    }
+
+    fn on_ping(
+        &mut self,
+        ping: wire::Ping,
+        sender: NodeId,
+        hash: [u8; 32],
+        from: SocketAddr,
+        now: Instant,
+    ) {
+        // Reply to the real source, whatever the ping claims.
+        let pong = Message::Pong(wire::Pong {
+            to: Endpoint::new(from, ping.from.tcp),
+            reply_token: hash,
+            expiration: self.expiration(now),
+            enr_seq: Some(self.local.seq()),
+        });
+        self.send(from, &pong);
+        let node = Node::new(sender, from.ip(), ping.from.tcp, from.port());
+        if self.bonds.has_endpoint_proof(&sender, from.ip(), now) {
+            if self.init_done {
+                self.table.add(node, false, now);
+            }
+        } else if let Err(e) = self.send_ping(&node, PingPurpose::PingBack(node.clone()), now) {
+            tracing::trace!(target: TARGET, error = %e, "ping back not sent");
+        }
+        self.bonds.ping_received(sender, from.ip(), now);
+        if let Some(to) = ping.to.udp_addr() {
+            self.endpoint_statement(from.ip(), to, now);
+        }
+        // Requests waiting for this node to bond can go now: our pong is
+        // already on the wire ahead of them.
+        let mut i = 0;
+        while i < self.bond_waiters.len() {
+            if self.bond_waiters[i].id == sender {
+                let w = self.bond_waiters.swap_remove(i);
+                self.send_deferred(w.deferred, now);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn take_pending(
+        &mut self,
+        sender: NodeId,
+        ip: IpAddr,
+        pred: impl Fn(&PendingKind) -> bool,
+    ) -> Option<Pending> {
+        let pos = self
+            .pending
+            .iter()
+            .position(|p| p.id == sender && p.ip == ip && pred(&p.kind))?;
+        Some(self.pending.swap_remove(pos))
+    }
+
+    fn on_pong(&mut self, pong: wire::Pong, sender: NodeId, from: SocketAddr, now: Instant) {
+        let tok = pong.reply_token;
+        let Some(p) = self.take_pending(
+            sender,
+            from.ip(),
+            |k| matches!(k, PendingKind::Pong { ping_hash, .. } if *ping_hash == tok),
+        ) else {
+            tracing::trace!(target: TARGET, %from, "unsolicited pong");
+            return;
+        };
+        self.bonds.pong_received(sender, from.ip(), now);
+        if let Some(to) = pong.to.udp_addr() {
+            self.endpoint_statement(from.ip(), to, now);
+        }
+        let PendingKind::Pong { purpose, .. } = p.kind else {
+            return;
+        };
+        match purpose {
+            PingPurpose::User(tx) => drop(tx.send(Ok(()))),
+            PingPurpose::PingBack(node) => {
+                if self.init_done {
+                    // It answered our ping: live (geth adds it unvalidated;
+                    // marking it saves a revalidation round trip).
+                    self.table.add(node, true, now);
+                }
+            }
+            PingPurpose::Revalidate(id) => {
+                self.table.revalidated(&id, true, now);
+            }
+            PingPurpose::Bond(d) => {
+                if self.bonds.pinged_us(&sender, from.ip(), now) {
+                    self.send_deferred(d, now);
+                } else {
+                    // Give the remote time to ping us back and get its own
+                    // proof (geth sleeps `respTimeout` in `ensureBond`).
+                    self.bond_waiters.push(BondWaiter {
+                        id: sender,
+                        deadline: now + self.cfg.response_timeout,
+                        deferred: d,
+                    });
+                }
+            }
+        }
+    }
+
+    fn endpoint_statement(&mut self, reporter: IpAddr, endpoint: SocketAddr, now: Instant) {
+        let now = now.into_std();
+        self.ip_tracker.add_statement(reporter, endpoint, now);
+        if let Some(predicted) = self.ip_tracker.predict_endpoint(now) {
+            let me = self.local.node();
+            if me.ip != Some(predicted.ip()) {
+                self.local.set_ip(predicted.ip());
+            }
+            if me.udp != predicted.port() {
+                self.local.set_udp(predicted.port());
+            }
+        }
+    }
+
+    fn on_find_node(
+        &mut self,
+        req: wire::FindNode,
+        sender: NodeId,
+        from: SocketAddr,
+        now: Instant,
+    ) {
+        if !self.bonds.has_endpoint_proof(&sender, from.ip(), now) {
+            tracing::trace!(target: TARGET, %from, "findnode without endpoint proof");
+            return;
+        }
+        let target = keccak256(&req.target.0);
+        let closest = self.table.closest(&target, BUCKET_SIZE, true);
+        let records: Vec<wire::NodeRecord> = closest
+            .iter()
+            .filter_map(|n| {
+                let ip = n.ip?;
+                check_relay_ip(from.ip(), ip).ok()?;
+                Some(wire::NodeRecord {
+                    ip,
+                    udp: n.udp,
+                    tcp: n.tcp,
+                    id: n.id,
+                })
+            })
+            .collect();
+        let expiration = self.expiration(now);
+        if records.is_empty() {
+            self.send(
+                from,
+                &Message::Neighbors(wire::Neighbors {
+                    nodes: Vec::new(),
+                    expiration,
+                }),
+            );
+        }
+        for chunk in records.chunks(MAX_NEIGHBORS) {
+            let msg = Message::Neighbors(wire::Neighbors {
+                nodes: chunk.to_vec(),
+                expiration,
+            });
+            self.send(from, &msg);
+        }
+    }
+
+    fn on_neighbors(
+        &mut self,
+        resp: wire::Neighbors,
+        sender: NodeId,
+        from: SocketAddr,
+        now: Instant,
+    ) {
+        let Some(pos) = self.pending.iter().position(|p| {
+            p.id == sender && p.ip == from.ip() && matches!(p.kind, PendingKind::Neighbors { .. })
+        }) else {
+            tracing::trace!(target: TARGET, %from, "unsolicited neighbors");
+            return;
+        };
+        let restrict = self.cfg.net_restrict.clone();
+        let self_id = self.self_id;
+        let p = &mut self.pending[pos];
+        let PendingKind::Neighbors { nodes, .. } = &mut p.kind else {
+            return;
+        };
+        for r in resp.nodes {
+            if nodes.len() >= BUCKET_SIZE {
+                break;
+            }
+            if r.id == self_id || check_relay_ip(from.ip(), r.ip).is_err() {
+                continue;
+            }
+            if restrict.as_ref().is_some_and(|nl| !nl.contains(r.ip)) {
+                continue;
+            }
+            if r.udp == 0 || nodes.iter().any(|n| n.id == r.id) {
+                continue;
+            }
+            nodes.push(Node::new(r.id, r.ip, r.tcp, r.udp));
+        }
+        if nodes.len() >= BUCKET_SIZE {
+            let p = self.pending.swap_remove(pos);
+            if let PendingKind::Neighbors { nodes, tx } = p.kind {
+                self.finish_find(p.id, p.ip, nodes, tx, now);
+            }
+        } else {
+            // More chunks may follow; wait for them (geth resets its timer too).
+            p.deadline = now + self.cfg.response_timeout;
+        }
+    }
+
+    fn on_enr_request(&mut self, sender: NodeId, hash: [u8; 32], from: SocketAddr, now: Instant) {
+        if !self.bonds.has_endpoint_proof(&sender, from.ip(), now) {
+            tracing::trace!(target: TARGET, %from, "enrrequest without endpoint proof");
+            return;
+        }
+        let record = Bytes::from(self.local.enr().encode());
+        self.send(
+            from,
+            &Message::EnrResponse(wire::EnrResponse {
+                reply_token: hash,
+                record,
+            }),
+        );
+    }
+
+    fn on_enr_response(
+        &mut self,
+        resp: wire::EnrResponse,
+        sender: NodeId,
+        from: SocketAddr,
+        _now: Instant,
+    ) {
+        let tok = resp.reply_token;
+        let Some(p) = self.take_pending(
+            sender,
+            from.ip(),
+            |k| matches!(k, PendingKind::Enr { request_hash, .. } if *request_hash == tok),
+        ) else {
+            tracing::trace!(target: TARGET, %from, "unsolicited enr response");
+            return;
+        };
+        let PendingKind::Enr { tx, .. } = p.kind else {
+            return;
+        };
+        let result = match Enr::decode(&resp.record) {
+            Ok(enr) if enr.node_id() == sender => Ok(enr),
+            Ok(_) => Err(DiscoverError::EnrIdMismatch),
+            Err(e) => Err(DiscoverError::InvalidEnr(e.to_string())),
+        };
+        let _ = tx.send(result);
+    }
+}

@@ -1,0 +1,83 @@
+//! The simulator: a network of services over virtual time converges.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use devp2p_discover::node::NodeId;
+use devp2p_discover::v4::sim::{SimConfig, SimNetwork};
+use devp2p_discover::v4::{Discv4, Discv4Config, LocalNode, Node};
+
+fn node_of(d: &Discv4) -> Node {
+    let a = d.local_addr();
+    Node::new(d.local_id(), a.ip(), a.port(), a.port())
+}
+
+fn sim_local(i: usize) -> (secp256k1::SecretKey, LocalNode, std::net::SocketAddr) {
+    let mut b = [0x22u8; 32];
+    b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    let key = secp256k1::SecretKey::from_slice(&b).unwrap();
+    let addr = SimNetwork::addr_for(i);
+    let local = LocalNode::new(key, 1);
+    local.set_ip(addr.ip());
+    local.set_udp(addr.port());
+    (key, local, addr)
+}
+
+/// 60 nodes join through one bootnode in the simulator (virtual time, 2%
+/// loss) and lookups then find the true closest nodes.
+#[tokio::test(start_paused = true)]
+async fn simulated_network_converges_with_loss() {
+    const N: usize = 60;
+    let net = SimNetwork::new(SimConfig {
+        loss: 0.02,
+        ..SimConfig::default()
+    });
+    let mut nodes = Vec::new();
+    let mut boot = None;
+    for i in 0..N {
+        let (key, local, addr) = sim_local(i);
+        let cfg = Discv4Config {
+            bootnodes: boot.iter().cloned().collect(),
+            refresh_interval: Duration::from_secs(120),
+            seed: Some(i as u64),
+            ..Discv4Config::default()
+        };
+        let d = Discv4::spawn(net.bind(addr), key, local, cfg);
+        if boot.is_none() {
+            boot = Some(node_of(&d));
+        }
+        nodes.push(d);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let a few refresh rounds pass in virtual time.
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let ids: Vec<NodeId> = nodes.iter().map(|d| d.local_id()).collect();
+    let mut hits = 0;
+    let mut total = 0;
+    for k in 0..10 {
+        let target = ids[(k * 37 + 11) % N];
+        let th = target.hash();
+        let mut truth = ids.clone();
+        truth.sort_by(|a, b| devp2p_discover::node::distance_cmp(&th, &a.hash(), &b.hash()));
+        let from = &nodes[(k * 53 + 7) % N];
+        let truth: HashSet<NodeId> = truth
+            .into_iter()
+            .filter(|i| *i != from.local_id())
+            .take(16)
+            .collect();
+        let found: HashSet<NodeId> = from
+            .lookup(target)
+            .await
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        hits += found.intersection(&truth).count();
+        total += truth.len();
+    }
+    let recall = hits as f64 / total as f64;
+    eprintln!("simulated recall {recall:.3}");
+    assert!(recall >= 0.9, "recall {recall}");
+    for d in &nodes {
+        d.shutdown().await;
+    }
+}
