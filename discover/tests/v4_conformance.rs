@@ -475,3 +475,81 @@ async fn bind_rejects_a_key_that_is_not_the_local_nodes() {
             .await;
     assert!(matches!(r, Err(DiscoverError::KeyMismatch)));
 }
+
+/// Signs an arbitrary body (for packets our encoder would never produce).
+fn sign_raw(peer: &Peer, ptype: u8, body: &[u8]) -> Vec<u8> {
+    use devp2p_discover::node::keccak256;
+    let mut out = vec![0u8; wire::HEAD_LEN];
+    out.push(ptype);
+    out.extend_from_slice(body);
+    let digest = keccak256(&out[wire::HEAD_LEN..]);
+    let sig = secp256k1::SECP256K1
+        .sign_ecdsa_recoverable(&secp256k1::Message::from_digest(digest), &peer.key);
+    let (rid, compact) = sig.serialize_compact();
+    out[32..96].copy_from_slice(&compact);
+    out[96] = i32::from(rid) as u8;
+    let h = keccak256(&out[32..]);
+    out[..32].copy_from_slice(&h);
+    out
+}
+
+#[tokio::test]
+async fn ping_with_extra_list_elements_and_trailing_bytes_is_answered() {
+    let (d, _) = start(21, cfg()).await;
+    let peer = Peer::new("127.0.0.1", 114).await;
+    let mut s = rlp::RlpStream::new_list(7);
+    s.append(&4u32);
+    for addr in [peer.addr(), d.local_addr()] {
+        s.begin_list(3);
+        s.append(&match addr.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+        });
+        s.append(&addr.port());
+        s.append(&addr.port());
+    }
+    s.append(&Peer::expiration());
+    s.append(&1u64); // enr-seq
+    s.begin_list(2).append(&1u8).append(&2u8); // unknown extra list
+    s.append(&"future field");
+    let mut body = s.out().to_vec();
+    body.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]); // trailing bytes
+    let packet = sign_raw(&peer, wire::ptype::PING, &body);
+    peer.send_raw(d.local_addr(), &packet).await;
+    let (p, _) = peer.recv_where(REPLY_WAIT, pong_to).await.expect("pong");
+    let Message::Pong(pong) = p.message else {
+        unreachable!()
+    };
+    assert_eq!(pong.reply_token[..], packet[..32]);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_ping_back_once_the_endpoint_is_proven() {
+    let (d, _) = start(22, cfg()).await;
+    let peer = Peer::new("127.0.0.1", 115).await;
+    peer.bond(d.local_addr()).await;
+    // geth BondThenPingWithWrongFrom: a wrong `from` after bonding still gets a pong.
+    let bogus: SocketAddr = "1.2.3.4:9".parse().unwrap();
+    let msg = Message::Ping(wire::Ping {
+        version: 4,
+        from: Endpoint::new(bogus, 0),
+        to: Endpoint::new(d.local_addr(), 0),
+        expiration: Peer::expiration(),
+        enr_seq: None,
+    });
+    peer.send(d.local_addr(), &msg).await;
+    let (p, _) = peer.recv_where(REPLY_WAIT, pong_to).await.expect("pong");
+    let Message::Pong(pong) = p.message else {
+        unreachable!()
+    };
+    assert_eq!(pong.to.udp_addr(), Some(peer.addr()));
+    let ping_back = peer
+        .recv_where(SILENCE_WAIT, |m| matches!(m, Message::Ping(_)))
+        .await;
+    assert!(ping_back.is_none(), "pinged back despite a fresh proof");
+    // Bonded and pinged: the node is now in the table.
+    let table = d.table_nodes().await;
+    assert!(table.iter().any(|n| n.id == peer.id), "{table:?}");
+    d.shutdown().await;
+}

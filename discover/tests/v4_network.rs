@@ -69,14 +69,19 @@ async fn fifty_loopback_nodes_find_each_other_from_one_bootnode() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Every node can now look up any other by ID.
+    // Every node can now look up any other by ID. A reply can miss the 500 ms
+    // timeout on a loaded machine, so each search gets up to 3 attempts (as
+    // a dialer would retry).
     for (i, d) in nodes.iter().enumerate().step_by(7) {
         let target = nodes[(i * 13 + 5) % LOOPBACK_NODES].local_id();
-        let found = d.lookup(target).await;
-        assert!(
-            found.iter().any(|n| n.id == target) || target == d.local_id(),
-            "node {i} did not find {target:?}"
-        );
+        let mut found = target == d.local_id();
+        for _ in 0..3 {
+            if found {
+                break;
+            }
+            found = d.lookup(target).await.iter().any(|n| n.id == target);
+        }
+        assert!(found, "node {i} did not find {target:?}");
     }
     // The random-nodes stream yields table-quality nodes.
     let mut stream = nodes[3].random_nodes();

@@ -17,7 +17,7 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30 * 60);
 pub const BOND_EXPIRATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Random-target lookups per refresh, after the self lookup (geth `doRefresh`: 3).
 pub const REFRESH_RANDOM_LOOKUPS: usize = 3;
-/// Requests waiting for replies, at most. Past this, new requests fail at
+/// Requests waiting for replies (or for a bond before they are sent), at most. Past this, new requests fail at
 /// once with `TooManyPending` (a lookup keeps ≤ 3 in flight; 1024 leaves
 /// room for revalidation, ping-backs and many concurrent callers).
 pub const MAX_PENDING_REPLIES: usize = 1024;

@@ -3,11 +3,11 @@
 //! `p2p/discover/v4_udp.go` does.
 //!
 //! Everything here runs on one task; packet handlers take `now` explicitly
-//! so that simulated (paused tokio) time drives them like real time.
+//! so that simulated (paused tokio) time drives them like real time. The
+//! per-packet handlers are in `handlers`.
 
 use std::net::{IpAddr, SocketAddr};
 
-use bytes::Bytes;
 use secp256k1::SecretKey;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -18,9 +18,9 @@ use super::config::Discv4Config;
 use super::error::DiscoverError;
 use super::table::{node_udp_addr, Table, BUCKET_SIZE};
 use super::transport::DatagramTransport;
-use super::wire::{self, Endpoint, Message, MAX_NEIGHBORS, MAX_PACKET_SIZE};
-use crate::node::{keccak256, Enr, LocalNode, Node, NodeId};
-use devp2p_netutil::{check_relay_ip, IpTracker};
+use super::wire::{self, Endpoint, Message, MAX_PACKET_SIZE};
+use crate::node::{Enr, LocalNode, Node, NodeId};
+use devp2p_netutil::IpTracker;
 
 /// Tracing target for discovery.
 pub(crate) const TARGET: &str = "p2p::discover";
@@ -35,6 +35,21 @@ pub const MIN_ENDPOINT_STATEMENTS: usize = 10;
 pub const ENDPOINT_STATEMENT_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 /// How long a contact counts for full-cone NAT detection (geth `iptrackContactWindow`, 10 min).
 pub const ENDPOINT_CONTACT_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The wall-clock time corresponding to tokio instant `t`. Under paused
+/// (virtual) time tokio's clock drifts from the real one; mapping through
+/// the std clock gives every service in the process the same answer, so
+/// packet expirations agree between simulated nodes created seconds apart.
+fn wall_clock_at(t: Instant) -> std::time::SystemTime {
+    let std_now = std::time::Instant::now();
+    let sys_now = std::time::SystemTime::now();
+    let t = t.into_std();
+    if t <= std_now {
+        sys_now - (std_now - t)
+    } else {
+        sys_now + (t - std_now)
+    }
+}
 
 /// Requests the handle sends to the service task.
 pub(crate) enum Command {
@@ -148,8 +163,9 @@ pub(crate) struct Service<T> {
     jobs: JoinSet<()>,
     next_refresh: Instant,
     init_done: bool,
-    /// Unix seconds at `clock_base`, so expirations follow (possibly paused) tokio time.
-    unix_base: u64,
+    /// Wall-clock time at `clock_base`, so expirations follow (possibly
+    /// paused) tokio time and all services in one process agree on it.
+    unix_base: std::time::SystemTime,
     clock_base: Instant,
 }
 
@@ -197,14 +213,17 @@ impl<T: DatagramTransport> Service<T> {
             jobs: JoinSet::new(),
             next_refresh,
             init_done: !has_seeds,
-            unix_base: wire::unix_now(),
+            unix_base: wall_clock_at(now),
             clock_base: now,
             cfg,
         }
     }
 
     fn unix(&self, now: Instant) -> u64 {
-        self.unix_base + now.saturating_duration_since(self.clock_base).as_secs()
+        (self.unix_base + now.saturating_duration_since(self.clock_base))
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     }
 
     fn expiration(&self, now: Instant) -> u64 {
@@ -351,11 +370,10 @@ impl<T: DatagramTransport> Service<T> {
                 let _ = tx.send(self.table.nodes());
             }
             Command::Seed { nodes } => {
+                // Only the table: endpoint proofs are made over the wire,
+                // because a proof recorded on one side alone would make us
+                // send FindNode to nodes that do not know us.
                 for n in nodes {
-                    if let Some(ip) = n.ip {
-                        self.bonds.pong_received(n.id, ip, now);
-                        self.bonds.ping_received(n.id, ip, now);
-                    }
                     self.table.add(n, true, now);
                 }
                 self.init_done = true;
@@ -431,7 +449,8 @@ impl<T: DatagramTransport> Service<T> {
         _now: Instant,
     ) -> Result<(IpAddr, [u8; 32]), DiscoverError> {
         let addr = node_udp_addr(node).ok_or(DiscoverError::NoAddress)?;
-        if self.pending.len() >= self.cfg.max_pending_replies {
+        // Requests waiting for a bond count too: each will send a request.
+        if self.pending.len() + self.bond_waiters.len() >= self.cfg.max_pending_replies {
             return Err(DiscoverError::TooManyPending);
         }
         let hash = self.send(addr, msg);
@@ -447,6 +466,9 @@ impl<T: DatagramTransport> Service<T> {
         self.try_send_ping(node, purpose, now).map_err(|(e, _)| e)
     }
 
+    /// Like [`Self::send_ping`], but hands the purpose back on failure so the
+    /// caller can fail its waiter (internal; the pair never leaves this file).
+    #[allow(clippy::result_large_err)]
     fn try_send_ping(
         &mut self,
         node: &Node,
@@ -535,283 +557,6 @@ impl<T: DatagramTransport> Service<T> {
         }
         let _ = tx.send(Ok(nodes));
     }
-
-    /// Entry point for every inbound datagram.
-    pub(crate) fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
-        if !self.rate.allow(from.ip(), now) {
-            tracing::trace!(target: TARGET, %from, "rate limited");
-            return;
-        }
-        let packet = match wire::decode_packet(data) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::trace!(target: TARGET, %from, error = %e, "bad packet");
-                return;
-            }
-        };
-        if packet.sender == self.self_id {
-            return;
-        }
-        if let Some(exp) = packet.message.expiration() {
-            if wire::is_expired(exp, self.unix(now)) {
-                tracing::trace!(target: TARGET, %from, packet = packet.message.name(), "expired");
-                return;
-            }
-        }
-        tracing::trace!(target: TARGET, %from, packet = packet.message.name(), "recv");
-        let sender = packet.sender;
-        match packet.message {
-            Message::Ping(p) => self.on_ping(p, sender, packet.hash, from, now),
-            Message::Pong(p) => self.on_pong(p, sender, from, now),
-            Message::FindNode(p) => self.on_find_node(p, sender, from, now),
-            Message::Neighbors(p) => self.on_neighbors(p, sender, from, now),
-            Message::EnrRequest(_) => self.on_enr_request(sender, packet.hash, from, now),
-            Message::EnrResponse(p) => self.on_enr_response(p, sender, from, now),
-        }
-    }
-
-    fn on_ping(
-        &mut self,
-        ping: wire::Ping,
-        sender: NodeId,
-        hash: [u8; 32],
-        from: SocketAddr,
-        now: Instant,
-    ) {
-        // Reply to the real source, whatever the ping claims.
-        let pong = Message::Pong(wire::Pong {
-            to: Endpoint::new(from, ping.from.tcp),
-            reply_token: hash,
-            expiration: self.expiration(now),
-            enr_seq: Some(self.local.seq()),
-        });
-        self.send(from, &pong);
-        let node = Node::new(sender, from.ip(), ping.from.tcp, from.port());
-        if self.bonds.has_endpoint_proof(&sender, from.ip(), now) {
-            if self.init_done {
-                self.table.add(node, false, now);
-            }
-        } else if let Err(e) = self.send_ping(&node, PingPurpose::PingBack(node.clone()), now) {
-            tracing::trace!(target: TARGET, error = %e, "ping back not sent");
-        }
-        self.bonds.ping_received(sender, from.ip(), now);
-        if let Some(to) = ping.to.udp_addr() {
-            self.endpoint_statement(from.ip(), to, now);
-        }
-        // Requests waiting for this node to bond can go now: our pong is
-        // already on the wire ahead of them.
-        let mut i = 0;
-        while i < self.bond_waiters.len() {
-            if self.bond_waiters[i].id == sender {
-                let w = self.bond_waiters.swap_remove(i);
-                self.send_deferred(w.deferred, now);
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    fn take_pending(
-        &mut self,
-        sender: NodeId,
-        ip: IpAddr,
-        pred: impl Fn(&PendingKind) -> bool,
-    ) -> Option<Pending> {
-        let pos = self
-            .pending
-            .iter()
-            .position(|p| p.id == sender && p.ip == ip && pred(&p.kind))?;
-        Some(self.pending.swap_remove(pos))
-    }
-
-    fn on_pong(&mut self, pong: wire::Pong, sender: NodeId, from: SocketAddr, now: Instant) {
-        let tok = pong.reply_token;
-        let Some(p) = self.take_pending(
-            sender,
-            from.ip(),
-            |k| matches!(k, PendingKind::Pong { ping_hash, .. } if *ping_hash == tok),
-        ) else {
-            tracing::trace!(target: TARGET, %from, "unsolicited pong");
-            return;
-        };
-        self.bonds.pong_received(sender, from.ip(), now);
-        if let Some(to) = pong.to.udp_addr() {
-            self.endpoint_statement(from.ip(), to, now);
-        }
-        let PendingKind::Pong { purpose, .. } = p.kind else {
-            return;
-        };
-        match purpose {
-            PingPurpose::User(tx) => drop(tx.send(Ok(()))),
-            PingPurpose::PingBack(node) => {
-                if self.init_done {
-                    // It answered our ping: live (geth adds it unvalidated;
-                    // marking it saves a revalidation round trip).
-                    self.table.add(node, true, now);
-                }
-            }
-            PingPurpose::Revalidate(id) => {
-                self.table.revalidated(&id, true, now);
-            }
-            PingPurpose::Bond(d) => {
-                if self.bonds.pinged_us(&sender, from.ip(), now) {
-                    self.send_deferred(d, now);
-                } else {
-                    // Give the remote time to ping us back and get its own
-                    // proof (geth sleeps `respTimeout` in `ensureBond`).
-                    self.bond_waiters.push(BondWaiter {
-                        id: sender,
-                        deadline: now + self.cfg.response_timeout,
-                        deferred: d,
-                    });
-                }
-            }
-        }
-    }
-
-    fn endpoint_statement(&mut self, reporter: IpAddr, endpoint: SocketAddr, now: Instant) {
-        let now = now.into_std();
-        self.ip_tracker.add_statement(reporter, endpoint, now);
-        if let Some(predicted) = self.ip_tracker.predict_endpoint(now) {
-            let me = self.local.node();
-            if me.ip != Some(predicted.ip()) {
-                self.local.set_ip(predicted.ip());
-            }
-            if me.udp != predicted.port() {
-                self.local.set_udp(predicted.port());
-            }
-        }
-    }
-
-    fn on_find_node(
-        &mut self,
-        req: wire::FindNode,
-        sender: NodeId,
-        from: SocketAddr,
-        now: Instant,
-    ) {
-        if !self.bonds.has_endpoint_proof(&sender, from.ip(), now) {
-            tracing::trace!(target: TARGET, %from, "findnode without endpoint proof");
-            return;
-        }
-        let target = keccak256(&req.target.0);
-        let closest = self.table.closest(&target, BUCKET_SIZE, true);
-        let records: Vec<wire::NodeRecord> = closest
-            .iter()
-            .filter_map(|n| {
-                let ip = n.ip?;
-                check_relay_ip(from.ip(), ip).ok()?;
-                Some(wire::NodeRecord {
-                    ip,
-                    udp: n.udp,
-                    tcp: n.tcp,
-                    id: n.id,
-                })
-            })
-            .collect();
-        let expiration = self.expiration(now);
-        if records.is_empty() {
-            self.send(
-                from,
-                &Message::Neighbors(wire::Neighbors {
-                    nodes: Vec::new(),
-                    expiration,
-                }),
-            );
-        }
-        for chunk in records.chunks(MAX_NEIGHBORS) {
-            let msg = Message::Neighbors(wire::Neighbors {
-                nodes: chunk.to_vec(),
-                expiration,
-            });
-            self.send(from, &msg);
-        }
-    }
-
-    fn on_neighbors(
-        &mut self,
-        resp: wire::Neighbors,
-        sender: NodeId,
-        from: SocketAddr,
-        now: Instant,
-    ) {
-        let Some(pos) = self.pending.iter().position(|p| {
-            p.id == sender && p.ip == from.ip() && matches!(p.kind, PendingKind::Neighbors { .. })
-        }) else {
-            tracing::trace!(target: TARGET, %from, "unsolicited neighbors");
-            return;
-        };
-        let restrict = self.cfg.net_restrict.clone();
-        let self_id = self.self_id;
-        let p = &mut self.pending[pos];
-        let PendingKind::Neighbors { nodes, .. } = &mut p.kind else {
-            return;
-        };
-        for r in resp.nodes {
-            if nodes.len() >= BUCKET_SIZE {
-                break;
-            }
-            if r.id == self_id || check_relay_ip(from.ip(), r.ip).is_err() {
-                continue;
-            }
-            if restrict.as_ref().is_some_and(|nl| !nl.contains(r.ip)) {
-                continue;
-            }
-            if r.udp == 0 || nodes.iter().any(|n| n.id == r.id) {
-                continue;
-            }
-            nodes.push(Node::new(r.id, r.ip, r.tcp, r.udp));
-        }
-        if nodes.len() >= BUCKET_SIZE {
-            let p = self.pending.swap_remove(pos);
-            if let PendingKind::Neighbors { nodes, tx } = p.kind {
-                self.finish_find(p.id, p.ip, nodes, tx, now);
-            }
-        } else {
-            // More chunks may follow; wait for them (geth resets its timer too).
-            p.deadline = now + self.cfg.response_timeout;
-        }
-    }
-
-    fn on_enr_request(&mut self, sender: NodeId, hash: [u8; 32], from: SocketAddr, now: Instant) {
-        if !self.bonds.has_endpoint_proof(&sender, from.ip(), now) {
-            tracing::trace!(target: TARGET, %from, "enrrequest without endpoint proof");
-            return;
-        }
-        let record = Bytes::from(self.local.enr().encode());
-        self.send(
-            from,
-            &Message::EnrResponse(wire::EnrResponse {
-                reply_token: hash,
-                record,
-            }),
-        );
-    }
-
-    fn on_enr_response(
-        &mut self,
-        resp: wire::EnrResponse,
-        sender: NodeId,
-        from: SocketAddr,
-        _now: Instant,
-    ) {
-        let tok = resp.reply_token;
-        let Some(p) = self.take_pending(
-            sender,
-            from.ip(),
-            |k| matches!(k, PendingKind::Enr { request_hash, .. } if *request_hash == tok),
-        ) else {
-            tracing::trace!(target: TARGET, %from, "unsolicited enr response");
-            return;
-        };
-        let PendingKind::Enr { tx, .. } = p.kind else {
-            return;
-        };
-        let result = match Enr::decode(&resp.record) {
-            Ok(enr) if enr.node_id() == sender => Ok(enr),
-            Ok(_) => Err(DiscoverError::EnrIdMismatch),
-            Err(e) => Err(DiscoverError::InvalidEnr(e.to_string())),
-        };
-        let _ = tx.send(result);
-    }
 }
+
+mod handlers;

@@ -11,7 +11,6 @@
 //! the tasks are scheduled in the same order.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -178,26 +177,21 @@ impl Drop for SimTransport {
 }
 
 impl DatagramTransport for SimTransport {
-    fn recv_from<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'a {
-        async move {
-            if self.pending.is_none() {
-                match self.rx.recv().await {
-                    Some(d) => self.pending = Some(d),
-                    None => return Err(io::ErrorKind::NotConnected.into()),
-                }
+    async fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        if self.pending.is_none() {
+            match self.rx.recv().await {
+                Some(d) => self.pending = Some(d),
+                None => return Err(io::ErrorKind::NotConnected.into()),
             }
-            let due = self.pending.as_ref().map(|d| d.deliver_at);
-            if let Some(due) = due {
-                sleep_until(due).await;
-            }
-            let d = self.pending.take().ok_or(io::ErrorKind::WouldBlock)?;
-            let n = d.data.len().min(buf.len());
-            buf[..n].copy_from_slice(&d.data[..n]);
-            Ok((n, d.from))
         }
+        let due = self.pending.as_ref().map(|d| d.deliver_at);
+        if let Some(due) = due {
+            sleep_until(due).await;
+        }
+        let d = self.pending.take().ok_or(io::ErrorKind::WouldBlock)?;
+        let n = d.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&d.data[..n]);
+        Ok((n, d.from))
     }
 
     fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
