@@ -131,9 +131,9 @@ fn lenient_version(item: &Rlp<'_>) -> Result<u64, MessageError> {
 }
 
 fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for i in 0..32 {
-        out[i] = a[i] ^ b[i];
+    let mut out = *a;
+    for (o, x) in out.iter_mut().zip(b) {
+        *o ^= x;
     }
     out
 }

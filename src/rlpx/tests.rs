@@ -534,7 +534,7 @@ fn frame_size_beyond_limit_rejected_before_body() {
     let (mut a, b) = codec_pair(7);
     let mut b = b.with_max_message_size(1000);
     let mut wire = BytesMut::new();
-    a.encode_frame(&vec![1u8; 1001], &mut wire).unwrap();
+    a.encode_frame(&[1u8; 1001], &mut wire).unwrap();
     // Only the header is needed to reject it.
     let mut head = wire.split_to(32);
     let err = b.decode(&mut head).unwrap_err();
