@@ -11,4 +11,26 @@ pub use devp2p_discover::node;
 
 pub mod banlist;
 pub mod dial;
+pub mod disc_reason;
+pub mod event;
+pub mod message;
+pub mod peer;
+pub mod protocol;
 pub mod rlpx;
+pub mod tracker;
+
+#[cfg(test)]
+mod test_vectors;
+
+pub use disc_reason::DiscReason;
+pub use event::{PeerEvent, PeerEventKind};
+pub use message::{
+    expect_items, expect_msg, msg_pipe, send, send_items, Msg, MsgError, MsgPipe, MsgReadWriter,
+    MsgReader, MsgWriter,
+};
+pub use peer::{
+    exchange_hello, spawn_peer, Hello, Peer, PeerError, PeerExit, PeerInfo, PeerSetup, PeerStats,
+    ProtoReader, ProtoRw, ProtoWriter,
+};
+pub use protocol::{Cap, Protocol, ProtocolError};
+pub use tracker::{RequestTracker, TrackerError};

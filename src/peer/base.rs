@@ -1,0 +1,140 @@
+//! Base protocol framing: message codes, `rlp(code) || payload` frames,
+//! snappy, and the ping answering policy.
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::time::Instant;
+
+use crate::message::MAX_MSG_SIZE;
+
+use super::error::PeerError;
+
+/// Hello (handshake) message code.
+pub const HELLO_MSG: u64 = 0x00;
+/// Disconnect message code.
+pub const DISCONNECT_MSG: u64 = 0x01;
+/// Ping message code.
+pub const PING_MSG: u64 = 0x02;
+/// Pong message code.
+pub const PONG_MSG: u64 = 0x03;
+
+/// Interval between our pings (go-ethereum `pingInterval`).
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// Read deadline: a peer silent this long is dropped (go-ethereum
+/// `frameReadTimeout`). Any message resets it; our pings make the remote talk.
+pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline for writing one message (go-ethereum `frameWriteTimeout`).
+pub const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Deadline for the final Disconnect write (go-ethereum `discWriteTimeout`).
+pub const DISC_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pongs we answer back to back before rate limiting kicks in. go-ethereum
+/// answers every ping; we answer a burst of this many and then one per
+/// [`PONG_REFILL_INTERVAL`] (token bucket), silently dropping the excess. An
+/// honest peer pings every 15 s, so it never notices; a flooding peer costs
+/// us neither unbounded writes nor the connection.
+pub const PONG_BURST: u32 = 16;
+/// One pong token is added per this interval.
+pub const PONG_REFILL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Token bucket deciding whether a received ping is answered.
+#[derive(Debug)]
+pub(crate) struct PongLimiter {
+    tokens: u32,
+    last_refill: Instant,
+}
+
+impl PongLimiter {
+    pub(crate) fn new(now: Instant) -> Self {
+        PongLimiter {
+            tokens: PONG_BURST,
+            last_refill: now,
+        }
+    }
+
+    /// Takes a token if one is available.
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last_refill);
+        let new_tokens = elapsed.as_nanos() / PONG_REFILL_INTERVAL.as_nanos();
+        if new_tokens > 0 {
+            self.tokens = (self.tokens as u128 + new_tokens).min(PONG_BURST as u128) as u32;
+            self.last_refill += PONG_REFILL_INTERVAL * new_tokens.min(u32::MAX as u128) as u32;
+        }
+        if self.tokens > 0 {
+            self.tokens -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Builds the transport item `rlp(code) || payload`, snappy-compressing the
+/// payload when `snappy` is set.
+pub(crate) fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
+    let code_rlp = rlp::encode(&code);
+    if !snappy {
+        let mut out = BytesMut::with_capacity(code_rlp.len() + payload.len());
+        out.put_slice(&code_rlp);
+        out.put_slice(payload);
+        return Ok(out.freeze());
+    }
+    let mut out = vec![0u8; code_rlp.len() + snap::raw::max_compress_len(payload.len())];
+    out[..code_rlp.len()].copy_from_slice(&code_rlp);
+    let n = snap::raw::Encoder::new()
+        .compress(payload, &mut out[code_rlp.len()..])
+        .map_err(|e| PeerError::MalformedMsg(format!("snappy compress: {e}")))?;
+    out.truncate(code_rlp.len() + n);
+    Ok(Bytes::from(out))
+}
+
+/// Splits a transport item into its message code and (raw) payload.
+pub(crate) fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
+    let bad = |e: rlp::DecoderError| PeerError::MalformedMsg(format!("message code: {e}"));
+    if frame.is_empty() {
+        return Err(PeerError::MalformedMsg("empty frame".into()));
+    }
+    let item = rlp::Rlp::new(frame);
+    let info = item.payload_info().map_err(bad)?;
+    let end = info.header_len + info.value_len;
+    if end > frame.len() {
+        return Err(PeerError::MalformedMsg("truncated message code".into()));
+    }
+    let code: u64 = rlp::Rlp::new(&frame[..end]).as_val().map_err(bad)?;
+    Ok((code, &frame[end..]))
+}
+
+/// Decompresses a snappy payload after checking its declared length against
+/// [`MAX_MSG_SIZE`], so a tiny frame cannot make us allocate 4 GiB.
+pub(crate) fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
+    let size = snap::raw::decompress_len(data)
+        .map_err(|e| PeerError::MalformedMsg(format!("snappy header: {e}")))?;
+    if size > MAX_MSG_SIZE {
+        return Err(PeerError::MsgTooLarge {
+            size,
+            max: MAX_MSG_SIZE,
+        });
+    }
+    let mut out = vec![0u8; size];
+    let n = snap::raw::Decoder::new()
+        .decompress(data, &mut out)
+        .map_err(|e| PeerError::MalformedMsg(format!("snappy: {e}")))?;
+    out.truncate(n);
+    Ok(Bytes::from(out))
+}
+
+/// Decodes a Disconnect payload liberally: snappy first when enabled, then
+/// plain (ethereumjs sends it uncompressed with a bare reason even after a v5
+/// Hello). Undecodable payloads still end the connection; they are reported
+/// as `DiscReason::Requested`.
+pub(crate) fn decode_disconnect(payload: &[u8], snappy: bool) -> crate::DiscReason {
+    if snappy {
+        if let Ok(plain) = decompress(payload) {
+            if let Ok(r) = crate::DiscReason::decode(&plain) {
+                return r;
+            }
+        }
+    }
+    crate::DiscReason::decode(payload).unwrap_or(crate::DiscReason::Requested)
+}

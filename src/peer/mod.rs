@@ -1,0 +1,91 @@
+//! One connected peer: the devp2p base protocol ("p2p" v5) on top of any
+//! message transport, and the sub-protocols it multiplexes.
+//!
+//! Flow: the server authenticates a connection (RLPx), calls
+//! [`exchange_hello`], checks the result (too many peers, already connected,
+//! ...) and calls [`spawn_peer`]. The spawned peer task owns a reader task, a
+//! writer task (fair scheduling across protocols, pings every 15 s) and one
+//! task per negotiated protocol `run`. It ends when any of them fails, a
+//! protocol returns, the remote disconnects or [`Peer::disconnect`] is called;
+//! then every task has ended or been aborted, a Disconnect has been attempted
+//! (1 s deadline) and the Drop event has been published.
+//!
+//! The transport is any `Stream<Item = Result<BytesMut, E>> + Sink<Bytes,
+//! Error = E>` where one item is one message `rlp(code) || payload`
+//! (the RLPx stream; an in-memory channel in tests). Snappy compression after
+//! Hello is done here, not in the transport.
+
+mod base;
+mod caps;
+mod error;
+mod handle;
+mod hello;
+mod mux;
+mod task;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+
+pub use base::{
+    DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, HELLO_MSG,
+    PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG, PONG_REFILL_INTERVAL,
+};
+pub use caps::{match_protocols, Negotiated, BASE_PROTOCOL_LENGTH};
+pub use error::{PeerError, TransportError};
+pub use handle::{Peer, PeerInfo, PeerNetworkInfo, PeerStats, ProtocolStats, TrafficStats};
+pub use hello::{
+    exchange_hello, Hello, BASE_PROTOCOL_VERSION, HANDSHAKE_TIMEOUT, MAX_HELLO_SIZE,
+    SNAPPY_PROTOCOL_VERSION,
+};
+pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
+pub use task::spawn_peer;
+
+use crate::disc_reason::DiscReason;
+use crate::node::NodeId;
+
+/// What the server knows about a connection when it hands it to the peer
+/// layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSetup {
+    /// The remote node id (authenticated by RLPx, equal to the Hello id).
+    pub id: NodeId,
+    /// Remote endpoint.
+    pub remote_addr: SocketAddr,
+    /// Local endpoint.
+    pub local_addr: SocketAddr,
+    /// Whether the remote dialed us.
+    pub inbound: bool,
+    /// Whether the peer is trusted (bypasses peer limits).
+    pub trusted: bool,
+    /// Whether we dialed it as a static node.
+    pub static_dial: bool,
+    /// Whether to publish MsgSend/MsgRecv events for this peer.
+    pub enable_msg_events: bool,
+}
+
+impl PeerSetup {
+    /// A setup with every flag off.
+    pub fn new(id: NodeId, remote_addr: SocketAddr, local_addr: SocketAddr, inbound: bool) -> Self {
+        PeerSetup {
+            id,
+            remote_addr,
+            local_addr,
+            inbound,
+            trusted: false,
+            static_dial: false,
+            enable_msg_events: false,
+        }
+    }
+}
+
+/// How a peer ended (the output of the task [`spawn_peer`] returns).
+#[derive(Debug)]
+pub struct PeerExit {
+    /// The disconnect reason (sent to the remote, or received from it).
+    pub reason: DiscReason,
+    /// What ended the peer, unless it was a plain local `disconnect`.
+    pub error: Option<PeerError>,
+    /// Whether the remote sent the Disconnect.
+    pub remote_requested: bool,
+}

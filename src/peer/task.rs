@@ -1,0 +1,429 @@
+//! The tasks of one peer: the owning peer task, its reader and writer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, trace};
+
+use crate::disc_reason::DiscReason;
+use crate::event::{publish, PeerEvent, PeerEventKind};
+use crate::message::{Msg, MsgError};
+use crate::protocol::{Protocol, ProtocolError, RunFuture};
+
+use super::base::{
+    decode_disconnect, decompress, encode_frame, split_frame, PongLimiter, DISCONNECT_MSG,
+    DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, PING_INTERVAL, PING_MSG,
+    PONG_BURST, PONG_MSG,
+};
+use super::caps::{find_lane, match_protocols, BASE_PROTOCOL_LENGTH};
+use super::error::PeerError;
+use super::handle::{Counters, Peer, PeerShared, RunningProto};
+use super::hello::Hello;
+use super::mux::{window, FairScheduler};
+use super::{PeerExit, PeerSetup};
+
+/// How long protocols may keep running after the peer started closing (their
+/// reads and writes already fail with `Closed`), so async clean-up can finish;
+/// then they are aborted.
+pub const PROTOCOL_EXIT_GRACE: Duration = Duration::from_secs(1);
+
+/// How long to wait for the reader or writer to report why the connection
+/// closed after a protocol saw `Closed` (they end first, so this is only a
+/// safety net).
+const CLOSED_CAUSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Pongs queued for the writer; excess pongs are dropped (the limiter keeps
+/// this from happening for honest peers).
+const CONTROL_QUEUE: usize = PONG_BURST as usize;
+
+/// RLP of an empty list, the payload of ping and pong.
+const EMPTY_LIST: &[u8] = &[0xc0];
+
+/// Starts a peer after a successful Hello exchange.
+///
+/// Matches `protocols` against `theirs.caps` ([`PeerError::UselessPeer`],
+/// before anything is spawned, when nothing is shared), publishes the Add
+/// event and spawns the peer task, which returns [`PeerExit`] when the peer
+/// has ended. When it returns, the reader, writer, ping timer and every
+/// protocol `run` have ended or been aborted and the Drop event has been
+/// published. Must be called inside a Tokio runtime.
+pub fn spawn_peer<T, E>(
+    conn: T,
+    theirs: Hello,
+    ours: &Hello,
+    protocols: &[Protocol],
+    setup: PeerSetup,
+    events: broadcast::Sender<PeerEvent>,
+) -> Result<(Peer, JoinHandle<PeerExit>), PeerError>
+where
+    T: Stream<Item = Result<BytesMut, E>> + Sink<Bytes, Error = E> + Send + Unpin + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let negotiated = match_protocols(protocols, &theirs.caps);
+    if negotiated.is_empty() {
+        return Err(PeerError::UselessPeer);
+    }
+    let snappy = ours.snappy_with(&theirs);
+    let closing = CancellationToken::new();
+    let (disc_tx, disc_rx) = mpsc::channel(1);
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    let mut windows = Vec::new();
+    let mut running = Vec::new();
+    for n in &negotiated {
+        let p = &protocols[n.index];
+        let (rw, in_tx, out_rx) = window(
+            n.offset,
+            n.length,
+            p.read_queue,
+            p.write_queue,
+            closing.clone(),
+        );
+        inbound.push(in_tx);
+        outbound.push((out_rx, p.write_weight));
+        windows.push((p.clone(), rw));
+        running.push(RunningProto {
+            cap: n.cap.clone(),
+            offset: n.offset,
+            length: n.length,
+            peer_info: p.peer_info.clone(),
+            counters: Counters::default(),
+        });
+    }
+    let peer = Peer {
+        shared: Arc::new(PeerShared {
+            setup,
+            name: theirs.client_id,
+            caps: theirs.caps,
+            running,
+            base: Counters::default(),
+            connected_since: SystemTime::now(),
+            connected_at: Instant::now(),
+            last_rtt_nanos: AtomicU64::new(0),
+            ping_sent_nanos: AtomicU64::new(0),
+            disc_tx,
+            closing,
+            done: CancellationToken::new(),
+        }),
+    };
+    let mut add = PeerEvent::new(PeerEventKind::Add, peer.id());
+    add.local = Some(peer.local_addr());
+    add.remote = Some(peer.remote_addr());
+    publish(&events, add);
+    debug!(target: "p2p::peer", peer = ?peer, caps = ?peer.running_caps(), snappy, "peer added");
+    let runs: Vec<(String, RunFuture)> = windows
+        .into_iter()
+        .map(|(p, rw)| (p.cap().to_string(), (p.run)(peer.clone(), rw)))
+        .collect();
+    let ctx = Ctx {
+        shared: peer.shared.clone(),
+        snappy,
+        events,
+    };
+    let task = tokio::spawn(run_peer(
+        conn,
+        ctx,
+        inbound,
+        FairScheduler::new(outbound),
+        runs,
+        disc_rx,
+    ));
+    Ok((peer, task))
+}
+
+/// What the reader and writer share.
+#[derive(Clone)]
+struct Ctx {
+    shared: Arc<PeerShared>,
+    snappy: bool,
+    events: broadcast::Sender<PeerEvent>,
+}
+
+impl Ctx {
+    fn msg_event(&self, kind: PeerEventKind, lane: usize, code: u64, size: usize) {
+        if !self.shared.setup.enable_msg_events {
+            return;
+        }
+        let mut ev = PeerEvent::new(kind, self.shared.setup.id);
+        ev.protocol = Some(self.shared.running[lane].name());
+        ev.msg_code = Some(code);
+        ev.msg_size = Some(u32::try_from(size).unwrap_or(u32::MAX));
+        ev.local = Some(self.shared.setup.local_addr);
+        ev.remote = Some(self.shared.setup.remote_addr);
+        publish(&self.events, ev);
+    }
+
+    fn since_connected(&self) -> u64 {
+        // At least 1 so that 0 can mean "none".
+        (self.shared.connected_at.elapsed().as_nanos() as u64).max(1)
+    }
+}
+
+/// Base-protocol messages the reader asks the writer to send.
+#[derive(Debug)]
+enum Control {
+    Pong,
+}
+
+async fn run_peer<T, E>(
+    conn: T,
+    ctx: Ctx,
+    inbound: Vec<mpsc::Sender<Msg>>,
+    sched: FairScheduler,
+    runs: Vec<(String, RunFuture)>,
+    mut disc_rx: mpsc::Receiver<DiscReason>,
+) -> PeerExit
+where
+    T: Stream<Item = Result<BytesMut, E>> + Sink<Bytes, Error = E> + Send + Unpin + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let (sink, stream) = conn.split();
+    let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
+    let (final_tx, final_rx) = oneshot::channel();
+    let mut reader = tokio::spawn(reader_loop(stream, ctx.clone(), inbound, ctl_tx));
+    let mut writer = tokio::spawn(writer_loop(sink, ctx.clone(), sched, ctl_rx, final_rx));
+    let mut protos = JoinSet::new();
+    let mut names = HashMap::new();
+    for (name, fut) in runs {
+        let handle = protos.spawn(fut);
+        names.insert(handle.id(), name);
+    }
+    let name_of = |id| names.get(&id).cloned().unwrap_or_default();
+    // A JoinHandle must not be polled after it completed: track which did.
+    let mut reader_done = false;
+    let mut writer_done = false;
+    // A protocol failing with `Closed` is a consequence of the reader or
+    // writer having ended; wait (briefly) for that root cause instead.
+    let mut closed_from: Option<String> = None;
+    let error = loop {
+        tokio::select! {
+            biased;
+            r = &mut reader => {
+                reader_done = true;
+                break r.unwrap_or_else(PeerError::transport);
+            }
+            w = &mut writer => {
+                writer_done = true;
+                break match w {
+                    Ok(Ok(())) => PeerError::ConnectionClosed,
+                    Ok(Err(e)) => e,
+                    Err(e) => PeerError::transport(e),
+                };
+            }
+            Some(reason) = disc_rx.recv() => break PeerError::LocalDisconnect(reason),
+            Some(done) = protos.join_next_with_id() => match done {
+                Ok((id, Ok(()))) => break PeerError::ProtocolReturned { name: name_of(id) },
+                Ok((id, Err(ProtocolError::Msg(MsgError::Closed)))) => {
+                    closed_from.get_or_insert_with(|| name_of(id));
+                }
+                Ok((id, Err(error))) => break PeerError::Protocol { name: name_of(id), error },
+                Err(e) => break PeerError::ProtocolPanicked { name: name_of(e.id()) },
+            },
+            _ = tokio::time::sleep(CLOSED_CAUSE_WAIT), if closed_from.is_some() => {
+                break PeerError::Protocol {
+                    name: closed_from.take().unwrap_or_default(),
+                    error: ProtocolError::Msg(MsgError::Closed),
+                };
+            }
+        }
+    };
+    let shared = &ctx.shared;
+    shared.closing.cancel();
+    let reason = error.disconnect_reason();
+    debug!(target: "p2p::peer", id = %shared.setup.id, %reason, %error, "peer closing");
+
+    // Polite disconnect: the writer sends it after its current message, within
+    // DISC_WRITE_TIMEOUT, then closes the transport.
+    if !writer_done && error.should_send_disconnect() {
+        let _ = final_tx.send(reason);
+        writer_done = timeout(DISC_WRITE_TIMEOUT, &mut writer).await.is_ok();
+    }
+    if !writer_done {
+        writer.abort();
+        let _ = writer.await;
+    }
+    if !reader_done {
+        reader.abort();
+        let _ = reader.await;
+    }
+    // Protocols already see `Closed`; give them a moment to finish cleanly.
+    let _ = timeout(PROTOCOL_EXIT_GRACE, async {
+        while protos.join_next().await.is_some() {}
+    })
+    .await;
+    protos.shutdown().await;
+    shared.done.cancel();
+
+    let mut drop_ev = PeerEvent::new(PeerEventKind::Drop, shared.setup.id);
+    drop_ev.error = Some(error.to_string());
+    drop_ev.local = Some(shared.setup.local_addr);
+    drop_ev.remote = Some(shared.setup.remote_addr);
+    publish(&ctx.events, drop_ev);
+
+    let remote_requested = matches!(error, PeerError::RemoteDisconnect(_));
+    PeerExit {
+        reason,
+        error: (!matches!(error, PeerError::LocalDisconnect(_))).then_some(error),
+        remote_requested,
+    }
+}
+
+async fn reader_loop<S, E>(
+    mut stream: S,
+    ctx: Ctx,
+    inbound: Vec<mpsc::Sender<Msg>>,
+    ctl_tx: mpsc::Sender<Control>,
+) -> PeerError
+where
+    S: Stream<Item = Result<BytesMut, E>> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut limiter = PongLimiter::new(Instant::now());
+    loop {
+        let frame = match timeout(FRAME_READ_TIMEOUT, stream.next()).await {
+            Err(_) => return PeerError::ReadTimeout,
+            Ok(None) => return PeerError::ConnectionClosed,
+            Ok(Some(Err(e))) => return PeerError::transport(e),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, &mut limiter).await {
+            return e;
+        }
+    }
+}
+
+async fn handle_frame(
+    mut frame: BytesMut,
+    ctx: &Ctx,
+    inbound: &[mpsc::Sender<Msg>],
+    ctl_tx: &mpsc::Sender<Control>,
+    limiter: &mut PongLimiter,
+) -> Result<(), PeerError> {
+    let wire_len = frame.len();
+    let (code, raw) = split_frame(&frame)?;
+    let shared = &ctx.shared;
+    if code < BASE_PROTOCOL_LENGTH {
+        shared.base.record_in(wire_len);
+        match code {
+            DISCONNECT_MSG => {
+                return Err(PeerError::RemoteDisconnect(decode_disconnect(
+                    raw, ctx.snappy,
+                )))
+            }
+            PING_MSG => {
+                if limiter.allow(Instant::now()) {
+                    // Full queue: the pong is dropped, like a rate-limited one.
+                    let _ = ctl_tx.try_send(Control::Pong);
+                } else {
+                    trace!(target: "p2p::peer", id = %shared.setup.id, "ping not answered (rate limit)");
+                }
+            }
+            PONG_MSG => {
+                let sent = shared.ping_sent_nanos.swap(0, Ordering::Relaxed);
+                if sent != 0 {
+                    let rtt = ctx.since_connected().saturating_sub(sent).max(1);
+                    shared.last_rtt_nanos.store(rtt, Ordering::Relaxed);
+                }
+            }
+            // Hello again and the reserved codes are ignored, as go-ethereum does.
+            _ => {}
+        }
+        return Ok(());
+    }
+    let lane = find_lane(&shared.running, code).ok_or(PeerError::InvalidMsgCode(code))?;
+    let raw_len = raw.len();
+    let payload = if ctx.snappy {
+        decompress(raw)?
+    } else {
+        frame.split_off(wire_len - raw_len).freeze()
+    };
+    let proto = &shared.running[lane];
+    proto.counters.record_in(wire_len);
+    let rel_code = code - proto.offset;
+    ctx.msg_event(PeerEventKind::MsgRecv, lane, rel_code, payload.len());
+    let msg = Msg::new(rel_code, payload);
+    match timeout(FRAME_READ_TIMEOUT, inbound[lane].send(msg)).await {
+        Err(_) => Err(PeerError::ProtocolStalled { name: proto.name() }),
+        // The protocol's run has ended; the peer is closing anyway.
+        Ok(_) => Ok(()),
+    }
+}
+
+async fn writer_loop<S, E>(
+    mut sink: S,
+    ctx: Ctx,
+    mut sched: FairScheduler,
+    mut ctl_rx: mpsc::Receiver<Control>,
+    mut final_rx: oneshot::Receiver<DiscReason>,
+) -> Result<(), PeerError>
+where
+    S: Sink<Bytes, Error = E> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let shared = ctx.shared.clone();
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sched_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            reason = &mut final_rx => {
+                if let Ok(reason) = reason {
+                    let frame = encode_frame(DISCONNECT_MSG, &reason.encode(), ctx.snappy)?;
+                    let _ = timeout(DISC_WRITE_TIMEOUT, sink.send(frame)).await;
+                }
+                let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
+                return Ok(());
+            }
+            Some(Control::Pong) = ctl_rx.recv() => {
+                let frame = encode_frame(PONG_MSG, EMPTY_LIST, ctx.snappy)?;
+                shared.base.record_out(frame.len());
+                write_frame(&mut sink, frame).await?;
+            }
+            _ = ping.tick() => {
+                let frame = encode_frame(PING_MSG, EMPTY_LIST, ctx.snappy)?;
+                shared.base.record_out(frame.len());
+                shared.ping_sent_nanos.store(ctx.since_connected(), Ordering::Relaxed);
+                write_frame(&mut sink, frame).await?;
+            }
+            next = sched.next(), if sched_open => {
+                let Some((lane, msg)) = next else {
+                    sched_open = false;
+                    continue;
+                };
+                let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
+                let proto = &shared.running[lane];
+                proto.counters.record_out(frame.len());
+                let result = write_frame(&mut sink, frame).await;
+                if let Some(confirm) = msg.confirm {
+                    let _ = confirm.send(match &result {
+                        Ok(()) => Ok(()),
+                        Err(_) => Err(crate::message::MsgError::Closed),
+                    });
+                }
+                result?;
+                ctx.msg_event(PeerEventKind::MsgSend, lane, msg.code - proto.offset, msg.payload.len());
+            }
+        }
+    }
+}
+
+async fn write_frame<S, E>(sink: &mut S, frame: Bytes) -> Result<(), PeerError>
+where
+    S: Sink<Bytes, Error = E> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match timeout(FRAME_WRITE_TIMEOUT, sink.send(frame)).await {
+        Err(_) => Err(PeerError::WriteTimeout),
+        Ok(Err(e)) => Err(PeerError::transport(e)),
+        Ok(Ok(())) => Ok(()),
+    }
+}

@@ -1,0 +1,259 @@
+//! User-facing protocol definitions: [`Cap`] (a capability advertised in Hello)
+//! and [`Protocol`] (a sub-protocol implementation run once per peer).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::{Serialize, Serializer};
+
+use crate::disc_reason::DiscReason;
+use crate::message::MsgError;
+use crate::node::NodeId;
+use crate::peer::{Peer, ProtoRw};
+
+/// Default number of inbound messages buffered per protocol before the
+/// connection's reader waits for the protocol to read (go-ethereum buffers none;
+/// a small buffer smooths bursts without unbounded memory).
+pub const DEFAULT_READ_QUEUE: usize = 16;
+
+/// Default number of outbound messages a protocol may have queued before
+/// `write_msg` waits (and `try_write_msg` fails with `QueueFull`). Chosen so a
+/// protocol can pipeline a batch of requests; memory is bounded by
+/// queue × message size.
+pub const DEFAULT_WRITE_QUEUE: usize = 64;
+
+/// Default scheduling weight of a protocol in the per-peer fair writer.
+pub const DEFAULT_WRITE_WEIGHT: u32 = 1;
+
+/// A capability: a sub-protocol name and version, as listed in Hello.
+///
+/// RLP form `[name, version]`; displayed as `name/version` (e.g. `eth/68`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cap {
+    /// Protocol name, e.g. `eth`.
+    pub name: String,
+    /// Protocol version.
+    pub version: u32,
+}
+
+impl Cap {
+    /// A capability.
+    pub fn new(name: impl Into<String>, version: u32) -> Self {
+        Cap {
+            name: name.into(),
+            version,
+        }
+    }
+}
+
+impl fmt::Display for Cap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.name, self.version)
+    }
+}
+
+impl Serialize for Cap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl rlp::Encodable for Cap {
+    fn rlp_append(&self, s: &mut rlp::RlpStream) {
+        s.begin_list(2);
+        s.append(&self.name.as_bytes());
+        s.append(&self.version);
+    }
+}
+
+impl rlp::Decodable for Cap {
+    fn decode(r: &rlp::Rlp) -> Result<Self, rlp::DecoderError> {
+        if !r.is_list() {
+            return Err(rlp::DecoderError::RlpExpectedToBeList);
+        }
+        if r.item_count()? < 2 {
+            return Err(rlp::DecoderError::RlpIncorrectListLen);
+        }
+        let name_bytes = r.at(0)?.data()?;
+        // Liberal like go-ethereum (any bytes are a Go string): invalid UTF-8
+        // is replaced, so such a capability simply never matches ours.
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        Ok(Cap {
+            name,
+            version: r.val_at(1)?,
+        })
+    }
+}
+
+/// Why a protocol's `run` ended with an error. The peer is then disconnected
+/// with [`ProtocolError::disconnect_reason`].
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// Reading or writing a message failed (peer gone, bad message, ...).
+    #[error(transparent)]
+    Msg(#[from] MsgError),
+    /// The protocol wants the peer disconnected with this specific reason.
+    #[error("protocol requested disconnect: {0}")]
+    Disconnect(DiscReason),
+    /// The remote broke the sub-protocol's rules.
+    #[error("sub-protocol breach: {0}")]
+    Breach(String),
+    /// Any other failure of the protocol implementation.
+    #[error("{0}")]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ProtocolError {
+    /// The reason sent to the remote, following go-ethereum's
+    /// `discReasonForError`: an explicit reason is used as is, an invalid
+    /// message code is a `ProtocolError`, everything else `SubprotocolError`.
+    pub fn disconnect_reason(&self) -> DiscReason {
+        match self {
+            ProtocolError::Disconnect(r) => *r,
+            ProtocolError::Msg(MsgError::CodeOutOfRange { .. }) => DiscReason::ProtocolError,
+            _ => DiscReason::SubprotocolError,
+        }
+    }
+}
+
+/// The future a protocol's `run` returns.
+pub type RunFuture = BoxFuture<'static, Result<(), ProtocolError>>;
+/// A protocol's `run` callback, stored type-erased.
+pub type RunFn = Arc<dyn Fn(Peer, ProtoRw) -> RunFuture + Send + Sync>;
+/// Callback giving protocol-specific node information (admin_nodeInfo).
+pub type NodeInfoFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+/// Callback giving protocol-specific information about one peer (admin_peers);
+/// `None` means "handshake not finished" (shown as the string `"handshake"`).
+pub type PeerInfoFn = Arc<dyn Fn(&NodeId) -> Option<serde_json::Value> + Send + Sync>;
+
+/// A sub-protocol: what a peer runs for each capability it shares with us.
+///
+/// `run` is called once per connected peer that negotiated this capability,
+/// with a [`Peer`] handle and the peer's [`ProtoRw`] for this protocol
+/// (message codes `0..length`, offsets are handled for you). When `run`
+/// returns the peer is disconnected: `Ok` → [`DiscReason::Quitting`], `Err(e)`
+/// → [`ProtocolError::disconnect_reason`]; a panic → `SubprotocolError`.
+#[derive(Clone)]
+pub struct Protocol {
+    /// Name, e.g. `eth`.
+    pub name: String,
+    /// Version, e.g. `68`.
+    pub version: u32,
+    /// Number of message codes the protocol uses.
+    pub length: u64,
+    /// Called once per peer; see the type docs.
+    pub run: RunFn,
+    /// Optional node information for admin_nodeInfo.
+    pub node_info: Option<NodeInfoFn>,
+    /// Optional per-peer information for admin_peers.
+    pub peer_info: Option<PeerInfoFn>,
+    /// Weight in the per-peer fair writer (bytes per round ∝ weight; ≥ 1).
+    pub write_weight: u32,
+    /// Inbound queue length (messages); see [`DEFAULT_READ_QUEUE`].
+    pub read_queue: usize,
+    /// Outbound queue length (messages); see [`DEFAULT_WRITE_QUEUE`].
+    pub write_queue: usize,
+}
+
+impl Protocol {
+    /// A protocol with default queues and weight and no info callbacks.
+    pub fn new<F, Fut>(name: impl Into<String>, version: u32, length: u64, run: F) -> Self
+    where
+        F: Fn(Peer, ProtoRw) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ProtocolError>> + Send + 'static,
+    {
+        Protocol {
+            name: name.into(),
+            version,
+            length,
+            run: Arc::new(move |peer, rw| run(peer, rw).boxed()),
+            node_info: None,
+            peer_info: None,
+            write_weight: DEFAULT_WRITE_WEIGHT,
+            read_queue: DEFAULT_READ_QUEUE,
+            write_queue: DEFAULT_WRITE_QUEUE,
+        }
+    }
+
+    /// Sets the admin_nodeInfo callback.
+    pub fn with_node_info(
+        mut self,
+        f: impl Fn() -> serde_json::Value + Send + Sync + 'static,
+    ) -> Self {
+        self.node_info = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the admin_peers callback.
+    pub fn with_peer_info(
+        mut self,
+        f: impl Fn(&NodeId) -> Option<serde_json::Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.peer_info = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the fair-writer weight (clamped to ≥ 1).
+    pub fn with_write_weight(mut self, weight: u32) -> Self {
+        self.write_weight = weight.max(1);
+        self
+    }
+
+    /// Sets the inbound and outbound queue lengths (each clamped to ≥ 1).
+    pub fn with_queues(mut self, read: usize, write: usize) -> Self {
+        self.read_queue = read.max(1);
+        self.write_queue = write.max(1);
+        self
+    }
+
+    /// The capability this protocol advertises.
+    pub fn cap(&self) -> Cap {
+        Cap::new(self.name.clone(), self.version)
+    }
+}
+
+impl fmt::Debug for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Protocol")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("length", &self.length)
+            .field("write_weight", &self.write_weight)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_rlp_and_display() {
+        let c = Cap::new("eth", 68);
+        assert_eq!(c.to_string(), "eth/68");
+        let enc = rlp::encode(&c);
+        assert_eq!(&enc[..], &[0xc5, 0x83, b'e', b't', b'h', 0x44]);
+        assert_eq!(rlp::decode::<Cap>(&enc).unwrap(), c);
+        assert!(rlp::decode::<Cap>(&[0xc1, 0x80]).is_err());
+        assert_eq!(serde_json::to_string(&c).unwrap(), "\"eth/68\"");
+    }
+
+    #[test]
+    fn error_reasons_follow_geth() {
+        assert_eq!(
+            ProtocolError::Breach("x".into()).disconnect_reason(),
+            DiscReason::SubprotocolError
+        );
+        assert_eq!(
+            ProtocolError::Disconnect(DiscReason::TooManyPeers).disconnect_reason(),
+            DiscReason::TooManyPeers
+        );
+        assert_eq!(
+            ProtocolError::Msg(MsgError::CodeOutOfRange { code: 9, length: 2 }).disconnect_reason(),
+            DiscReason::ProtocolError
+        );
+    }
+}
