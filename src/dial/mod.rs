@@ -1,7 +1,7 @@
 //! Dial scheduling (sans-IO): which nodes to dial and when, after
 //! go-ethereum's `dialScheduler`.
 //!
-//! - Dialed-peer target: `max_peers / dial_ratio` ([`crate::Config::max_dialed_peers`]).
+//! - Dialed-peer target: `max_peers / dial_ratio` ([`crate::config::Config::max_dialed_peers`]).
 //! - Free dial slots: `min(2 × missing dialed peers, max_pending) − dials in
 //!   flight` ([`DialState::free_slots`]).
 //! - Static nodes first, then candidates from a [`NodeSource`].
