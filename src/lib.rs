@@ -9,17 +9,22 @@
 
 pub use devp2p_discover::node;
 
+pub mod banlist;
+pub mod config;
+pub mod dial;
 pub mod disc_reason;
 pub mod event;
 pub mod message;
 pub mod peer;
 pub mod protocol;
 pub mod rlpx;
+pub mod server;
 pub mod tracker;
 
 #[cfg(test)]
 mod test_vectors;
 
+pub use config::{Config, ConfigError, Dialer, TcpDialer};
 pub use disc_reason::DiscReason;
 pub use event::{PeerEvent, PeerEventKind};
 pub use message::{
@@ -31,4 +36,5 @@ pub use peer::{
     ProtoReader, ProtoRw, ProtoWriter,
 };
 pub use protocol::{Cap, Protocol, ProtocolError};
+pub use server::{NodeInfo, Server, ServerError};
 pub use tracker::{RequestTracker, TrackerError};
