@@ -266,7 +266,7 @@ pub enum ConfigError {
         problem: &'static str,
     },
     /// `nat` is not a recognised spec.
-    #[error("unknown nat spec {0:?} (want none, any, upnp, pmp or extip:<IP>)")]
+    #[error("unknown nat spec {0:?} (want none, any, upnp, pmp[:<IP>] or extip:<IP>)")]
     BadNat(String),
 }
 
@@ -387,18 +387,12 @@ fn validate_nodes(list: &'static str, nodes: &[Node], need: NeedPort) -> Result<
     Ok(())
 }
 
+/// Checks a NAT spec with the nat crate's own parser, so every form it
+/// accepts (`none`, `off`, `any`, `auto`, `upnp`, `pmp[:IP]`, `extip:IP`) is valid here.
 fn validate_nat(spec: &str) -> Result<(), ConfigError> {
-    let lower = spec.to_ascii_lowercase();
-    let ok = match lower.split_once(':') {
-        None => matches!(lower.as_str(), "none" | "any" | "upnp" | "pmp"),
-        Some(("extip", ip)) => ip.parse::<std::net::IpAddr>().is_ok(),
-        Some(_) => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::BadNat(spec.chars().take(64).collect()))
-    }
+    spec.parse::<devp2p_nat::NatSpec>()
+        .map(|_| ())
+        .map_err(|_| ConfigError::BadNat(spec.chars().take(64).collect()))
 }
 
 /// Serde for `Vec<Node>` as a list of enode URL strings.

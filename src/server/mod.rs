@@ -68,6 +68,7 @@ mod checks;
 mod conn;
 mod inbound;
 mod info;
+mod nat;
 mod task;
 
 use std::collections::{HashMap, HashSet};
@@ -98,6 +99,7 @@ use crate::peer::{Hello, Peer, PeerInfo, BASE_PROTOCOL_VERSION};
 use crate::protocol::Protocol;
 use crate::rlpx::HandshakeKey;
 use conn::SetupCtx;
+use devp2p_discover::db::NodeDb;
 use devp2p_discover::v4::{DiscoverError, Discv4, Discv4Config};
 use task::{Command, ServerTask};
 
@@ -139,6 +141,9 @@ pub enum ServerError {
         /// What failed.
         source: DiscoverError,
     },
+    /// The node database could not be opened.
+    #[error("cannot open the node database: {0}")]
+    NodeDatabase(#[source] devp2p_discover::db::NodeDbError),
     /// The server has stopped.
     #[error("server stopped")]
     Stopped,
@@ -200,7 +205,15 @@ impl Server {
             None => None,
         };
 
-        let local_node = LocalNode::new(key, initial_enr_seq());
+        let node_db = NodeDb::open_or_memory(config.node_database.as_deref())
+            .map_err(ServerError::NodeDatabase)?;
+        // Continue our record's sequence from the database, so peers never
+        // see it go backwards across restarts.
+        let seq = match node_db.local_seq(&self_id) {
+            Ok(Some(stored)) => stored.max(initial_enr_seq()),
+            _ => initial_enr_seq(),
+        };
+        let local_node = LocalNode::new(key, seq);
         local_node.set_ip(announced_ip(&config, local_addr));
         if let Some(addr) = local_addr {
             local_node.set_tcp(addr.port());
@@ -210,6 +223,7 @@ impl Server {
                 let cfg = Discv4Config {
                     bootnodes: config.bootstrap_nodes.clone(),
                     net_restrict: config.net_restrict.clone(),
+                    db: Some(node_db.clone()),
                     ..Discv4Config::default()
                 };
                 let disc = Discv4::bind(addr, key, local_node.clone(), cfg)
@@ -219,6 +233,17 @@ impl Server {
                 Some(disc)
             }
             None => None,
+        };
+
+        let nat_mapping = match config.nat.as_deref().map(devp2p_nat::parse) {
+            Some(Ok(Some(nat))) => nat::NatMapping::start(
+                nat,
+                local_node.clone(),
+                local_addr,
+                discovery.as_ref().map(|d| d.local_addr()),
+            ),
+            // Validated above; `none`/`off` build nothing.
+            _ => None,
         };
 
         let our_hello = Hello {
@@ -282,6 +307,8 @@ impl Server {
             peer_done: FuturesUnordered::new(),
             dials: JoinSet::new(),
             discovery: None,
+            nat: nat_mapping,
+            node_db: Some((node_db, local_node.clone())),
         };
         if let Some(disc) = &discovery {
             if !config.no_dial {

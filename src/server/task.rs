@@ -76,6 +76,13 @@ pub(super) struct ServerTask {
     pub peer_done: FuturesUnordered<PeerDone>,
     pub dials: JoinSet<()>,
     pub discovery: Option<devp2p_discover::v4::Discv4>,
+    /// Port mappings, deleted on shutdown.
+    pub nat: Option<super::nat::NatMapping>,
+    /// The node database and our record, whose sequence number is stored on shutdown.
+    pub node_db: Option<(
+        devp2p_discover::db::NodeDb,
+        devp2p_discover::node::LocalNode,
+    )>,
 }
 
 impl ServerTask {
@@ -304,6 +311,14 @@ impl ServerTask {
         }
         if let Some(disc) = self.discovery.take() {
             disc.shutdown().await;
+        }
+        if let Some(nat) = self.nat.take() {
+            nat.stop().await;
+        }
+        if let Some((db, local)) = self.node_db.take() {
+            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
+                debug!(target: TARGET, error = %e, "could not store the record sequence");
+            }
         }
         self.sources = NodeSources::new();
         self.dials.abort_all();

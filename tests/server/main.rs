@@ -2,6 +2,7 @@
 
 mod lifecycle;
 mod limits;
+mod nat;
 mod support;
 
 use std::time::Duration;
