@@ -9,18 +9,25 @@
 
 pub use devp2p_discover::node;
 
+pub mod banlist;
+pub mod config;
+pub mod config_file;
 pub mod demo;
+pub mod dial;
 pub mod disc_reason;
 pub mod event;
 pub mod message;
+pub mod metrics;
 pub mod peer;
 pub mod protocol;
 pub mod rlpx;
+pub mod server;
 pub mod tracker;
 
 #[cfg(test)]
 mod test_vectors;
 
+pub use config::{Config, ConfigError, Dialer, TcpDialer};
 pub use disc_reason::DiscReason;
 pub use event::{PeerEvent, PeerEventKind};
 pub use message::{
@@ -32,4 +39,5 @@ pub use peer::{
     ProtoReader, ProtoRw, ProtoWriter,
 };
 pub use protocol::{Cap, Protocol, ProtocolError};
+pub use server::{NodeInfo, Server, ServerError};
 pub use tracker::{RequestTracker, TrackerError};

@@ -1,8 +1,10 @@
 //! Command line parsing (clap derive) and dispatch to one module per command group.
 
+mod devnet;
 mod discv4;
 mod enrdump;
 mod key;
+mod node;
 mod rlpx;
 
 use std::path::PathBuf;
@@ -38,6 +40,10 @@ enum Command {
     /// RLPx: handshake with a node and show its Hello.
     #[command(subcommand)]
     Rlpx(rlpx::RlpxCommand),
+    /// Run a full node with the demo protocol until SIGINT/SIGTERM; prints its enode URL first.
+    Node(Box<node::NodeArgs>),
+    /// Run N nodes on 127.0.0.1 that discover each other and gossip (the main demo).
+    Devnet(devnet::DevnetArgs),
 }
 
 /// Why a command failed (after its command line parsed).
@@ -72,6 +78,23 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A flag value is invalid in a way clap cannot check.
+    #[error("{flag}: {problem}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The devnet did not reach its goal.
+    #[error("devnet: {0}")]
+    Devnet(String),
+    /// The server could not start.
+    #[error(transparent)]
+    Server(#[from] devp2p::server::ServerError),
+    /// The config file is unusable.
+    #[error(transparent)]
+    ConfigFile(#[from] devp2p::config_file::ConfigFileError),
     /// A file we refuse to overwrite already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
@@ -96,6 +119,8 @@ pub fn main() -> ExitCode {
         Command::Enrdump(args) => enrdump::run(args),
         Command::Discv4(cmd) => block_on("info", discv4::run(cmd)),
         Command::Rlpx(cmd) => block_on("warn", rlpx::run(cmd)),
+        Command::Node(args) => block_on("info", node::run(*args)),
+        Command::Devnet(args) => block_on("warn", devnet::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,6 @@
 //! TCP, bad input, and property tests of every decoder.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -17,35 +16,8 @@ use tokio_util::codec::{Decoder, Encoder};
 use super::*;
 use crate::node::NodeId;
 
-/// Finds `shared/vectors/eip8.txt`: beside the repository (CI), two levels
-/// up (worktrees), `$DEVP2P_SHARED_DIR`, or `/work/shared`.
-fn vectors_path() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates = vec![manifest.join("../shared"), manifest.join("../../shared")];
-    if let Ok(dir) = std::env::var("DEVP2P_SHARED_DIR") {
-        candidates.insert(0, PathBuf::from(dir));
-    }
-    candidates.push(PathBuf::from("/work/shared"));
-    candidates
-        .into_iter()
-        .map(|d| d.join("vectors/eip8.txt"))
-        .find(|p| p.is_file())
-        .expect("shared/vectors/eip8.txt not found (set DEVP2P_SHARED_DIR)")
-}
-
 fn vectors() -> HashMap<String, Vec<u8>> {
-    let text = std::fs::read_to_string(vectors_path()).expect("read eip8.txt");
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (name, value) = l.split_once(':').expect("name: hex");
-            (
-                name.trim().to_string(),
-                hex::decode(value.trim()).expect("hex value"),
-            )
-        })
-        .collect()
+    crate::test_vectors::eip8_vectors()
 }
 
 fn key(v: &HashMap<String, Vec<u8>>, name: &str) -> SecretKey {

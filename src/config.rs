@@ -1,0 +1,421 @@
+//! [`Config`]: everything a [`Server`](crate::server::Server) needs, with
+//! go-ethereum's `p2p.Config` fields that apply, documented defaults and a
+//! [`validate`](Config::validate) that reports problems instead of panicking.
+//!
+//! The serialisable part (for a TOML or JSON file) uses enode URLs for node
+//! lists and CIDR strings for `net_restrict`; the private key, protocols and
+//! dialer are code-only and skipped by serde.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use secp256k1::SecretKey;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+
+pub use crate::dial::DIAL_HISTORY_EXPIRATION;
+use crate::node::Node;
+use crate::protocol::Protocol;
+use devp2p_netutil::Netlist;
+
+/// Default `max_peers`: 50. go-ethereum's library has no default (0 means no
+/// peers); 50 is what its command line (`--maxpeers`) uses.
+pub const DEFAULT_MAX_PEERS: usize = 50;
+
+/// Default `max_pending_peers`: 50, go-ethereum's `defaultMaxPendingPeers`.
+pub const DEFAULT_MAX_PENDING_PEERS: usize = 50;
+
+/// Default `dial_ratio`: 3 (a third of the slots are dialed by us),
+/// go-ethereum's `defaultDialRatio`.
+pub const DEFAULT_DIAL_RATIO: usize = 3;
+
+/// Default RLPx listening address: all interfaces, port 30303 (the devp2p
+/// default port).
+pub const DEFAULT_LISTEN_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 30303);
+
+/// Time limit for one outgoing TCP connect of the default [`TcpDialer`]:
+/// 15 s, go-ethereum's `defaultDialTimeout`.
+pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Longest client name (`name`, sent in Hello) accepted by `validate`, in
+/// bytes: half of the 2 KiB Hello limit, leaving room for capabilities.
+pub const MAX_NAME_LEN: usize = 1024;
+
+/// Longest protocol name accepted by `validate`, in bytes (our choice; real
+/// capability names are 3–4 characters; keeps Hello small).
+pub const MAX_PROTOCOL_NAME_LEN: usize = 32;
+
+/// Most protocols a server may run (our choice; keeps Hello well under its
+/// 2 KiB limit: each capability costs at most ~40 bytes).
+pub const MAX_PROTOCOLS: usize = 32;
+
+/// Opens outgoing TCP connections to nodes. The server resolves DNS names
+/// before calling it, so `node.ip` is set. Replace it to add proxies,
+/// simulated networks or fault injection in tests.
+pub trait Dialer: Send + Sync + 'static {
+    /// Connects to `node`'s RLPx TCP endpoint.
+    fn dial<'a>(&'a self, node: &'a Node) -> BoxFuture<'a, io::Result<TcpStream>>;
+}
+
+/// The default [`Dialer`]: a plain TCP connect with a time limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpDialer {
+    /// Time limit for one connect.
+    pub timeout: Duration,
+}
+
+impl Default for TcpDialer {
+    fn default() -> Self {
+        TcpDialer {
+            timeout: DEFAULT_DIAL_TIMEOUT,
+        }
+    }
+}
+
+impl Dialer for TcpDialer {
+    fn dial<'a>(&'a self, node: &'a Node) -> BoxFuture<'a, io::Result<TcpStream>> {
+        async move {
+            let addr = node.tcp_addr().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "node has no IP or TCP port")
+            })?;
+            match tokio::time::timeout(self.timeout, TcpStream::connect(addr)).await {
+                Ok(result) => result,
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "dial timed out")),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Server settings. See each field for its default ([`Config::default`]).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Node key; required (`validate` fails without it). Not serialised: load
+    /// it from a key file (`devp2p::node` key helpers).
+    #[serde(skip)]
+    pub private_key: Option<SecretKey>,
+    /// Most connected peers (trusted peers excepted). Default
+    /// [`DEFAULT_MAX_PEERS`]; 0 accepts no peer but trusted ones.
+    pub max_peers: usize,
+    /// Most connections in the handshake phase at once, inbound (a semaphore
+    /// held from accept until the peer is added or refused) and outbound
+    /// (concurrent dials). Default [`DEFAULT_MAX_PENDING_PEERS`]; must be > 0.
+    pub max_pending_peers: usize,
+    /// One in `dial_ratio` peer slots is for peers we dial, the rest for
+    /// inbound ones. Default [`DEFAULT_DIAL_RATIO`]; must be > 0.
+    pub dial_ratio: usize,
+    /// Do not run node discovery. Default false.
+    pub no_discovery: bool,
+    /// Client name sent in Hello. Default `devp2p-rs/v<crate version>`.
+    pub name: String,
+    /// Discovery bootstrap nodes (enode URLs with a UDP port). Default empty.
+    #[serde(with = "enode_list")]
+    pub bootstrap_nodes: Vec<Node>,
+    /// Nodes kept connected: dialed at start and re-dialed after every
+    /// disconnect (after [`DIAL_HISTORY_EXPIRATION`]). DNS names are resolved
+    /// at dial time. Default empty.
+    #[serde(with = "enode_list")]
+    pub static_nodes: Vec<Node>,
+    /// Nodes allowed in above `max_peers` and the inbound share (only the id
+    /// matters). Default empty.
+    #[serde(with = "enode_list")]
+    pub trusted_nodes: Vec<Node>,
+    /// When set, only these networks are dialed or accepted. Default none.
+    pub net_restrict: Option<Netlist>,
+    /// Directory of the node database (discovery); `None` keeps it in memory.
+    pub node_database: Option<PathBuf>,
+    /// Sub-protocols run with every peer sharing them. Code only.
+    #[serde(skip)]
+    pub protocols: Vec<Protocol>,
+    /// RLPx TCP listening address; `None`: do not listen (dial only).
+    /// Default [`DEFAULT_LISTEN_ADDR`]. Port 0 picks a free port (see
+    /// `Server::local_addr`).
+    pub listen_addr: Option<SocketAddr>,
+    /// Discovery UDP address; `None` uses `listen_addr`.
+    pub discovery_addr: Option<SocketAddr>,
+    /// NAT traversal spec (`none`, `any`, `upnp`, `pmp`, `extip:<IP>`);
+    /// `None` means none. Kept as text until the NAT crate is wired in.
+    pub nat: Option<String>,
+    /// Opens outgoing connections. Default [`TcpDialer`]. Code only.
+    #[serde(skip, default = "default_dialer")]
+    pub dialer: Arc<dyn Dialer>,
+    /// Never dial (neither static nor discovered nodes). Default false.
+    pub no_dial: bool,
+    /// Publish MsgSend/MsgRecv peer events. Default false.
+    pub enable_msg_events: bool,
+    /// How long the same node is not re-dialed after an attempt. Default
+    /// [`DIAL_HISTORY_EXPIRATION`]; lower it only for tests or private
+    /// networks. Code only.
+    #[serde(skip, default = "default_dial_history")]
+    pub dial_history_expiration: Duration,
+}
+
+fn default_dialer() -> Arc<dyn Dialer> {
+    Arc::new(TcpDialer::default())
+}
+
+fn default_dial_history() -> Duration {
+    DIAL_HISTORY_EXPIRATION
+}
+
+impl Default for Config {
+    /// No key (set one), 50 peers, 50 pending, dial ratio 3, discovery on,
+    /// listening on 0.0.0.0:30303, TCP dialer, no protocols.
+    fn default() -> Self {
+        Config {
+            private_key: None,
+            max_peers: DEFAULT_MAX_PEERS,
+            max_pending_peers: DEFAULT_MAX_PENDING_PEERS,
+            dial_ratio: DEFAULT_DIAL_RATIO,
+            no_discovery: false,
+            name: concat!("devp2p-rs/v", env!("CARGO_PKG_VERSION")).to_string(),
+            bootstrap_nodes: Vec::new(),
+            static_nodes: Vec::new(),
+            trusted_nodes: Vec::new(),
+            net_restrict: None,
+            node_database: None,
+            protocols: Vec::new(),
+            listen_addr: Some(DEFAULT_LISTEN_ADDR),
+            discovery_addr: None,
+            nat: None,
+            dialer: default_dialer(),
+            no_dial: false,
+            enable_msg_events: false,
+            dial_history_expiration: DIAL_HISTORY_EXPIRATION,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the private key.
+        f.debug_struct("Config")
+            .field("private_key", &self.private_key.map(|_| "<set>"))
+            .field("max_peers", &self.max_peers)
+            .field("max_pending_peers", &self.max_pending_peers)
+            .field("dial_ratio", &self.dial_ratio)
+            .field("no_discovery", &self.no_discovery)
+            .field("name", &self.name)
+            .field("bootstrap_nodes", &self.bootstrap_nodes.len())
+            .field("static_nodes", &self.static_nodes.len())
+            .field("trusted_nodes", &self.trusted_nodes.len())
+            .field("net_restrict", &self.net_restrict)
+            .field("node_database", &self.node_database)
+            .field("protocols", &self.protocols)
+            .field("listen_addr", &self.listen_addr)
+            .field("discovery_addr", &self.discovery_addr)
+            .field("nat", &self.nat)
+            .field("no_dial", &self.no_dial)
+            .field("enable_msg_events", &self.enable_msg_events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is wrong with a [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `private_key` is not set.
+    #[error("private_key must be set")]
+    MissingPrivateKey,
+    /// `dial_ratio` is 0.
+    #[error("dial_ratio must be at least 1")]
+    ZeroDialRatio,
+    /// `max_pending_peers` is 0 (no connection could ever be set up).
+    #[error("max_pending_peers must be at least 1")]
+    ZeroMaxPendingPeers,
+    /// `name` is empty or longer than [`MAX_NAME_LEN`].
+    #[error("name must be 1..={MAX_NAME_LEN} bytes, got {0}")]
+    BadName(usize),
+    /// More than [`MAX_PROTOCOLS`] protocols.
+    #[error("at most {MAX_PROTOCOLS} protocols, got {0}")]
+    TooManyProtocols(usize),
+    /// A protocol has an empty, too long or non-ASCII name, or zero length.
+    #[error("protocol {name:?}/{version}: {problem}")]
+    BadProtocol {
+        /// Its name (possibly cut).
+        name: String,
+        /// Its version.
+        version: u32,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The same name and version appear twice in `protocols`.
+    #[error("protocol {name}/{version} listed twice")]
+    DuplicateProtocol {
+        /// Protocol name.
+        name: String,
+        /// Protocol version.
+        version: u32,
+    },
+    /// A node in `list` cannot be used there.
+    #[error("{list}[{index}]: {problem}")]
+    BadNode {
+        /// Which list (`static_nodes`, `trusted_nodes`, `bootstrap_nodes`).
+        list: &'static str,
+        /// Position in the list.
+        index: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// `nat` is not a recognised spec.
+    #[error("unknown nat spec {0:?} (want none, any, upnp, pmp[:<IP>] or extip:<IP>)")]
+    BadNat(String),
+}
+
+impl Config {
+    /// A default config with `key` set.
+    pub fn with_key(key: SecretKey) -> Self {
+        Config {
+            private_key: Some(key),
+            ..Config::default()
+        }
+    }
+
+    /// Most peers we dial ourselves: `max_peers / dial_ratio`, at least 1
+    /// when `max_peers > 0`; 0 with `no_dial` (go-ethereum's `maxDialedConns`).
+    pub fn max_dialed_peers(&self) -> usize {
+        if self.no_dial || self.max_peers == 0 {
+            return 0;
+        }
+        (self.max_peers / self.dial_ratio.max(1)).max(1)
+    }
+
+    /// Most inbound peers: `max_peers - max_peers / dial_ratio` (go-ethereum's
+    /// `maxInboundConns`; unaffected by `no_dial`).
+    pub fn max_inbound_peers(&self) -> usize {
+        self.max_peers - self.max_peers / self.dial_ratio.max(1)
+    }
+
+    /// The discovery address in effect (`discovery_addr` or `listen_addr`).
+    pub fn effective_discovery_addr(&self) -> Option<SocketAddr> {
+        self.discovery_addr.or(self.listen_addr)
+    }
+
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.private_key.is_none() {
+            return Err(ConfigError::MissingPrivateKey);
+        }
+        if self.dial_ratio == 0 {
+            return Err(ConfigError::ZeroDialRatio);
+        }
+        if self.max_pending_peers == 0 {
+            return Err(ConfigError::ZeroMaxPendingPeers);
+        }
+        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+            return Err(ConfigError::BadName(self.name.len()));
+        }
+        self.validate_protocols()?;
+        validate_nodes("static_nodes", &self.static_nodes, NeedPort::Tcp)?;
+        validate_nodes("bootstrap_nodes", &self.bootstrap_nodes, NeedPort::Udp)?;
+        validate_nodes("trusted_nodes", &self.trusted_nodes, NeedPort::None)?;
+        if let Some(spec) = &self.nat {
+            validate_nat(spec)?;
+        }
+        Ok(())
+    }
+
+    fn validate_protocols(&self) -> Result<(), ConfigError> {
+        if self.protocols.len() > MAX_PROTOCOLS {
+            return Err(ConfigError::TooManyProtocols(self.protocols.len()));
+        }
+        for (i, p) in self.protocols.iter().enumerate() {
+            let bad = |problem| ConfigError::BadProtocol {
+                name: p.name.chars().take(MAX_PROTOCOL_NAME_LEN).collect(),
+                version: p.version,
+                problem,
+            };
+            if p.name.is_empty() || p.name.len() > MAX_PROTOCOL_NAME_LEN {
+                return Err(bad("name must be 1..=32 bytes"));
+            }
+            if !p.name.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(bad("name must be printable ASCII"));
+            }
+            if p.length == 0 {
+                return Err(bad("length (message codes) must be > 0"));
+            }
+            let dup = self.protocols[..i]
+                .iter()
+                .any(|q| q.name == p.name && q.version == p.version);
+            if dup {
+                return Err(ConfigError::DuplicateProtocol {
+                    name: p.name.clone(),
+                    version: p.version,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NeedPort {
+    Tcp,
+    Udp,
+    None,
+}
+
+fn validate_nodes(list: &'static str, nodes: &[Node], need: NeedPort) -> Result<(), ConfigError> {
+    for (index, n) in nodes.iter().enumerate() {
+        let bad = |problem| ConfigError::BadNode {
+            list,
+            index,
+            problem,
+        };
+        if n.id.is_zero() {
+            return Err(bad("zero node id"));
+        }
+        match need {
+            NeedPort::None => {}
+            NeedPort::Tcp if !n.is_complete() || n.tcp == 0 => {
+                return Err(bad("needs an address and a TCP port"))
+            }
+            NeedPort::Udp if !n.is_complete() || n.udp == 0 => {
+                return Err(bad("needs an address and a UDP port"))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks a NAT spec with the nat crate's own parser, so every form it
+/// accepts (`none`, `off`, `any`, `auto`, `upnp`, `pmp[:IP]`, `extip:IP`) is valid here.
+fn validate_nat(spec: &str) -> Result<(), ConfigError> {
+    spec.parse::<devp2p_nat::NatSpec>()
+        .map(|_| ())
+        .map_err(|_| ConfigError::BadNat(spec.chars().take(64).collect()))
+}
+
+/// Serde for `Vec<Node>` as a list of enode URL strings.
+mod enode_list {
+    use super::Node;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(nodes: &[Node], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(nodes.iter().map(|n| n.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Node>, D::Error> {
+        let urls = Vec::<String>::deserialize(d)?;
+        urls.iter()
+            .enumerate()
+            .map(|(i, u)| {
+                u.parse::<Node>()
+                    .map_err(|e| D::Error::custom(format!("node {i}: {e}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

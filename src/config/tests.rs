@@ -1,0 +1,173 @@
+use super::*;
+use crate::node::NodeId;
+use crate::protocol::Protocol;
+
+fn key() -> SecretKey {
+    SecretKey::from_slice(&[7u8; 32]).unwrap()
+}
+
+fn node(s: &str) -> Node {
+    s.parse().unwrap()
+}
+
+const ID: &str = "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439";
+
+fn proto(name: &str, version: u32, length: u64) -> Protocol {
+    Protocol::new(name, version, length, |_peer, _rw| async { Ok(()) })
+}
+
+#[test]
+fn defaults_are_documented_values() {
+    let c = Config::default();
+    assert_eq!(c.max_peers, 50);
+    assert_eq!(c.max_pending_peers, 50);
+    assert_eq!(c.dial_ratio, 3);
+    assert_eq!(c.listen_addr, Some(DEFAULT_LISTEN_ADDR));
+    assert_eq!(c.effective_discovery_addr(), Some(DEFAULT_LISTEN_ADDR));
+    assert!(c.name.starts_with("devp2p-rs/v"));
+    assert_eq!(c.dial_history_expiration, Duration::from_secs(35));
+    assert_eq!(c.validate(), Err(ConfigError::MissingPrivateKey));
+    assert_eq!(Config::with_key(key()).validate(), Ok(()));
+}
+
+#[test]
+fn slot_arithmetic_matches_geth() {
+    let mut c = Config::with_key(key());
+    assert_eq!((c.max_dialed_peers(), c.max_inbound_peers()), (16, 34));
+    c.max_peers = 2;
+    assert_eq!(c.max_dialed_peers(), 1, "at least one dialed peer");
+    assert_eq!(c.max_inbound_peers(), 2);
+    c.no_dial = true;
+    assert_eq!(c.max_dialed_peers(), 0);
+    c.max_peers = 0;
+    c.no_dial = false;
+    assert_eq!((c.max_dialed_peers(), c.max_inbound_peers()), (0, 0));
+}
+
+#[test]
+fn validate_reports_each_problem() {
+    let ok = Config::with_key(key());
+    let check = |f: &dyn Fn(&mut Config)| {
+        let mut c = ok.clone();
+        f(&mut c);
+        c.validate()
+    };
+    assert_eq!(
+        check(&|c| c.dial_ratio = 0),
+        Err(ConfigError::ZeroDialRatio)
+    );
+    assert_eq!(
+        check(&|c| c.max_pending_peers = 0),
+        Err(ConfigError::ZeroMaxPendingPeers)
+    );
+    assert_eq!(check(&|c| c.name.clear()), Err(ConfigError::BadName(0)));
+    assert_eq!(
+        check(&|c| c.name = "x".repeat(MAX_NAME_LEN + 1)),
+        Err(ConfigError::BadName(MAX_NAME_LEN + 1))
+    );
+    assert!(matches!(
+        check(&|c| c.protocols = vec![proto("", 1, 1)]),
+        Err(ConfigError::BadProtocol { .. })
+    ));
+    assert!(matches!(
+        check(&|c| c.protocols = vec![proto("eth", 68, 0)]),
+        Err(ConfigError::BadProtocol { .. })
+    ));
+    assert!(matches!(
+        check(&|c| c.protocols = vec![proto("e th", 68, 1)]),
+        Err(ConfigError::BadProtocol { .. })
+    ));
+    assert_eq!(
+        check(&|c| c.protocols = vec![proto("eth", 68, 17), proto("eth", 68, 17)]),
+        Err(ConfigError::DuplicateProtocol {
+            name: "eth".into(),
+            version: 68
+        })
+    );
+    assert_eq!(
+        check(&|c| c.protocols = vec![proto("eth", 67, 17), proto("eth", 68, 17)]),
+        Ok(())
+    );
+    assert_eq!(
+        check(&|c| c.protocols = (0..=MAX_PROTOCOLS as u32)
+            .map(|v| proto("p", v, 1))
+            .collect()),
+        Err(ConfigError::TooManyProtocols(MAX_PROTOCOLS + 1))
+    );
+    assert_eq!(
+        check(&|c| c.static_nodes = vec![Node::incomplete(NodeId([1; 64]))]),
+        Err(ConfigError::BadNode {
+            list: "static_nodes",
+            index: 0,
+            problem: "needs an address and a TCP port"
+        })
+    );
+    assert_eq!(
+        check(&|c| c.trusted_nodes = vec![Node::incomplete(NodeId([0; 64]))]),
+        Err(ConfigError::BadNode {
+            list: "trusted_nodes",
+            index: 0,
+            problem: "zero node id"
+        })
+    );
+    assert_eq!(
+        check(&|c| c.trusted_nodes = vec![Node::incomplete(NodeId([1; 64]))]),
+        Ok(()),
+        "trusted nodes need only an id"
+    );
+    assert_eq!(check(&|c| c.nat = Some("extip:1.2.3.4".into())), Ok(()));
+    assert_eq!(check(&|c| c.nat = Some("UPnP".into())), Ok(()));
+    assert!(matches!(
+        check(&|c| c.nat = Some("extip:nope".into())),
+        Err(ConfigError::BadNat(_))
+    ));
+    assert!(matches!(
+        check(&|c| c.nat = Some("magic".into())),
+        Err(ConfigError::BadNat(_))
+    ));
+}
+
+#[test]
+fn serde_round_trip_uses_enode_urls() {
+    let mut c = Config::with_key(key());
+    c.static_nodes = vec![node(&format!(
+        "enode://{ID}@10.3.58.6:30303?discport=30301"
+    ))];
+    c.trusted_nodes = vec![node(&format!("enode://{ID}@bootnode.example:30303"))];
+    c.net_restrict = Some("10.0.0.0/8".parse().unwrap());
+    c.discovery_addr = Some("0.0.0.0:30301".parse().unwrap());
+    c.nat = Some("extip:1.2.3.4".into());
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        json["static_nodes"][0],
+        format!("enode://{ID}@10.3.58.6:30303?discport=30301")
+    );
+    assert!(json.get("private_key").is_none(), "key never serialised");
+    assert!(json.get("dialer").is_none());
+    let back: Config = serde_json::from_value(json).unwrap();
+    assert_eq!(back.static_nodes, c.static_nodes);
+    assert_eq!(back.trusted_nodes, c.trusted_nodes);
+    assert_eq!(back.net_restrict, c.net_restrict);
+    assert_eq!(back.discovery_addr, c.discovery_addr);
+    assert!(back.private_key.is_none());
+}
+
+#[test]
+fn deserialize_fills_defaults_and_rejects_garbage() {
+    let c: Config = serde_json::from_str(r#"{"max_peers": 10}"#).unwrap();
+    assert_eq!(c.max_peers, 10);
+    assert_eq!(c.dial_ratio, DEFAULT_DIAL_RATIO);
+    let err = serde_json::from_str::<Config>(r#"{"static_nodes": ["enode://nope"]}"#).unwrap_err();
+    assert!(err.to_string().contains("node 0"), "{err}");
+    assert!(
+        serde_json::from_str::<Config>(r#"{"max_perrs": 10}"#).is_err(),
+        "typos are errors"
+    );
+}
+
+#[test]
+fn debug_hides_the_key() {
+    let text = format!("{:?}", Config::with_key(key()));
+    assert!(text.contains("<set>"));
+    assert!(!text.contains("0707"));
+}

@@ -1,0 +1,381 @@
+//! Dial scheduling (sans-IO): which nodes to dial and when, after
+//! go-ethereum's `dialScheduler`.
+//!
+//! - Dialed-peer target: `max_peers / dial_ratio` ([`crate::config::Config::max_dialed_peers`]).
+//! - Free dial slots: `min(2 × missing dialed peers, max_pending) − dials in
+//!   flight` ([`DialState::free_slots`]).
+//! - Static nodes first, then candidates from a [`NodeSource`].
+//! - A node is not re-dialed within the dial history window (35 s by default).
+//! - Static nodes are re-dialed while the server runs; those known by DNS name
+//!   are resolved at dial time, with an exponential back-off on failure.
+//!
+//! [`DialState`] only decides; the server task performs the dials and reports
+//! back with [`DialState::dial_done`], [`DialState::peer_added`] and
+//! [`DialState::peer_removed`]. Time is passed in.
+
+mod source;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+use devp2p_netutil::Netlist;
+use tokio::time::Instant;
+
+use crate::banlist::BanList;
+use crate::node::{Node, NodeId};
+
+pub use source::{NodeSource, NodeSources};
+
+/// How long the same node is not re-dialed after a dial attempt: 35 s,
+/// go-ethereum's `dialHistoryExpiration` (inbound throttle + 5 s, so a peer
+/// we dial is not throttled when it dials us back).
+pub const DIAL_HISTORY_EXPIRATION: Duration = Duration::from_secs(35);
+
+/// First back-off after a static node's DNS name failed to resolve: 60 s,
+/// go-ethereum's `initialResolveDelay` for static nodes without an endpoint.
+pub const INITIAL_RESOLVE_DELAY: Duration = Duration::from_secs(60);
+
+/// Longest back-off between resolution attempts of one static node: 1 hour,
+/// go-ethereum's `maxResolveDelay`.
+pub const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(60 * 60);
+
+/// Most entries in the dial history (our choice). Dynamic dials are bounded by
+/// the free slots and each entry lives 35 s, so this is never reached in
+/// practice; if it is, the oldest entries go first.
+pub const MAX_DIAL_HISTORY: usize = 16 * 1024;
+
+/// Most static nodes (our choice; go-ethereum has no limit, real
+/// deployments use a handful). [`DialState::add_static`] refuses more.
+pub const MAX_STATIC_NODES: usize = 1024;
+
+/// Why a node is not dialed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DialSkip {
+    /// It is our own node.
+    #[error("is self")]
+    IsSelf,
+    /// A dial to it is already in flight.
+    #[error("already dialing")]
+    AlreadyDialing,
+    /// It is already a connected peer.
+    #[error("already connected")]
+    AlreadyConnected,
+    /// Its IP is outside `net_restrict`.
+    #[error("not contained in netrestrict list")]
+    NetRestrict,
+    /// It was dialed less than the history window ago.
+    #[error("recently dialed")]
+    RecentlyDialed,
+    /// It is banned.
+    #[error("banned")]
+    Banned,
+    /// It has no address or TCP port to dial.
+    #[error("no TCP endpoint")]
+    NoEndpoint,
+    /// No free dial slot.
+    #[error("no free dial slot")]
+    NoSlot,
+}
+
+/// Whether a dial is for a static node or a discovered one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialKind {
+    /// A node from the static set.
+    Static,
+    /// A candidate from a node source.
+    Dynamic,
+}
+
+/// A dial the server should perform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialTask {
+    /// The node (may carry a DNS name instead of an IP: resolve first).
+    pub node: Node,
+    /// Static or dynamic.
+    pub kind: DialKind,
+}
+
+/// How a dial ended, as reported by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// The connection was set up (the peer may still be refused later).
+    Connected,
+    /// TCP connect, handshake or checks failed.
+    Failed,
+    /// The node's DNS name did not resolve (static nodes back off).
+    ResolveFailed,
+}
+
+/// Limits of the scheduler.
+#[derive(Debug, Clone)]
+pub struct DialLimits {
+    /// Our node id (never dialed).
+    pub self_id: NodeId,
+    /// Target number of dialed peers (`Config::max_dialed_peers`).
+    pub max_dialed_peers: usize,
+    /// Most dials in flight (`Config::max_pending_peers`).
+    pub max_active_dials: usize,
+    /// Only dial IPs in this list, when set.
+    pub net_restrict: Option<Netlist>,
+    /// Dial history window (`Config::dial_history_expiration`).
+    pub history_expiration: Duration,
+}
+
+#[derive(Debug)]
+struct StaticEntry {
+    node: Node,
+    /// Earliest time the next resolution may be tried, and the current delay.
+    resolve_backoff: Option<(Instant, Duration)>,
+}
+
+/// The dial scheduler's state; see the module docs.
+#[derive(Debug)]
+pub struct DialState {
+    limits: DialLimits,
+    statics: HashMap<NodeId, StaticEntry>,
+    dialing: HashMap<NodeId, DialKind>,
+    /// Connected peers → whether they count as dialed by us.
+    connected: HashMap<NodeId, bool>,
+    dialed_peers: usize,
+    history: HashMap<NodeId, Instant>,
+    history_queue: BinaryHeap<Reverse<(Instant, NodeId)>>,
+}
+
+impl DialState {
+    /// An empty scheduler.
+    pub fn new(limits: DialLimits) -> Self {
+        DialState {
+            limits,
+            statics: HashMap::new(),
+            dialing: HashMap::new(),
+            connected: HashMap::new(),
+            dialed_peers: 0,
+            history: HashMap::new(),
+            history_queue: BinaryHeap::new(),
+        }
+    }
+
+    /// Adds (or updates) a static node; returns false when the static set is
+    /// full ([`MAX_STATIC_NODES`]) or the node has no TCP endpoint.
+    pub fn add_static(&mut self, node: Node) -> bool {
+        if !node.is_complete() || node.tcp == 0 || node.id == self.limits.self_id {
+            return false;
+        }
+        let full = self.statics.len() >= MAX_STATIC_NODES;
+        match self.statics.entry(node.id) {
+            Entry::Occupied(mut e) => {
+                e.get_mut().node = node;
+                e.get_mut().resolve_backoff = None;
+                true
+            }
+            Entry::Vacant(_) if full => false,
+            Entry::Vacant(e) => {
+                e.insert(StaticEntry {
+                    node,
+                    resolve_backoff: None,
+                });
+                true
+            }
+        }
+    }
+
+    /// Removes a static node; returns whether it was one.
+    pub fn remove_static(&mut self, id: &NodeId) -> bool {
+        self.statics.remove(id).is_some()
+    }
+
+    /// Whether `id` is in the static set.
+    pub fn is_static(&self, id: &NodeId) -> bool {
+        self.statics.contains_key(id)
+    }
+
+    /// Number of static nodes.
+    pub fn static_len(&self) -> usize {
+        self.statics.len()
+    }
+
+    /// Dials in flight.
+    pub fn dialing_len(&self) -> usize {
+        self.dialing.len()
+    }
+
+    /// Connected peers that count as dialed by us.
+    pub fn dialed_peers(&self) -> usize {
+        self.dialed_peers
+    }
+
+    /// `min(2 × (target − dialed peers), max_active_dials) − dials in flight`,
+    /// never negative (go-ethereum's `freeDialSlots`).
+    pub fn free_slots(&self) -> usize {
+        let missing = self
+            .limits
+            .max_dialed_peers
+            .saturating_sub(self.dialed_peers);
+        let slots = missing.saturating_mul(2).min(self.limits.max_active_dials);
+        slots.saturating_sub(self.dialing.len())
+    }
+
+    /// Why `node` cannot be dialed now, if it cannot (slots not considered).
+    pub fn check(&mut self, node: &Node, bans: &mut BanList, now: Instant) -> Result<(), DialSkip> {
+        if node.id == self.limits.self_id {
+            return Err(DialSkip::IsSelf);
+        }
+        if self.dialing.contains_key(&node.id) {
+            return Err(DialSkip::AlreadyDialing);
+        }
+        if self.connected.contains_key(&node.id) {
+            return Err(DialSkip::AlreadyConnected);
+        }
+        if !node.is_complete() || node.tcp == 0 {
+            return Err(DialSkip::NoEndpoint);
+        }
+        if let (Some(list), Some(ip)) = (&self.limits.net_restrict, node.ip) {
+            if !list.contains(ip) {
+                return Err(DialSkip::NetRestrict);
+            }
+        }
+        self.expire_history(now);
+        if self.history.contains_key(&node.id) {
+            return Err(DialSkip::RecentlyDialed);
+        }
+        if bans.is_banned(&node.id, now) {
+            return Err(DialSkip::Banned);
+        }
+        Ok(())
+    }
+
+    /// Static dials to start now (as many as free slots allow), each marked
+    /// as in flight and recorded in the history.
+    pub fn static_dials(&mut self, bans: &mut BanList, now: Instant) -> Vec<DialTask> {
+        let mut free = self.free_slots();
+        let mut tasks = Vec::new();
+        if free == 0 {
+            return tasks;
+        }
+        let mut ready: Vec<Node> = self
+            .statics
+            .values()
+            .filter(|e| e.resolve_backoff.is_none_or(|(at, _)| at <= now))
+            .map(|e| e.node.clone())
+            .collect();
+        // Stable order for determinism; go-ethereum picks randomly, which only
+        // matters when slots are scarcer than static nodes.
+        ready.sort_by_key(|n| n.id);
+        for node in ready {
+            if free == 0 {
+                break;
+            }
+            if self.check(&node, bans, now).is_ok() {
+                tasks.push(self.start(node, DialKind::Static, now));
+                free -= 1;
+            }
+        }
+        tasks
+    }
+
+    /// Offers a discovered node; returns the dial to start, or why not.
+    pub fn offer(
+        &mut self,
+        node: Node,
+        bans: &mut BanList,
+        now: Instant,
+    ) -> Result<DialTask, DialSkip> {
+        if self.free_slots() == 0 {
+            return Err(DialSkip::NoSlot);
+        }
+        self.check(&node, bans, now)?;
+        Ok(self.start(node, DialKind::Dynamic, now))
+    }
+
+    fn start(&mut self, node: Node, kind: DialKind, now: Instant) -> DialTask {
+        self.dialing.insert(node.id, kind);
+        self.remember(node.id, now + self.limits.history_expiration);
+        DialTask { node, kind }
+    }
+
+    fn remember(&mut self, id: NodeId, until: Instant) {
+        if self.history.len() >= MAX_DIAL_HISTORY {
+            while let Some(Reverse((_, old))) = self.history_queue.pop() {
+                if self.history.remove(&old).is_some() {
+                    break;
+                }
+            }
+        }
+        self.history.insert(id, until);
+        self.history_queue.push(Reverse((until, id)));
+    }
+
+    fn expire_history(&mut self, now: Instant) {
+        while let Some(Reverse((until, id))) = self.history_queue.peek().copied() {
+            if until > now {
+                break;
+            }
+            self.history_queue.pop();
+            if self.history.get(&id) == Some(&until) {
+                self.history.remove(&id);
+            }
+        }
+    }
+
+    /// Reports the end of the dial to `id` (before the peer is added, if it
+    /// is). A failed DNS resolution of a static node backs off exponentially
+    /// from [`INITIAL_RESOLVE_DELAY`] to [`MAX_RESOLVE_DELAY`].
+    pub fn dial_done(&mut self, id: &NodeId, outcome: DialOutcome, now: Instant) {
+        self.dialing.remove(id);
+        if let Some(entry) = self.statics.get_mut(id) {
+            match outcome {
+                DialOutcome::ResolveFailed => {
+                    let delay = match entry.resolve_backoff {
+                        None => INITIAL_RESOLVE_DELAY,
+                        Some((_, d)) => (d * 2).min(MAX_RESOLVE_DELAY),
+                    };
+                    entry.resolve_backoff = Some((now + delay, delay));
+                }
+                DialOutcome::Connected => entry.resolve_backoff = None,
+                DialOutcome::Failed => {}
+            }
+        }
+    }
+
+    /// Records a connected peer (`dialed`: we dialed it, so it counts toward
+    /// the dialed-peer target).
+    pub fn peer_added(&mut self, id: NodeId, dialed: bool) {
+        if let Some(previous) = self.connected.insert(id, dialed) {
+            if previous {
+                self.dialed_peers -= 1;
+            }
+        }
+        if dialed {
+            self.dialed_peers += 1;
+        }
+    }
+
+    /// Records a disconnected peer. A static node becomes eligible for a
+    /// redial once its history entry expires.
+    pub fn peer_removed(&mut self, id: &NodeId) {
+        if let Some(true) = self.connected.remove(id) {
+            self.dialed_peers -= 1;
+        }
+    }
+
+    /// When static dialing should be re-evaluated next (a history entry or a
+    /// resolve back-off of a static node ends after `now`), if ever.
+    pub fn next_static_wakeup(&self, now: Instant) -> Option<Instant> {
+        self.statics
+            .iter()
+            .filter(|(id, _)| !self.connected.contains_key(id) && !self.dialing.contains_key(id))
+            .filter_map(|(id, e)| {
+                // Dialable again when both the history entry and the
+                // resolve back-off have passed.
+                let history = self.history.get(id).copied();
+                let backoff = e.resolve_backoff.map(|(at, _)| at);
+                history.into_iter().chain(backoff).max()
+            })
+            .filter(|at| *at > now)
+            .min()
+    }
+}

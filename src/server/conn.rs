@@ -1,0 +1,297 @@
+//! Connection setup, one task per connection: RLPx handshake, first
+//! admission checkpoint, Hello, second checkpoint (where the server task
+//! spawns the peer). Also the listener loop.
+//!
+//! These tasks never touch server state: every decision is a request to the
+//! server task answered on a oneshot channel, as go-ethereum's
+//! `checkpoint` does.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::SinkExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, trace};
+
+use super::inbound::InboundFilter;
+use super::TARGET;
+use crate::config::Dialer;
+use crate::dial::{DialKind, DialOutcome, DialTask};
+use crate::disc_reason::DiscReason;
+use crate::node::{Node, NodeId};
+use crate::peer::{exchange_hello, Hello, DISCONNECT_MSG, DISC_WRITE_TIMEOUT};
+use crate::rlpx::{accept_with_key, connect_with_key, HandshakeKey, RlpxStream};
+
+/// An established, authenticated connection.
+pub(super) type Conn = RlpxStream<TcpStream>;
+
+/// Time limit for resolving a static node's DNS name (our choice: a
+/// resolver that has not answered in 10 s is treated as a failure and backs
+/// off; the OS resolver's own timeouts are usually 5 s × attempts).
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What every setup task shares.
+pub(super) struct SetupCtx {
+    pub key: HandshakeKey,
+    pub our_hello: Hello,
+    pub to_server: mpsc::Sender<Internal>,
+}
+
+/// Facts about a connection the server needs at the checkpoints.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ConnMeta {
+    pub id: NodeId,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    /// `None` for inbound connections.
+    pub dial: Option<DialKind>,
+}
+
+/// Reply to [`Internal::AddPeer`].
+pub(super) enum AddReply {
+    /// The peer is running (the server owns it now).
+    Added,
+    /// Refused: send this reason on the returned connection.
+    Refused(DiscReason, Box<Conn>),
+}
+
+/// Requests from setup tasks to the server task.
+pub(super) enum Internal {
+    /// After the RLPx handshake: may this connection proceed?
+    PostHandshake {
+        meta: ConnMeta,
+        reply: oneshot::Sender<Result<(), DiscReason>>,
+    },
+    /// After Hello: check again and spawn the peer.
+    AddPeer {
+        meta: ConnMeta,
+        conn: Box<Conn>,
+        hello: Box<Hello>,
+        reply: oneshot::Sender<AddReply>,
+    },
+    /// A dial ended (sent exactly once per dial task).
+    DialDone { id: NodeId, outcome: DialOutcome },
+}
+
+/// Accepts connections until the task is aborted. Holds a permit of
+/// `pending` from before `accept` until the connection is added or refused;
+/// the setup tasks live in a `JoinSet` owned by this loop, so aborting the
+/// listener aborts them too.
+pub(super) async fn listen(
+    listener: TcpListener,
+    ctx: Arc<SetupCtx>,
+    mut filter: InboundFilter,
+    pending: Arc<Semaphore>,
+) {
+    let mut setups = JoinSet::new();
+    loop {
+        // Reap finished setup tasks so the set only holds live ones.
+        while setups.try_join_next().is_some() {}
+        let permit = match pending.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        let accepted = listener.accept().await;
+        let (tcp, remote) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Resource exhaustion (EMFILE) or a reset before accept:
+                // go-ethereum logs and retries after a short pause.
+                debug!(target: TARGET, error = %e, "accept failed");
+                drop(permit);
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                continue;
+            }
+        };
+        if let Err(reason) = filter.check(remote.ip(), Instant::now()) {
+            debug!(target: TARGET, %remote, %reason, "rejected inbound connection");
+            continue;
+        }
+        setups.spawn(setup_inbound(ctx.clone(), tcp, remote, permit));
+    }
+}
+
+/// Pause after a failed `accept` (go-ethereum waits 200 ms on temporary
+/// errors).
+const ACCEPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
+async fn setup_inbound(
+    ctx: Arc<SetupCtx>,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    let _ = tcp.set_nodelay(true);
+    let local = match tcp.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let conn = match accept_with_key(tcp, &ctx.key).await {
+        Ok(c) => c,
+        Err(e) => {
+            trace!(target: TARGET, %remote, error = %e, "inbound handshake failed");
+            return;
+        }
+    };
+    let meta = ConnMeta {
+        id: conn.remote_id(),
+        remote,
+        local,
+        dial: None,
+    };
+    let _ = setup(&ctx, conn, meta).await;
+    drop(permit);
+}
+
+/// Runs one dial task to its end and reports it with [`Internal::DialDone`].
+pub(super) async fn run_dial(ctx: Arc<SetupCtx>, dialer: Arc<dyn Dialer>, task: DialTask) {
+    let id = task.node.id;
+    let outcome = dial(&ctx, dialer.as_ref(), task).await;
+    let _ = ctx.to_server.send(Internal::DialDone { id, outcome }).await;
+}
+
+async fn dial(ctx: &SetupCtx, dialer: &dyn Dialer, task: DialTask) -> DialOutcome {
+    let node = match resolve(task.node).await {
+        Ok(n) => n,
+        Err(e) => {
+            debug!(target: TARGET, error = %e, "resolving static node failed");
+            return DialOutcome::ResolveFailed;
+        }
+    };
+    let tcp = match dialer.dial(&node).await {
+        Ok(t) => t,
+        Err(e) => {
+            trace!(target: TARGET, node = %node, error = %e, "dial failed");
+            return DialOutcome::Failed;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let (Ok(local), Ok(remote)) = (tcp.local_addr(), tcp.peer_addr()) else {
+        return DialOutcome::Failed;
+    };
+    let conn = match connect_with_key(tcp, &ctx.key, node.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            trace!(target: TARGET, node = %node, error = %e, "outbound handshake failed");
+            return DialOutcome::Failed;
+        }
+    };
+    let meta = ConnMeta {
+        id: node.id,
+        remote,
+        local,
+        dial: Some(task.kind),
+    };
+    match setup(ctx, conn, meta).await {
+        Ok(()) => DialOutcome::Connected,
+        Err(()) => DialOutcome::Failed,
+    }
+}
+
+/// Resolves `node`'s DNS name to its first address (IPv4 preferred, as the
+/// enode form is IPv4-first); a node with an IP is returned as is.
+async fn resolve(mut node: Node) -> io::Result<Node> {
+    if node.ip.is_some() {
+        return Ok(node);
+    }
+    let Some(host) = node.hostname.clone() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "node has no address",
+        ));
+    };
+    let lookup = tokio::net::lookup_host((host.as_str(), node.tcp));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "DNS lookup timed out"))??
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "DNS name has no address"))?;
+    node.ip = Some(addr.ip());
+    Ok(node)
+}
+
+/// Checkpoint, Hello, checkpoint. `Ok` when the server added the peer.
+async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), ()> {
+    let (tx, rx) = oneshot::channel();
+    if ctx
+        .to_server
+        .send(Internal::PostHandshake { meta, reply: tx })
+        .await
+        .is_err()
+    {
+        return Err(());
+    }
+    match rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            debug!(target: TARGET, id = ?meta.id, %reason, "refused after handshake");
+            send_disconnect(&mut conn, reason, false).await;
+            return Err(());
+        }
+        Err(_) => return Err(()),
+    }
+    let theirs = match exchange_hello(&mut conn, &ctx.our_hello, meta.id).await {
+        Ok(h) => h,
+        Err(e) => {
+            debug!(target: TARGET, id = ?meta.id, error = %e, "hello exchange failed");
+            if e.should_send_disconnect() {
+                send_disconnect(&mut conn, e.disconnect_reason(), false).await;
+            }
+            return Err(());
+        }
+    };
+    let snappy = ctx.our_hello.snappy_with(&theirs);
+    let (tx, rx) = oneshot::channel();
+    let request = Internal::AddPeer {
+        meta,
+        conn: Box::new(conn),
+        hello: Box::new(theirs),
+        reply: tx,
+    };
+    if ctx.to_server.send(request).await.is_err() {
+        return Err(());
+    }
+    match rx.await {
+        Ok(AddReply::Added) => Ok(()),
+        Ok(AddReply::Refused(reason, mut conn)) => {
+            debug!(target: TARGET, id = ?meta.id, %reason, "refused after hello");
+            send_disconnect(&mut conn, reason, snappy).await;
+            Err(())
+        }
+        Err(_) => Err(()),
+    }
+}
+
+/// Writes a Disconnect (`[reason]`, snappy-compressed when negotiated) and
+/// closes, within [`DISC_WRITE_TIMEOUT`]; errors are ignored (the
+/// connection is being dropped anyway).
+pub(super) async fn send_disconnect(conn: &mut Conn, reason: DiscReason, snappy: bool) {
+    let payload = reason.encode();
+    let body = if snappy {
+        match snap::raw::Encoder::new().compress_vec(&payload) {
+            Ok(c) => Bytes::from(c),
+            Err(_) => return,
+        }
+    } else {
+        payload
+    };
+    let mut frame = BytesMut::with_capacity(1 + body.len());
+    // rlp(DISCONNECT_MSG): a single byte below 0x80 encodes as itself.
+    frame.put_u8(DISCONNECT_MSG as u8);
+    frame.put_slice(&body);
+    let frame = frame.freeze();
+    let _ = tokio::time::timeout(DISC_WRITE_TIMEOUT, async {
+        conn.send(frame).await?;
+        conn.close().await
+    })
+    .await;
+}

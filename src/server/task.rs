@@ -1,0 +1,360 @@
+//! The server task: the one owner of the peer table, dial scheduler, ban
+//! list and trusted set. Handles talk to it over [`Command`]s; setup tasks
+//! over [`Internal`] requests.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tracing::{debug, info, trace};
+
+use super::checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
+use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
+use super::TARGET;
+use crate::banlist::{BanList, ReputationChange};
+use crate::config::Dialer;
+use crate::dial::{DialKind, DialOutcome, DialState, NodeSources};
+use crate::disc_reason::DiscReason;
+use crate::event::PeerEvent;
+use crate::node::{Node, NodeId};
+use crate::peer::{match_protocols, spawn_peer, Hello, Peer, PeerExit, PeerSetup};
+use crate::protocol::Protocol;
+
+/// How long `stop` waits for peers to finish after sending them
+/// `DiscQuitting` before aborting them: the peer layer needs at most
+/// `PROTOCOL_EXIT_GRACE` (1 s) plus the disconnect write deadline (1 s);
+/// one more second of margin.
+pub const STOP_PEER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Requests from [`Server`](super::Server) handles.
+pub(super) enum Command {
+    AddStatic(Node),
+    RemoveStatic(NodeId),
+    AddTrusted(NodeId),
+    RemoveTrusted(NodeId),
+    Peers(oneshot::Sender<Vec<Peer>>),
+    PeerCount(oneshot::Sender<usize>),
+    Ban(NodeId, Duration),
+    Unban(NodeId),
+    AdjustReputation(NodeId, i32, oneshot::Sender<ReputationChange>),
+    AddNodeSource(Box<dyn crate::dial::NodeSource>),
+    Stop,
+}
+
+pub(super) struct PeerEntry {
+    peer: Peer,
+    inbound: bool,
+    abort: AbortHandle,
+}
+
+type PeerDone = BoxFuture<'static, (NodeId, Option<PeerExit>)>;
+
+pub(super) struct ServerTask {
+    pub ctx: Arc<SetupCtx>,
+    pub commands: mpsc::Receiver<Command>,
+    pub internal: mpsc::Receiver<Internal>,
+    pub events: broadcast::Sender<PeerEvent>,
+    pub protocols: Vec<Protocol>,
+    pub our_hello: Hello,
+    pub limits: AdmissionLimits,
+    pub dial: DialState,
+    pub dialer: Arc<dyn Dialer>,
+    pub no_dial: bool,
+    pub bans: BanList,
+    pub trusted: HashSet<NodeId>,
+    pub enable_msg_events: bool,
+    pub listener: Option<JoinHandle<()>>,
+    pub sources: NodeSources,
+    pub peers: HashMap<NodeId, PeerEntry>,
+    pub inbound_count: usize,
+    pub peer_done: FuturesUnordered<PeerDone>,
+    pub dials: JoinSet<()>,
+    pub discovery: Option<devp2p_discover::v4::Discv4>,
+    /// Port mappings, deleted on shutdown.
+    pub nat: Option<super::nat::NatMapping>,
+    /// The node database and our record, whose sequence number is stored on shutdown.
+    pub node_db: Option<(
+        devp2p_discover::db::NodeDb,
+        devp2p_discover::node::LocalNode,
+    )>,
+}
+
+impl ServerTask {
+    pub(super) async fn run(mut self) {
+        loop {
+            self.start_static_dials();
+            let wake = self.dial.next_static_wakeup(Instant::now());
+            let want_candidates =
+                !self.no_dial && !self.sources.is_empty() && self.dial.free_slots() > 0;
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(Command::Stop) | None => break,
+                    Some(cmd) => self.on_command(cmd),
+                },
+                Some(req) = self.internal.recv() => self.on_internal(req),
+                Some((id, exit)) = self.peer_done.next(), if !self.peer_done.is_empty() => {
+                    self.on_peer_exit(id, exit);
+                }
+                Some(_) = self.dials.join_next(), if !self.dials.is_empty() => {}
+                node = self.sources.next(), if want_candidates => match node {
+                    Some(node) => self.offer(node),
+                    None => trace!(target: TARGET, "node sources ended"),
+                },
+                _ = sleep_until(wake), if wake.is_some() => {}
+            }
+        }
+        self.shutdown().await;
+    }
+
+    fn start_static_dials(&mut self) {
+        if self.no_dial {
+            return;
+        }
+        let now = Instant::now();
+        for task in self.dial.static_dials(&mut self.bans, now) {
+            debug!(target: TARGET, node = %task.node, "dialing static node");
+            self.dials
+                .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
+        }
+    }
+
+    fn offer(&mut self, node: Node) {
+        match self.dial.offer(node, &mut self.bans, Instant::now()) {
+            Ok(task) => {
+                trace!(target: TARGET, node = %task.node, "dialing candidate");
+                self.dials
+                    .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
+            }
+            Err(skip) => trace!(target: TARGET, %skip, "candidate skipped"),
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddStatic(node) => {
+                if !self.dial.add_static(node) {
+                    debug!(target: TARGET, "static node not added (unusable or set full)");
+                }
+            }
+            Command::RemoveStatic(id) => {
+                self.dial.remove_static(&id);
+                // go-ethereum's RemovePeer also disconnects the peer.
+                if let Some(entry) = self.peers.get(&id) {
+                    entry.peer.disconnect(DiscReason::Requested);
+                }
+            }
+            Command::AddTrusted(id) => {
+                self.trusted.insert(id);
+            }
+            Command::RemoveTrusted(id) => {
+                self.trusted.remove(&id);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.values().map(|e| e.peer.clone()).collect());
+            }
+            Command::PeerCount(reply) => {
+                let _ = reply.send(self.peers.len());
+            }
+            Command::Ban(id, duration) => {
+                self.bans.ban(id, duration, Instant::now());
+                self.disconnect_banned(&id);
+            }
+            Command::Unban(id) => {
+                self.bans.unban(&id);
+            }
+            Command::AdjustReputation(id, delta, reply) => {
+                let change = self.bans.adjust(id, delta, Instant::now());
+                if let ReputationChange::Banned(_) = change {
+                    info!(target: TARGET, ?id, "peer banned: reputation too low");
+                    self.disconnect_banned(&id);
+                }
+                let _ = reply.send(change);
+            }
+            Command::AddNodeSource(source) => self.sources.push(source),
+            Command::Stop => {}
+        }
+    }
+
+    fn disconnect_banned(&mut self, id: &NodeId) {
+        if let Some(entry) = self.peers.get(id) {
+            entry.peer.disconnect(DiscReason::UselessPeer);
+        }
+    }
+
+    fn candidate(&mut self, meta: &ConnMeta) -> Candidate {
+        Candidate {
+            id: meta.id,
+            inbound: meta.dial.is_none(),
+            trusted: self.trusted.contains(&meta.id),
+            banned: self.bans.is_banned(&meta.id, Instant::now()),
+            connected: self.peers.contains_key(&meta.id),
+        }
+    }
+
+    fn counts(&self) -> PeerCounts {
+        PeerCounts {
+            peers: self.peers.len(),
+            inbound: self.inbound_count,
+        }
+    }
+
+    fn on_internal(&mut self, req: Internal) {
+        match req {
+            Internal::PostHandshake { meta, reply } => {
+                let c = self.candidate(&meta);
+                let _ = reply.send(admission_check(&c, self.counts(), &self.limits));
+            }
+            Internal::AddPeer {
+                meta,
+                conn,
+                hello,
+                reply,
+            } => {
+                let c = self.candidate(&meta);
+                let mut verdict = admission_check(&c, self.counts(), &self.limits);
+                if verdict.is_ok() && match_protocols(&self.protocols, &hello.caps).is_empty() {
+                    verdict = Err(DiscReason::UselessPeer);
+                }
+                if let Err(reason) = verdict {
+                    let _ = reply.send(AddReply::Refused(reason, conn));
+                    return;
+                }
+                let setup = PeerSetup {
+                    id: meta.id,
+                    remote_addr: meta.remote,
+                    local_addr: meta.local,
+                    inbound: c.inbound,
+                    trusted: c.trusted,
+                    static_dial: meta.dial == Some(DialKind::Static),
+                    enable_msg_events: self.enable_msg_events,
+                };
+                let spawned = spawn_peer(
+                    *conn,
+                    *hello,
+                    &self.our_hello,
+                    &self.protocols,
+                    setup,
+                    self.events.clone(),
+                );
+                match spawned {
+                    Ok((peer, handle)) => {
+                        self.register(meta, peer, handle);
+                        let _ = reply.send(AddReply::Added);
+                    }
+                    Err(e) => {
+                        // Only possible error is "no shared protocol", which
+                        // was checked above; the connection is gone.
+                        debug!(target: TARGET, id = ?meta.id, error = %e, "spawning peer failed");
+                    }
+                }
+            }
+            Internal::DialDone { id, outcome } => {
+                self.dial.dial_done(&id, outcome, Instant::now());
+                if outcome == DialOutcome::ResolveFailed {
+                    debug!(target: TARGET, ?id, "static node did not resolve; backing off");
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, meta: ConnMeta, peer: Peer, handle: JoinHandle<PeerExit>) {
+        let inbound = meta.dial.is_none();
+        if inbound {
+            self.inbound_count += 1;
+        }
+        self.dial.peer_added(meta.id, !inbound);
+        debug!(target: TARGET, peer = ?peer, inbound, peers = self.peers.len() + 1, "peer added");
+        let abort = handle.abort_handle();
+        let id = meta.id;
+        self.peer_done
+            .push(handle.map(move |r| (id, r.ok())).boxed());
+        self.peers.insert(
+            id,
+            PeerEntry {
+                peer,
+                inbound,
+                abort,
+            },
+        );
+    }
+
+    fn on_peer_exit(&mut self, id: NodeId, exit: Option<PeerExit>) {
+        let Some(entry) = self.peers.remove(&id) else {
+            return;
+        };
+        if entry.inbound {
+            self.inbound_count -= 1;
+        }
+        self.dial.peer_removed(&id);
+        match exit {
+            Some(exit) => debug!(
+                target: TARGET, ?id, reason = %exit.reason, remote = exit.remote_requested,
+                peers = self.peers.len(), "peer removed"
+            ),
+            None => debug!(target: TARGET, ?id, "peer task aborted or panicked"),
+        }
+    }
+
+    /// Graceful stop: listener and dials first (no new peers), then every
+    /// peer gets `DiscQuitting`; peers still running after
+    /// [`STOP_PEER_TIMEOUT`] are aborted. Returns when every task ended.
+    async fn shutdown(mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+            let _ = listener.await;
+        }
+        if let Some(disc) = self.discovery.take() {
+            disc.shutdown().await;
+        }
+        if let Some(nat) = self.nat.take() {
+            nat.stop().await;
+        }
+        if let Some((db, local)) = self.node_db.take() {
+            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
+                debug!(target: TARGET, error = %e, "could not store the record sequence");
+            }
+        }
+        self.sources = NodeSources::new();
+        self.dials.abort_all();
+        while self.dials.join_next().await.is_some() {}
+        self.internal.close();
+        // Answer setup requests still queued so their tasks can end.
+        while let Ok(req) = self.internal.try_recv() {
+            drop(req);
+        }
+        for entry in self.peers.values() {
+            entry.peer.disconnect(DiscReason::Quitting);
+        }
+        let deadline = Instant::now() + STOP_PEER_TIMEOUT;
+        while !self.peer_done.is_empty() {
+            match tokio::time::timeout_at(deadline, self.peer_done.next()).await {
+                Ok(Some((id, exit))) => self.on_peer_exit(id, exit),
+                Ok(None) => break,
+                Err(_) => {
+                    debug!(target: TARGET, left = self.peers.len(), "aborting peers that did not stop in time");
+                    for entry in self.peers.values() {
+                        entry.abort.abort();
+                    }
+                    while let Some((id, exit)) = self.peer_done.next().await {
+                        self.on_peer_exit(id, exit);
+                    }
+                }
+            }
+        }
+        self.commands.close();
+        info!(target: TARGET, "server stopped");
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}

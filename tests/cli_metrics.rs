@@ -1,0 +1,92 @@
+//! Metrics over real HTTP: two servers in one process keep separate numbers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use devp2p::config::Config;
+use devp2p::demo::{Demo, DemoConfig};
+use devp2p::metrics;
+use devp2p::node::{generate_node_key, NodeId};
+use devp2p::server::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Time limit for every wait in this test.
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+fn value(body: &str, metric: &str) -> Option<u64> {
+    body.lines()
+        .find(|l| l.starts_with(metric) && l[metric.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn server(static_nodes: Vec<devp2p::node::Node>) -> Server {
+    let key = generate_node_key(&mut rand::thread_rng());
+    // Peers need a shared protocol to stay connected.
+    let demo = Demo::new(DemoConfig::new(NodeId::from_secret_key(&key)));
+    let config = Config {
+        protocols: vec![demo.protocol()],
+        listen_addr: Some("127.0.0.1:0".parse().unwrap()),
+        no_discovery: true,
+        static_nodes,
+        enable_msg_events: true,
+        ..Config::with_key(key)
+    };
+    Server::start(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_over_http_are_per_server() {
+    let a = server(vec![]).await;
+    let b = server(vec![a.self_node()]).await;
+    let c = server(vec![]).await;
+    let ma = metrics::serve("127.0.0.1:0".parse().unwrap(), a.clone())
+        .await
+        .unwrap();
+    let mc = metrics::serve("127.0.0.1:0".parse().unwrap(), c.clone())
+        .await
+        .unwrap();
+
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let body = get(ma.local_addr(), "/metrics").await;
+            // Message events are on: the demo handshake gets counted too.
+            if value(&body, "p2p_peers") == Some(1)
+                && value(&body, "p2p_ingress_bytes_total").unwrap_or(0) > 0
+            {
+                assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
+                assert_eq!(value(&body, "p2p_peers_inbound"), Some(1));
+                assert_eq!(value(&body, "p2p_peer_adds_total"), Some(1));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("A sees B");
+
+    // C is separate: no peers, nothing added.
+    let body = get(mc.local_addr(), "/metrics").await;
+    assert_eq!(value(&body, "p2p_peers"), Some(0), "{body}");
+    assert_eq!(value(&body, "p2p_peer_adds_total"), Some(0), "{body}");
+
+    let not_found = get(ma.local_addr(), "/other").await;
+    assert!(not_found.starts_with("HTTP/1.0 404"), "{not_found}");
+
+    ma.stop().await;
+    mc.stop().await;
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}

@@ -1,0 +1,235 @@
+//! CLI tests that run the real binary: `node`, `rlpx ping`, `--config`, `devnet`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Time limit for a process to react (start, stop, connect) on a loaded machine.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn devp2p() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_devp2p"))
+}
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Guard {
+    /// Sends SIGTERM and waits (bounded) for the exit status code.
+    fn terminate(&mut self) -> Option<i32> {
+        let pid = self.0.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let start = Instant::now();
+        while start.elapsed() < PROCESS_TIMEOUT {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("node did not stop within {PROCESS_TIMEOUT:?}");
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("devp2p-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts `devp2p node` with `args`; returns it, its first stdout line and the rest of stdout.
+fn start_node(args: &[&str], stderr_file: &std::path::Path) -> (Guard, String, ChildStdout) {
+    let mut child = devp2p()
+        .arg("node")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(stderr_file).unwrap())
+        .spawn()
+        .expect("start node");
+    let mut stdout = child.stdout.take().unwrap();
+    // Read the first line byte by byte so nothing after it is consumed.
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while stdout.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    (Guard(child), String::from_utf8(line).unwrap(), stdout)
+}
+
+#[test]
+fn node_prints_enode_first_and_stops_on_sigterm() {
+    let dir = temp_dir("node1");
+    let (mut node, first, _out) = start_node(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--nodiscover",
+            "--datadir",
+            dir.to_str().unwrap(),
+        ],
+        &dir.join("stderr"),
+    );
+    let enode: devp2p::node::Node = first.parse().expect("first stdout line is the enode URL");
+    assert!(first.starts_with("enode://"));
+    assert!(enode.tcp > 0);
+    // --datadir keeps the key: the ID matches the saved key.
+    let key = devp2p::node::load_node_key(&dir.join("nodekey")).unwrap();
+    assert_eq!(devp2p::node::NodeId::from_secret_key(&key), enode.id);
+
+    // rlpx ping shows its Hello.
+    let out = devp2p().args(["rlpx", "ping", &first]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("demo/1"), "{text}");
+    assert!(text.contains(&enode.id.to_string()), "{text}");
+
+    assert_eq!(node.terminate(), Some(0));
+    let log = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(log.contains("stopping"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_nodes_connect_via_static() {
+    let dir = temp_dir("node2");
+    let (mut a, enode_a, _out_a) = start_node(
+        &["--addr", "127.0.0.1:0", "--nodiscover"],
+        &dir.join("a.log"),
+    );
+    let (mut b, _enode_b, _out_b) = start_node(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--nodiscover",
+            "--static",
+            &enode_a,
+        ],
+        &dir.join("b.log"),
+    );
+    let a_id = enode_a
+        .parse::<devp2p::node::Node>()
+        .unwrap()
+        .id
+        .to_string();
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(dir.join("b.log")).unwrap_or_default();
+        if log
+            .lines()
+            .any(|l| l.contains("peer connected") && l.contains(&a_id[..16]))
+        {
+            break;
+        }
+        assert!(start.elapsed() < PROCESS_TIMEOUT, "no connection: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.terminate(), Some(0));
+    assert_eq!(a.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_with_bad_key_names_it() {
+    let dir = temp_dir("cfg");
+    let file = dir.join("node.toml");
+    std::fs::write(&file, "max_peers = 5\nmax_perrs = 10\n").unwrap();
+    let out = devp2p()
+        .args([
+            "node",
+            "--addr",
+            "127.0.0.1:0",
+            "--config",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_perrs"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(&file, "max_peers = \"many\"\n").unwrap();
+    let out = devp2p()
+        .args([
+            "node",
+            "--addr",
+            "127.0.0.1:0",
+            "--config",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_peers"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_file_is_used_and_flags_override_it() {
+    let dir = temp_dir("cfg2");
+    let file = dir.join("node.toml");
+    std::fs::write(
+        &file,
+        "name = \"from-file\"\nno_discovery = true\nlisten_addr = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let (mut node, first, _out) = start_node(
+        &["--config", file.to_str().unwrap(), "--addr", "127.0.0.1:0"],
+        &dir.join("stderr"),
+    );
+    // --addr overrode the file's port 1; the name came from the file.
+    let enode: devp2p::node::Node = first.parse().unwrap();
+    assert_ne!(enode.tcp, 1);
+    let out = devp2p().args(["rlpx", "ping", &first]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("from-file"),
+        "{out:?}"
+    );
+    assert_eq!(node.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn devnet_of_8_nodes_succeeds() {
+    let mut child = devp2p()
+        .args(["devnet", "--nodes", "8", "--seconds", "100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut guard = Guard(child);
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "devnet did not end"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{lines:?}");
+    // Header + 8 rows + success line.
+    assert!(
+        lines.iter().any(|l| l.contains("devnet: success")),
+        "{lines:?}"
+    );
+    let rows = lines.iter().filter(|l| l.contains("7/7")).count();
+    assert_eq!(rows, 8, "{lines:?}");
+}
