@@ -211,7 +211,8 @@ fn local_enode(disc: &Discv4, common: &CommonArgs) -> Node {
             disc.local_addr().port(),
         ),
     };
-    Node::new(disc.local_id(), ip, port, port)
+    // No RLPx listener: TCP port 0, as go-ethereum's bootnode prints it.
+    Node::new(disc.local_id(), ip, 0, port)
 }
 
 /// Runs `parallel` random-lookup loops for `timeout`, collecting every node
