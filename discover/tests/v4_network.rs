@@ -100,32 +100,3 @@ async fn fifty_loopback_nodes_find_each_other_from_one_bootnode() {
         .expect("stream ends")
         .is_none());
 }
-
-/// In a two-node network the bootnode has nobody else to return; a lookup
-/// still yields it (geth keeps queried nodes in the result).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_node_network_lookup_finds_the_bootnode() {
-    let (boot, _) = start(201, Discv4Config::default()).await;
-    let boot_node = node_of(&boot);
-    let (other, _) = start(
-        202,
-        Discv4Config {
-            bootnodes: vec![boot_node.clone()],
-            ..Discv4Config::default()
-        },
-    )
-    .await;
-    // The bootnode enters the table at the first refresh, right after start.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while other.table_nodes().await.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bootnode never added"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let found = other.lookup(NodeId::from_secret_key(&key(77))).await;
-    assert!(found.iter().any(|n| n.id == boot_node.id), "{found:?}");
-    other.shutdown().await;
-    boot.shutdown().await;
-}

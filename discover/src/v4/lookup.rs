@@ -27,7 +27,7 @@ pub const EMPTY_LOOKUP_BACKOFF: Duration = Duration::from_secs(1);
 /// What a lookup found and how it went.
 #[derive(Debug, Clone, Default)]
 pub struct LookupResult {
-    /// The closest nodes found, nearest first, at most [`BUCKET_SIZE`].
+    /// The closest nodes that answered, nearest first, at most [`BUCKET_SIZE`].
     pub nodes: Vec<Node>,
     /// Hops: the longest chain seed → … → queried node (seeds from the
     /// table are hop 1).
@@ -112,13 +112,7 @@ pub(crate) async fn run(handle: &Discv4, target: NodeId) -> LookupResult {
                 out.closed = true;
                 return out;
             }
-            // A node that did not answer stays in the result, as in geth: it
-            // came from a table or a peer, and in a tiny network (two nodes
-            // whose tables hold nothing else to return) it is the only one.
-            // Its failure is counted by the service for table eviction.
-            Err(e) => {
-                tracing::trace!(target: "p2p::discover", ?id, error = %e, "findnode failed");
-            }
+            Err(_) => result.retain(|c| c.node.id != id),
         }
     }
     out.nodes = result.into_iter().map(|c| c.node).collect();
