@@ -233,3 +233,20 @@ fn devnet_of_8_nodes_succeeds() {
     let rows = lines.iter().filter(|l| l.contains("7/7")).count();
     assert_eq!(rows, 8, "{lines:?}");
 }
+
+#[test]
+fn rlpx_ping_prints_the_disconnect_reason() {
+    let dir = temp_dir("full");
+    let (mut node, first, _out) = start_node(
+        &["--addr", "127.0.0.1:0", "--nodiscover", "--maxpeers", "0"],
+        &dir.join("stderr"),
+    );
+    let out = devp2p().args(["rlpx", "ping", &first]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("disconnect reason: too many peers"),
+        "{out:?}"
+    );
+    assert_eq!(node.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
