@@ -250,3 +250,40 @@ fn rlpx_ping_prints_the_disconnect_reason() {
     assert_eq!(node.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn node_serves_metrics() {
+    use std::io::Write;
+    let dir = temp_dir("metrics");
+    // A free port (released just before the node binds it).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let (mut node, _first, _out) = start_node(
+        &["--addr", "127.0.0.1:0", "--nodiscover", "--metrics", &addr],
+        &dir.join("stderr"),
+    );
+    // The enode is printed before the metrics listener binds: retry briefly.
+    let start = Instant::now();
+    let body = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            break body;
+        }
+        assert!(
+            start.elapsed() < PROCESS_TIMEOUT,
+            "metrics endpoint never came up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
+    assert!(body.contains("\np2p_peers 0\n"), "{body}");
+    assert_eq!(node.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
