@@ -48,6 +48,16 @@ async fn restart_finds_old_peers_through_the_database() {
     )
     .await;
     wait_for_node(&first, &boot_node).await;
+    // The table takes bootnodes before they answer; the database only after
+    // their pong (the endpoint proof). Wait for that write.
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    while db.node(&boot_node.id).unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bootnode never stored"
+        );
+        tokio::time::sleep(POLL).await;
+    }
     first.shutdown().await;
     assert!(
         db.node(&boot_node.id).unwrap().is_some(),

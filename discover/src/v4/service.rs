@@ -268,7 +268,9 @@ impl<T: DatagramTransport> Service<T> {
             }
         };
         self.jobs.shutdown().await;
-        if let Some(db) = &self.cfg.db {
+        // Release the database before acknowledging shutdown, so a caller can
+        // reopen the file as soon as `shutdown()` returns.
+        if let Some(db) = self.cfg.db.take() {
             // Make the non-durable liveness writes persistent.
             if let Err(e) = db.flush() {
                 tracing::debug!(target: TARGET, error = %e, "node database flush failed");
