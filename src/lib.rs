@@ -1,10 +1,68 @@
 //! devp2p: an Ethereum devp2p networking stack.
 //!
+//! Register your wire protocols with a [`Server`]; it finds peers (discv4),
+//! connects (TCP), encrypts (RLPx, EIP-8), negotiates (the `p2p` v5 Hello with
+//! snappy) and multiplexes, and runs each [`Protocol`]'s `run` closure once per
+//! peer with that peer's [`ProtoRw`] message window.
+//!
 //! ```
-//! use devp2p::node::NodeId;
-//! let id: NodeId = "00".repeat(64).parse().unwrap();
-//! assert!(id.is_zero());
+//! use devp2p::{send, Config, MsgReader, Protocol, ProtocolError, Server};
+//! use futures::StreamExt;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // `greet/1`: one message code; each side says hello, reads the other's.
+//! let greet = Protocol::new("greet", 1, 1, |peer, mut rw| async move {
+//!     send(&rw, 0, &"hello").await?;
+//!     let msg = rw.read_msg().await?;
+//!     let text: String = msg.decode()?;
+//!     assert_eq!(text, "hello");
+//!     let _ = peer; // the Peer handle: id, caps, stats, disconnect...
+//!     Ok::<(), ProtocolError>(())
+//! });
+//! let config = |seed: u8| Config {
+//!     listen_addr: Some("127.0.0.1:0".parse().unwrap()),
+//!     no_discovery: true,
+//!     protocols: vec![greet.clone()],
+//!     ..Config::with_key(secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap())
+//! };
+//! let a = Server::start(config(1)).await.unwrap();
+//! let mut events = a.subscribe_events();
+//! let b = Server::start(config(2)).await.unwrap();
+//! b.add_peer(a.self_node()).await.unwrap();
+//! let added = events.next().await.unwrap();
+//! assert_eq!(added.kind, devp2p::PeerEventKind::Add);
+//! b.stop().await;
+//! a.stop().await;
+//! # });
 //! ```
+//!
+//! Unit-test protocol logic without sockets: [`MsgPipe`] gives two connected
+//! in-memory ends (a write completes once the other side has read it).
+//!
+//! ```
+//! use devp2p::{expect_msg, send, MsgPipe};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let (ours, mut theirs) = MsgPipe::pair();
+//! let writer = tokio::spawn(async move { send(&ours, 3, &42u64).await });
+//! expect_msg(&mut theirs, 3, &42u64).await.unwrap();
+//! writer.await.unwrap().unwrap();
+//! # });
+//! ```
+//!
+//! Layers, bottom up, each its own module and testable alone:
+//!
+//! | layer | module | what |
+//! |---|---|---|
+//! | identity | [`node`] (crate `devp2p-discover`) | `NodeId`, node keys, enode URLs, ENR, `LocalNode` |
+//! | transport | [`rlpx`] | ECIES handshake (EIP-8 and legacy), frame codec with MACs |
+//! | base protocol | [`peer`] | Hello, snappy, ping/pong, disconnect, capability matching, fair write scheduling |
+//! | user protocols | [`protocol`], [`message`], [`tracker`] | `Protocol`, `Msg`, `MsgReadWriter`, `MsgPipe`, request tracking |
+//! | connection management | [`server`], [`dial`], [`banlist`], [`config`] | listening, dialing, limits, static/trusted nodes, bans |
+//! | discovery | `devp2p_discover::v4` | discv4 Kademlia table and lookups, fed to the dialer |
+//! | NAT | crate `devp2p-nat` | UPnP, NAT-PMP, extip; mappings kept alive by the server |
+//!
+//! The `demo` module is a small real protocol (status, gossip, ping) used by
+//! the `devp2p devnet` command; read it as an example.
 #![warn(missing_docs)]
 
 pub use devp2p_discover::node;
