@@ -112,6 +112,17 @@ pub struct Liveness {
     pub find_fails: u32,
 }
 
+impl Liveness {
+    /// From a `NODE_IPS` row: (last ping, last pong, find failures).
+    fn from_row((ping, pong, fails): (u64, u64, u32)) -> Self {
+        Liveness {
+            last_ping_received: ping,
+            last_pong_received: pong,
+            find_fails: fails,
+        }
+    }
+}
+
 /// A handle to the node database; cheap to clone, safe to share between tasks.
 ///
 /// Calls block for the duration of a commit (an fsync for durable writes): call
@@ -265,14 +276,7 @@ impl NodeDb {
         self.read_table(NODE_IPS, |t| {
             Ok(t.get(key.as_slice())
                 .map_err(storage)?
-                .map(|v| {
-                    let (ping, pong, fails) = v.value();
-                    Liveness {
-                        last_ping_received: ping,
-                        last_pong_received: pong,
-                        find_fails: fails,
-                    }
-                })
+                .map(|v| Liveness::from_row(v.value()))
                 .unwrap_or_default())
         })
     }
@@ -289,14 +293,7 @@ impl NodeDb {
             let mut l = t
                 .get(key.as_slice())
                 .map_err(storage)?
-                .map(|v| {
-                    let (ping, pong, fails) = v.value();
-                    Liveness {
-                        last_ping_received: ping,
-                        last_pong_received: pong,
-                        find_fails: fails,
-                    }
-                })
+                .map(|v| Liveness::from_row(v.value()))
                 .unwrap_or_default();
             change(&mut l);
             t.insert(
