@@ -74,6 +74,8 @@ pub async fn write_raw(conn: &RlpxStream<TcpStream>, bytes: &[u8]) -> bool {
 pub struct Outcome {
     /// Reason of the Disconnect message received, if any.
     pub disconnect: Option<u8>,
+    /// When the Disconnect message arrived, relative to the call.
+    pub disconnect_at: Option<Duration>,
     /// Pongs received.
     pub pongs: usize,
     /// Messages of the `tst` protocol received (codes relative to 0x10).
@@ -121,7 +123,10 @@ pub async fn drain(conn: &mut RlpxStream<TcpStream>, within: Duration) -> Outcom
             Ok(Some(Ok(frame))) => {
                 let (code, payload) = code_of(&frame);
                 match code {
-                    DISCONNECT => out.disconnect = disconnect_reason(payload),
+                    DISCONNECT => {
+                        out.disconnect = disconnect_reason(payload);
+                        out.disconnect_at = Some(start.elapsed());
+                    }
                     PONG => out.pongs += 1,
                     c if c >= TST && c != u64::MAX => out.tst.push(c - TST),
                     _ => {}
