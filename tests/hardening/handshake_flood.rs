@@ -72,6 +72,7 @@ async fn flood_conn(addr: std::net::SocketAddr, i: usize, t0: Instant) -> Option
 
 #[tokio::test]
 async fn handshake_flood_is_bounded_and_a_good_peer_gets_in() {
+    crate::raise_fd_limit();
     let (tx, _seen) = mpsc::channel(1024);
     let mut cfg = config(3001, tx);
     cfg.max_pending_peers = MAX_PENDING;

@@ -25,6 +25,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn stop_with_1000_peers_is_fast_and_closes_every_connection() {
+    crate::raise_fd_limit();
     let (tx, _seen) = mpsc::channel(1024);
     let mut cfg = config(4001, tx);
     // Inbound share is max_peers − max_peers/3 ≥ 1,000.
