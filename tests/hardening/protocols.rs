@@ -23,9 +23,10 @@ use crate::support::*;
 /// it: `tst` owns 0x10..=0x11).
 const BAD_CODE: u64 = TST + 2;
 
-/// Messages the flooding peer sends at most (1 KiB each, 8 MiB in all:
-/// more than loopback socket buffers absorb).
-const FLOOD_MSGS: usize = 8 * 1024;
+/// Messages the flooding peer sends at most (1 KiB of incompressible bytes
+/// each, 16 MiB on the wire: more than loopback socket buffers (a few MiB)
+/// plus the protocol's bounded queue can hold, so the stall is observable).
+const FLOOD_MSGS: usize = 16 * 1024;
 
 /// Echo rounds of the healthy peer while the flooder is being dropped.
 const KEEPALIVE_ROUNDS: usize = 25;
@@ -114,7 +115,17 @@ async fn protocol_that_never_reads_backpressures_then_drops_its_peer() {
     let mut flooder = peer_with(5103, &server, vec![Cap::new("tst", 1), Cap::new("zsl", 1)]).await;
     wait_peers(&server, 2).await;
 
-    let payload = rlp::encode(&vec![0x42u8; 1024]).to_vec();
+    // Incompressible (snappy would shrink a constant payload ~20×).
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let payload = rlp::encode(&noise).to_vec();
     let mut all = Vec::new();
     for _ in 0..FLOOD_MSGS {
         all.extend_from_slice(&frame(&mut flooder, BAD_CODE, &payload, true));
@@ -123,6 +134,10 @@ async fn protocol_that_never_reads_backpressures_then_drops_its_peer() {
     eprintln!(
         "hardening: never-reading protocol: {} of {FLOOD_MSGS} messages written before back-pressure",
         if fully_written { "all" } else { "not all" }
+    );
+    assert!(
+        !fully_written,
+        "the server stops reading from a peer whose protocol does not read"
     );
     // While the flooder is stuck, the other peer is served normally.
     for _ in 0..3 {
