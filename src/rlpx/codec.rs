@@ -7,7 +7,7 @@
 //! Both directions are one continuous AES-256-CTR stream (zero IV) keyed
 //! with the aes-secret. MACs are verified before anything is decrypted, and a
 //! header's declared size is checked against the limit before buffer space
-//! for the body is reserved.
+//! for the body is reserved, and that space grows with the bytes that arrive.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -17,6 +17,12 @@ use super::error::RlpxError;
 use super::handshake::Secrets;
 use super::mac::{macs_equal, MacState};
 use super::MAX_MESSAGE_SIZE;
+
+/// Most buffer space reserved ahead of body bytes that have not arrived yet,
+/// in bytes. 64 KiB keeps large frames to a few reallocations (the buffer
+/// grows geometrically) while a stalled peer cannot make us reserve the whole
+/// declared frame (up to 16 MiB) up front; found by the hardening tests.
+const BODY_RESERVE_STEP: usize = 64 * 1024;
 
 type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
@@ -162,8 +168,10 @@ impl FrameCodec {
                     let padded = padded_len(size);
                     let need = padded + MAC_LEN;
                     if src.len() < need {
-                        // Bounded: `size` passed the limit check above.
-                        src.reserve(need - src.len());
+                        // Grow with what actually arrives: a peer that
+                        // announces 16 MiB and stalls costs at most what it
+                        // sent plus one step, not the announced size.
+                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP));
                         return Ok(None);
                     }
                     let expected = self.ingress_mac.update_body(&src[..padded]);

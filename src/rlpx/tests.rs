@@ -665,3 +665,26 @@ proptest! {
         prop_assert!(wire.is_empty());
     }
 }
+
+#[test]
+fn stalled_large_frame_reserves_only_what_arrived_plus_a_step() {
+    let (mut a, mut b) = codec_pair(9);
+    let msg = vec![7u8; 4 * 1024 * 1024];
+    let mut wire = BytesMut::new();
+    a.encode_frame(&msg, &mut wire).unwrap();
+    // Header plus the first 1 KiB of the body, then the peer stalls.
+    let mut src = BytesMut::from(&wire[..32 + 1024]);
+    assert!(b.decode(&mut src).unwrap().is_none());
+    assert!(
+        src.capacity() <= 32 + 1024 + 64 * 1024,
+        "reserved {} bytes for a stalled 4 MiB frame",
+        src.capacity()
+    );
+    // Feeding the rest still decodes the whole message.
+    src.extend_from_slice(&wire[32 + 1024..]);
+    let frame = b
+        .decode(&mut src)
+        .unwrap()
+        .expect("the whole frame is buffered");
+    assert_eq!(&frame[..], &msg[..]);
+}
