@@ -463,6 +463,23 @@ fn optional_u64(list: &Rlp<'_>, i: usize) -> Option<u64> {
     item.as_val().ok()
 }
 
+/// A port, accepting leading zero bytes: ethereumjs always writes ports as
+/// two bytes, so ports below 256 (and 0) arrive non-canonical. Being liberal
+/// here is what EIP-8 asks; a value that does not fit 16 bits is an error.
+fn lenient_port(item: &Rlp<'_>) -> Result<u16, rlp::DecoderError> {
+    if !item.is_data() {
+        return Err(rlp::DecoderError::RlpExpectedToBeData);
+    }
+    let data = item.data()?;
+    let significant = &data[data.iter().take_while(|b| **b == 0).count()..];
+    match significant.len() {
+        0 => Ok(0),
+        1 => Ok(u16::from(significant[0])),
+        2 => Ok(u16::from_be_bytes([significant[0], significant[1]])),
+        _ => Err(rlp::DecoderError::RlpIsTooBig),
+    }
+}
+
 fn decode_ip(item: &Rlp<'_>) -> Result<Option<IpAddr>, WireError> {
     let data = item.data().map_err(|_| WireError::BadIp(0))?;
     if !item.is_data() {
@@ -495,8 +512,8 @@ fn decode_endpoint(list: &Rlp<'_>, i: usize) -> Result<Endpoint, rlp::DecoderErr
     let ip = decode_ip(&e.at(0)?).map_err(|_| rlp::DecoderError::Custom("ip"))?;
     Ok(Endpoint {
         ip,
-        udp: e.val_at(1)?,
-        tcp: e.val_at(2)?,
+        udp: lenient_port(&e.at(1)?)?,
+        tcp: lenient_port(&e.at(2)?)?,
     })
 }
 
@@ -511,8 +528,8 @@ fn decode_node_record(item: &Rlp<'_>) -> Option<NodeRecord> {
     }
     Some(NodeRecord {
         ip,
-        udp: item.val_at(1).ok()?,
-        tcp: item.val_at(2).ok()?,
+        udp: lenient_port(&item.at(1).ok()?).ok()?,
+        tcp: lenient_port(&item.at(2).ok()?).ok()?,
         id: NodeId::from_slice(id.data().ok()?).ok()?,
     })
 }

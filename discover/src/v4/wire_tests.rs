@@ -212,3 +212,21 @@ proptest! {
         let _ = decode_body(ptype::NEIGHBORS, &body);
     }
 }
+
+#[test]
+fn ports_with_leading_zero_bytes_are_accepted() {
+    // ethereumjs writes every port as two bytes: 5 arrives as 0x0005, 0 as 0x0000.
+    for (raw, want) in [
+        (vec![0u8, 5], Some(5u16)),
+        (vec![0, 0], Some(0)),
+        (vec![1, 2], Some(258)),
+        (vec![0, 1, 2], Some(258)),
+        (vec![1, 0, 0], None),
+    ] {
+        let mut s = rlp::RlpStream::new();
+        s.append(&raw.as_slice());
+        let out = s.out();
+        let item = rlp::Rlp::new(&out);
+        assert_eq!(lenient_port(&item).ok(), want, "{raw:?}");
+    }
+}
