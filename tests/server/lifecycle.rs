@@ -82,20 +82,7 @@ async fn stop_with_100_peers_ends_every_task() {
     // Every peer was told DiscQuitting.
     let mut quitting = 0;
     for conn in &mut conns {
-        let reason = tokio::time::timeout(WAIT, async {
-            while let Some(Ok(frame)) = conn.next().await {
-                if frame.first() == Some(&0x01) {
-                    let body = &frame[1..];
-                    let plain = snap::raw::Decoder::new()
-                        .decompress_vec(body)
-                        .unwrap_or_else(|_| body.to_vec());
-                    return DiscReason::decode(&plain).ok();
-                }
-            }
-            None
-        })
-        .await
-        .unwrap();
+        let reason = disconnect_reason(conn).await;
         if reason == Some(DiscReason::Quitting) {
             quitting += 1;
         }

@@ -198,26 +198,6 @@ async fn closed_soon(conn: &mut devp2p::rlpx::RlpxStream<tokio::net::TcpStream>)
     tokio::time::timeout(WAIT, until_closed).await.is_ok()
 }
 
-/// Reads frames until a Disconnect (code 0x01, possibly snappy-compressed)
-/// and returns its reason.
-async fn disconnect_reason(
-    conn: &mut devp2p::rlpx::RlpxStream<tokio::net::TcpStream>,
-) -> Option<DiscReason> {
-    let read = async {
-        while let Some(Ok(frame)) = conn.next().await {
-            if frame.first() == Some(&0x01) {
-                let body = &frame[1..];
-                let plain = snap::raw::Decoder::new()
-                    .decompress_vec(body)
-                    .unwrap_or_else(|_| body.to_vec());
-                return DiscReason::decode(&plain).ok();
-            }
-        }
-        None
-    };
-    tokio::time::timeout(WAIT, read).await.ok().flatten()
-}
-
 #[tokio::test]
 async fn ban_blocks_both_directions_and_reputation_bans() {
     let (a, _ra) = start(41).await;

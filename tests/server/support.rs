@@ -13,6 +13,7 @@ use devp2p::peer::{Hello, BASE_PROTOCOL_VERSION};
 use devp2p::rlpx::{connect, RlpxStream};
 use devp2p::server::Server;
 use devp2p::{Cap, Protocol, ProtocolError};
+use futures::StreamExt;
 use secp256k1::SecretKey;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -139,4 +140,24 @@ pub async fn raw_peer(n: u32, server: &Server) -> Result<RlpxStream<TcpStream>, 
     )
     .await?;
     Ok(conn)
+}
+
+/// Reads frames until a Disconnect (code 0x01, possibly snappy-compressed)
+/// and returns its reason; `None` on close or after [`WAIT`].
+pub async fn disconnect_reason(
+    conn: &mut devp2p::rlpx::RlpxStream<tokio::net::TcpStream>,
+) -> Option<devp2p::DiscReason> {
+    let read = async {
+        while let Some(Ok(frame)) = conn.next().await {
+            if frame.first() == Some(&0x01) {
+                let body = &frame[1..];
+                let plain = snap::raw::Decoder::new()
+                    .decompress_vec(body)
+                    .unwrap_or_else(|_| body.to_vec());
+                return devp2p::DiscReason::decode(&plain).ok();
+            }
+        }
+        None
+    };
+    tokio::time::timeout(WAIT, read).await.ok().flatten()
 }
