@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
@@ -27,7 +28,7 @@ use super::caps::{find_lane, match_protocols, BASE_PROTOCOL_LENGTH};
 use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
-use super::mux::{window, FairScheduler};
+use super::mux::{window, FairScheduler, OutMsg};
 use super::{PeerExit, PeerSetup};
 
 /// How long protocols may keep running after the peer started closing (their
@@ -43,6 +44,12 @@ const CLOSED_CAUSE_WAIT: Duration = Duration::from_secs(1);
 /// Pongs queued for the writer; excess pongs are dropped (the limiter keeps
 /// this from happening for honest peers).
 const CONTROL_QUEUE: usize = PONG_BURST as usize;
+
+/// Most frame bytes the writer queues before it flushes (a batch of small
+/// messages becomes one write system call). 64 KiB: one loopback/TCP window's
+/// worth, so a batch never sits in user space waiting for the kernel for long
+/// and the Framed write buffer stays at most this size plus one frame.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// RLP of an empty list, the payload of ping and pong.
 const EMPTY_LIST: &[u8] = &[0xc0];
@@ -128,8 +135,13 @@ where
         snappy,
         events,
     };
+    // Split here, not inside the task: the connection (its cipher and MAC
+    // state, ~5 KiB) moves into the shared half once instead of also being
+    // reserved inside the peer task's future for its whole life.
+    let (sink, stream) = conn.split();
     let task = tokio::spawn(run_peer(
-        conn,
+        sink,
+        stream,
         ctx,
         inbound,
         FairScheduler::new(outbound),
@@ -174,7 +186,8 @@ enum Control {
 }
 
 async fn run_peer<T, E>(
-    conn: T,
+    sink: SplitSink<T, Bytes>,
+    stream: SplitStream<T>,
     ctx: Ctx,
     inbound: Vec<mpsc::Sender<Msg>>,
     sched: FairScheduler,
@@ -185,7 +198,6 @@ where
     T: Stream<Item = Result<BytesMut, E>> + Sink<Bytes, Error = E> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let (sink, stream) = conn.split();
     let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
     let (final_tx, final_rx) = oneshot::channel();
     let mut reader = tokio::spawn(reader_loop(stream, ctx.clone(), inbound, ctl_tx));
@@ -372,6 +384,7 @@ where
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sched_open = true;
+    let mut sent = Vec::new();
     loop {
         tokio::select! {
             biased;
@@ -395,24 +408,84 @@ where
                 write_frame(&mut sink, frame).await?;
             }
             next = sched.next(), if sched_open => {
-                let Some((lane, msg)) = next else {
+                let Some(first) = next else {
                     sched_open = false;
                     continue;
                 };
-                let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
-                let proto = &shared.running[lane];
-                proto.counters.record_out(frame.len());
-                let result = write_frame(&mut sink, frame).await;
-                if let Some(confirm) = msg.confirm {
-                    let _ = confirm.send(match &result {
-                        Ok(()) => Ok(()),
-                        Err(_) => Err(crate::message::MsgError::Closed),
-                    });
-                }
-                result?;
-                ctx.msg_event(PeerEventKind::MsgSend, lane, msg.code - proto.offset, msg.payload.len());
+                write_batch(&mut sink, &ctx, &mut sched, first, &mut sent).await?;
             }
         }
+    }
+}
+
+/// A message written but not yet flushed: what to report once it is.
+struct Unflushed {
+    lane: usize,
+    code: u64,
+    size: usize,
+    confirm: Option<oneshot::Sender<Result<(), MsgError>>>,
+}
+
+/// Writes `first` and whatever else the scheduler has ready right now (up to
+/// [`WRITE_BATCH_BYTES`]), then flushes once: a burst of small messages costs
+/// one write system call instead of one each. Confirmations and MsgSend
+/// events follow the flush. `sent` is scratch space reused across batches.
+async fn write_batch<S, E>(
+    sink: &mut S,
+    ctx: &Ctx,
+    sched: &mut FairScheduler,
+    first: (usize, OutMsg),
+    sent: &mut Vec<Unflushed>,
+) -> Result<(), PeerError>
+where
+    S: Sink<Bytes, Error = E> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    sent.clear();
+    let mut batch_bytes = 0;
+    let mut next = Some(first);
+    let mut result = Ok(());
+    while let Some((lane, msg)) = next.take() {
+        let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
+        let proto = &ctx.shared.running[lane];
+        proto.counters.record_out(frame.len());
+        batch_bytes += frame.len();
+        sent.push(Unflushed {
+            lane,
+            code: msg.code - proto.offset,
+            size: msg.payload.len(),
+            confirm: msg.confirm,
+        });
+        result = with_write_deadline(sink.feed(frame)).await;
+        if result.is_err() || batch_bytes >= WRITE_BATCH_BYTES {
+            break;
+        }
+        // Only what is ready now: `None` (nothing queued) ends the batch.
+        next = sched.next().now_or_never().flatten();
+    }
+    if result.is_ok() {
+        result = with_write_deadline(sink.flush()).await;
+    }
+    for m in sent.drain(..) {
+        if let Some(confirm) = m.confirm {
+            let _ = confirm.send(result.as_ref().map(|_| ()).map_err(|_| MsgError::Closed));
+        }
+        if result.is_ok() {
+            ctx.msg_event(PeerEventKind::MsgSend, m.lane, m.code, m.size);
+        }
+    }
+    result
+}
+
+async fn with_write_deadline<F, E>(io: F) -> Result<(), PeerError>
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match timeout(FRAME_WRITE_TIMEOUT, io).await {
+        Err(_) => Err(PeerError::WriteTimeout),
+        Ok(Err(e)) => Err(PeerError::transport(e)),
+        Ok(Ok(())) => Ok(()),
     }
 }
 
@@ -421,9 +494,5 @@ where
     S: Sink<Bytes, Error = E> + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
-    match timeout(FRAME_WRITE_TIMEOUT, sink.send(frame)).await {
-        Err(_) => Err(PeerError::WriteTimeout),
-        Ok(Err(e)) => Err(PeerError::transport(e)),
-        Ok(Ok(())) => Ok(()),
-    }
+    with_write_deadline(sink.send(frame)).await
 }

@@ -24,6 +24,16 @@ use super::MAX_MESSAGE_SIZE;
 /// declared frame (up to 16 MiB) up front; found by the hardening tests.
 const BODY_RESERVE_STEP: usize = 64 * 1024;
 
+/// Read space reserved while waiting for a frame header, in bytes: one read
+/// system call takes a header plus a typical small message (or several).
+const READ_CHUNK: usize = 1024;
+
+/// An empty read buffer larger than this is freed rather than kept for the
+/// next frame (bytes). 256 KiB: a peer streaming large messages keeps its
+/// buffer between frames (the buffer rarely runs empty then), while one that
+/// sent a single big message does not hold on to it.
+const KEEP_READ_CAPACITY: usize = 256 * 1024;
+
 type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// Length of the encrypted frame header in bytes.
@@ -143,6 +153,13 @@ impl FrameCodec {
                 ReadState::Failed => return Err(RlpxError::CodecFailed),
                 ReadState::Header => {
                     if src.len() < HEADER_WITH_MAC_LEN {
+                        // Room for a header and a small frame or two per read;
+                        // a buffer that held a large frame is given back once
+                        // it is empty, so an idle peer costs little.
+                        if src.is_empty() && src.capacity() > KEEP_READ_CAPACITY {
+                            *src = BytesMut::new();
+                        }
+                        src.reserve(READ_CHUNK);
                         return Ok(None);
                     }
                     let mut header: [u8; HEADER_LEN] =

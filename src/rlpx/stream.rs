@@ -18,6 +18,11 @@ use super::handshake::{
 use super::HANDSHAKE_TIMEOUT;
 use crate::node::NodeId;
 
+/// Buffered outgoing bytes at which a send waits for a flush (write
+/// back-pressure). 64 KiB: the peer writer's batch size, so one batch of
+/// small messages becomes one write system call.
+pub const WRITE_BUFFER_FLUSH_BYTES: usize = 64 * 1024;
+
 /// Tracing target of this layer.
 const TARGET: &str = "p2p::rlpx";
 
@@ -36,10 +41,14 @@ impl<S> RlpxStream<S> {
         S: AsyncRead + AsyncWrite,
     {
         let remote_id = secrets.remote_id;
-        RlpxStream {
-            framed: Framed::new(io, FrameCodec::new(secrets)),
-            remote_id,
-        }
+        let mut framed = Framed::new(io, FrameCodec::new(secrets));
+        // Both buffers start empty (Framed allocates 8 KiB each, which was the
+        // largest share of an idle peer's memory): the codec reserves read
+        // space as frames arrive, the write buffer grows to the largest batch.
+        *framed.read_buffer_mut() = BytesMut::new();
+        *framed.write_buffer_mut() = BytesMut::new();
+        framed.set_backpressure_boundary(WRITE_BUFFER_FLUSH_BYTES);
+        RlpxStream { framed, remote_id }
     }
 
     /// The remote node's static id, authenticated by the handshake.
