@@ -299,13 +299,31 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let mut limiter = PongLimiter::new(Instant::now());
+    // One timer for the read deadline, re-armed lazily: a frame only records
+    // when it arrived, and when the timer fires it is pushed out to 30 s after
+    // the last frame (instead of a timer registered and cancelled per frame).
+    let deadline = tokio::time::sleep(FRAME_READ_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut last_frame = Instant::now();
     loop {
-        let frame = match timeout(FRAME_READ_TIMEOUT, stream.next()).await {
-            Err(_) => return PeerError::ReadTimeout,
-            Ok(None) => return PeerError::ConnectionClosed,
-            Ok(Some(Err(e))) => return PeerError::transport(e),
-            Ok(Some(Ok(frame))) => frame,
+        let next = tokio::select! {
+            biased;
+            next = stream.next() => next,
+            () = &mut deadline => {
+                let expires = last_frame + FRAME_READ_TIMEOUT;
+                if Instant::now() >= expires {
+                    return PeerError::ReadTimeout;
+                }
+                deadline.as_mut().reset(expires);
+                continue;
+            }
         };
+        let frame = match next {
+            None => return PeerError::ConnectionClosed,
+            Some(Err(e)) => return PeerError::transport(e),
+            Some(Ok(frame)) => frame,
+        };
+        last_frame = Instant::now();
         if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, &mut limiter).await {
             return e;
         }
@@ -362,9 +380,18 @@ async fn handle_frame(
     let rel_code = code - proto.offset;
     ctx.msg_event(PeerEventKind::MsgRecv, lane, rel_code, payload.len());
     let msg = Msg::new(rel_code, payload);
-    match timeout(FRAME_READ_TIMEOUT, inbound[lane].send(msg)).await {
-        Err(_) => Err(PeerError::ProtocolStalled { name: proto.name() }),
+    let msg = match inbound[lane].try_send(msg) {
+        Ok(()) => return Ok(()),
         // The protocol's run has ended; the peer is closing anyway.
+        Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+        Err(mpsc::error::TrySendError::Full(msg)) => msg,
+    };
+    // Queue full (the protocol is behind): wait, bounded by the read
+    // deadline. Boxed so the waiting state does not enlarge every idle
+    // peer's reader task.
+    let wait = Box::pin(timeout(FRAME_READ_TIMEOUT, inbound[lane].send(msg)));
+    match wait.await {
+        Err(_) => Err(PeerError::ProtocolStalled { name: proto.name() }),
         Ok(_) => Ok(()),
     }
 }
@@ -412,7 +439,9 @@ where
                     sched_open = false;
                     continue;
                 };
-                write_batch(&mut sink, &ctx, &mut sched, first, &mut sent).await?;
+                // Boxed: the batch's write state would otherwise be reserved
+                // inside every idle peer's writer task.
+                Box::pin(write_batch(&mut sink, &ctx, &mut sched, first, &mut sent)).await?;
             }
         }
     }

@@ -453,7 +453,7 @@ impl Secrets {
         let mac_secret = keccak256(&buf);
 
         let mac_for = |nonce: &[u8; 32], packet: &[u8]| {
-            let mut m = MacState::new(&mac_secret);
+            let mut m = MacState::new();
             m.update(&xor32(&mac_secret, nonce));
             m.update(packet);
             m

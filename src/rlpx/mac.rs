@@ -1,10 +1,22 @@
 //! The running egress/ingress MAC of an RLPx connection: a keccak256 sponge
 //! whose digest is re-keyed through AES-256 (single-block, "ECB") with the
 //! MAC secret, as the RLPx spec's "MAC" section describes.
+//!
+//! Both directions use the same MAC secret, so the block cipher is not part
+//! of [`MacState`]: the frame codec keeps one [`MacCipher`] for both (an
+//! AES-256 key schedule is 960 bytes; every byte counts per idle peer).
 
 use aes::cipher::{BlockEncrypt, KeyInit};
-use aes::Aes256;
+use aes::Aes256Enc;
 use sha3::Digest;
+
+/// AES-256 (encryption only) keyed with the MAC secret.
+pub type MacCipher = Aes256Enc;
+
+/// The MAC block cipher for `mac_secret`.
+pub fn mac_cipher(mac_secret: &[u8; 32]) -> MacCipher {
+    Aes256Enc::new(mac_secret.into())
+}
 
 /// The keccak256 implementation used for the frame MACs.
 ///
@@ -12,12 +24,10 @@ use sha3::Digest;
 /// `target-cpu=native`; see `benches/rlpx.rs` and the README for the figures.
 pub type Keccak = sha3::Keccak256;
 
-/// One direction's MAC state: keccak256 over everything authenticated so far,
-/// plus the AES-256 block cipher keyed with the MAC secret.
+/// One direction's MAC state: keccak256 over everything authenticated so far.
 #[derive(Clone)]
 pub struct MacState {
     hasher: Keccak,
-    cipher: Aes256,
 }
 
 impl std::fmt::Debug for MacState {
@@ -26,12 +36,17 @@ impl std::fmt::Debug for MacState {
     }
 }
 
+impl Default for MacState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MacState {
-    /// A fresh state keyed with `mac_secret`, before anything is absorbed.
-    pub fn new(mac_secret: &[u8; 32]) -> Self {
+    /// A fresh state, before anything is absorbed.
+    pub fn new() -> Self {
         MacState {
             hasher: Keccak::new(),
-            cipher: Aes256::new(mac_secret.into()),
         }
     }
 
@@ -52,16 +67,12 @@ impl MacState {
         out
     }
 
-    fn encrypt_block(&self, block: &mut [u8; 16]) {
-        self.cipher.encrypt_block(block.into());
-    }
-
     /// Absorbs an encrypted frame header and returns its 16-byte header MAC:
     /// `seed = aes(mac-secret, digest[..16]) ^ header-ciphertext`,
     /// `update(seed)`, `mac = digest[..16]`.
-    pub fn update_header(&mut self, header_ciphertext: &[u8; 16]) -> [u8; 16] {
+    pub fn update_header(&mut self, cipher: &MacCipher, header_ciphertext: &[u8; 16]) -> [u8; 16] {
         let mut seed = self.digest16();
-        self.encrypt_block(&mut seed);
+        cipher.encrypt_block((&mut seed).into());
         for (s, c) in seed.iter_mut().zip(header_ciphertext) {
             *s ^= c;
         }
@@ -72,11 +83,11 @@ impl MacState {
     /// Absorbs an encrypted frame body and returns its 16-byte frame MAC:
     /// `update(body)`, `seed = aes(mac-secret, digest[..16]) ^ digest[..16]`,
     /// `update(seed)`, `mac = digest[..16]`.
-    pub fn update_body(&mut self, body_ciphertext: &[u8]) -> [u8; 16] {
+    pub fn update_body(&mut self, cipher: &MacCipher, body_ciphertext: &[u8]) -> [u8; 16] {
         self.hasher.update(body_ciphertext);
         let prev = self.digest16();
         let mut seed = prev;
-        self.encrypt_block(&mut seed);
+        cipher.encrypt_block((&mut seed).into());
         for (s, p) in seed.iter_mut().zip(prev) {
             *s ^= p;
         }
