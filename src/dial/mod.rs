@@ -198,7 +198,12 @@ impl DialState {
         self.statics.len()
     }
 
-    /// Dials in flight.
+    /// Whether a dial to `id` is in flight.
+    pub fn is_dialing(&self, id: &NodeId) -> bool {
+        self.dialing.contains_key(id)
+    }
+
+    /// Number of dials in flight.
     pub fn dialing_len(&self) -> usize {
         self.dialing.len()
     }

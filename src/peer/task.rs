@@ -75,7 +75,9 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let negotiated = match_protocols(protocols, &theirs.caps);
-    if negotiated.is_empty() {
+    // With no protocols at all the peer runs the base protocol only (as in
+    // go-ethereum); otherwise at least one must be shared.
+    if negotiated.is_empty() && !protocols.is_empty() {
         return Err(PeerError::UselessPeer);
     }
     let snappy = ours.snappy_with(&theirs);

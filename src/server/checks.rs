@@ -37,6 +37,21 @@ pub struct Candidate {
     pub banned: bool,
     /// Whether it is already a connected peer.
     pub connected: bool,
+    /// Whether it dialed us while we are dialing it and our dial wins the
+    /// tie-break (see [`loses_crossed_dial`]).
+    pub loses_crossed_dial: bool,
+}
+
+/// Tie-break for two nodes that dial each other at the same time. Without
+/// one, each side admits its own dial first and then refuses the other's as
+/// "already connected", so both connections die (go-ethereum behaves so).
+/// Rule: the connection dialed by the node with the smaller id survives.
+/// Both sides evaluate it identically: the smaller node refuses the larger
+/// node's inbound connection while its own dial to it is in flight, and the
+/// larger node accepts the smaller node's inbound connection (its own dial is
+/// then refused by the smaller node, or by itself as already connected).
+pub fn loses_crossed_dial(self_id: &NodeId, remote: &NodeId, inbound: bool, dialing: bool) -> bool {
+    inbound && dialing && self_id.0 < remote.0
 }
 
 /// Runs after the RLPx handshake and again before the peer is added. The
@@ -59,7 +74,7 @@ pub fn admission_check(
     if !c.trusted && c.inbound && counts.inbound >= limits.max_inbound {
         return Err(DiscReason::TooManyPeers);
     }
-    if c.connected {
+    if c.connected || c.loses_crossed_dial {
         return Err(DiscReason::AlreadyConnected);
     }
     if c.id == limits.self_id {
@@ -85,6 +100,7 @@ mod tests {
             trusted: false,
             banned: false,
             connected: false,
+            loses_crossed_dial: false,
         }
     }
 
@@ -151,6 +167,32 @@ mod tests {
         assert_eq!(
             admission_check(&full_dup, counts(3, 0), &LIMITS),
             Err(DiscReason::TooManyPeers)
+        );
+    }
+
+    #[test]
+    fn crossed_dial_tie_break_agrees_on_both_sides() {
+        let small = NodeId([1; 64]);
+        let large = NodeId([2; 64]);
+        // The smaller node refuses the larger one's dial while dialing it...
+        assert!(loses_crossed_dial(&small, &large, true, true));
+        // ...the larger node accepts the smaller one's dial...
+        assert!(!loses_crossed_dial(&large, &small, true, true));
+        // ...and nothing changes without a crossed dial or for our own dial.
+        assert!(!loses_crossed_dial(&small, &large, true, false));
+        assert!(!loses_crossed_dial(&small, &large, false, true));
+        let mut c = cand(true);
+        c.loses_crossed_dial = true;
+        assert_eq!(
+            admission_check(
+                &c,
+                PeerCounts {
+                    peers: 0,
+                    inbound: 0
+                },
+                &LIMITS
+            ),
+            Err(DiscReason::AlreadyConnected)
         );
     }
 }

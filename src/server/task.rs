@@ -14,7 +14,7 @@ use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, info, trace};
 
-use super::checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
+use super::checks::{admission_check, loses_crossed_dial, AdmissionLimits, Candidate, PeerCounts};
 use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
 use super::TARGET;
 use crate::banlist::{BanList, ReputationChange};
@@ -194,6 +194,12 @@ impl ServerTask {
             trusted: self.trusted.contains(&meta.id),
             banned: self.bans.is_banned(&meta.id, Instant::now()),
             connected: self.peers.contains_key(&meta.id),
+            loses_crossed_dial: loses_crossed_dial(
+                &self.limits.self_id,
+                &meta.id,
+                meta.dial.is_none(),
+                self.dial.is_dialing(&meta.id),
+            ),
         }
     }
 
@@ -218,7 +224,12 @@ impl ServerTask {
             } => {
                 let c = self.candidate(&meta);
                 let mut verdict = admission_check(&c, self.counts(), &self.limits);
-                if verdict.is_ok() && match_protocols(&self.protocols, &hello.caps).is_empty() {
+                // go-ethereum: a server without protocols keeps any peer (the
+                // base protocol alone); with protocols, one must be shared.
+                if verdict.is_ok()
+                    && !self.protocols.is_empty()
+                    && match_protocols(&self.protocols, &hello.caps).is_empty()
+                {
                     verdict = Err(DiscReason::UselessPeer);
                 }
                 if let Err(reason) = verdict {

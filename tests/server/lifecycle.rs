@@ -111,3 +111,49 @@ async fn dropping_every_handle_stops_the_server() {
     .await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Two nodes adding each other as static peers at the same moment dial each
+/// other; the tie-break keeps exactly one connection (the one dialed by the
+/// smaller id) instead of refusing both and waiting out the dial history.
+#[tokio::test]
+async fn crossed_dials_keep_one_connection() {
+    // Several pairs, so at least some dials really cross on a busy machine.
+    for pair in 0..4u32 {
+        let (na, nb) = (601 + 2 * pair, 602 + 2 * pair);
+        let (a, _ra) = start(na).await;
+        let (b, _rb) = start(nb).await;
+        let (ra, rb) = tokio::join!(a.add_peer(node_of(&b)), b.add_peer(node_of(&a)));
+        ra.unwrap();
+        rb.unwrap();
+        wait_peers(&a, 1).await;
+        wait_peers(&b, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (pa, pb) = (a.peers().await, b.peers().await);
+        assert_eq!((pa.len(), pb.len()), (1, 1), "pair {pair}: one connection");
+        // Whichever connection survived, both sides agree on its direction.
+        assert_ne!(pa[0].inbound(), pb[0].inbound(), "pair {pair}");
+        a.stop().await;
+        b.stop().await;
+    }
+}
+
+/// A server without protocols keeps peers on the base protocol alone, as
+/// go-ethereum's does (useful for crawlers and bootnodes with RLPx).
+#[tokio::test]
+async fn server_without_protocols_keeps_peers() {
+    let (tx, _seen) = mpsc::channel(1);
+    let mut ca = config(701, tx.clone());
+    ca.protocols.clear();
+    let mut cb = config(702, tx);
+    cb.protocols.clear();
+    let a = Server::start(ca).await.unwrap();
+    let b = Server::start(cb).await.unwrap();
+    a.add_peer(node_of(&b)).await.unwrap();
+    wait_peers(&a, 1).await;
+    wait_peers(&b, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(a.peer_count().await, 1);
+    assert!(a.peers().await[0].running_caps().is_empty());
+    a.stop().await;
+    b.stop().await;
+}
