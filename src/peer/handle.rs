@@ -188,6 +188,17 @@ impl Peer {
         &self.shared.caps
     }
 
+    /// Reports this peer's behaviour to the server: `delta` is added to its
+    /// reputation (negative for misbehaviour, e.g. -10 for an invalid
+    /// response; see [`crate::banlist::BAN_THRESHOLD`]). At the threshold the
+    /// server bans the peer for [`crate::banlist::DEFAULT_BAN_DURATION`] and
+    /// disconnects it. Never waits; returns `false` if the report was dropped
+    /// (no server attached, or its report queue of
+    /// [`REPUTATION_QUEUE`](super::REPUTATION_QUEUE) is full).
+    pub fn adjust_reputation(&self, delta: i32) -> bool {
+        self.shared.setup.reputation.report(self.id(), delta)
+    }
+
     /// The negotiated protocols (name and version), in offset order.
     pub fn running_caps(&self) -> Vec<Cap> {
         self.shared.running.iter().map(|r| r.cap.clone()).collect()

@@ -21,6 +21,7 @@ mod error;
 mod handle;
 mod hello;
 mod mux;
+mod reputation;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ pub use hello::{
     SNAPPY_PROTOCOL_VERSION,
 };
 pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
+pub use reputation::{ReputationSink, REPUTATION_QUEUE};
 pub use task::spawn_peer;
 
 use crate::disc_reason::DiscReason;
@@ -62,10 +64,12 @@ pub struct PeerSetup {
     pub static_dial: bool,
     /// Whether to publish MsgSend/MsgRecv events for this peer.
     pub enable_msg_events: bool,
+    /// Where [`Peer::adjust_reputation`] sends its reports.
+    pub reputation: ReputationSink,
 }
 
 impl PeerSetup {
-    /// A setup with every flag off.
+    /// A setup with every flag off and no server attached.
     pub fn new(id: NodeId, remote_addr: SocketAddr, local_addr: SocketAddr, inbound: bool) -> Self {
         PeerSetup {
             id,
@@ -75,6 +79,7 @@ impl PeerSetup {
             trusted: false,
             static_dial: false,
             enable_msg_events: false,
+            reputation: ReputationSink::default(),
         }
     }
 }

@@ -95,7 +95,7 @@ use crate::config::{Config, ConfigError};
 use crate::dial::{DialLimits, DialState, NodeSource, NodeSources};
 use crate::event::PeerEvent;
 use crate::node::{LocalNode, Node, NodeId};
-use crate::peer::{Hello, Peer, PeerInfo, BASE_PROTOCOL_VERSION};
+use crate::peer::{Hello, Peer, PeerInfo, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::protocol::Protocol;
 use crate::rlpx::HandshakeKey;
 use conn::SetupCtx;
@@ -299,10 +299,13 @@ impl Server {
         for node in &config.static_nodes {
             dial.add_static(node.clone());
         }
+        let (reputation_sink, reputation_reports) = ReputationSink::channel();
         let mut task = ServerTask {
             ctx,
             commands: cmd_rx,
             internal: internal_rx,
+            reputation_reports,
+            reputation_sink,
             events: events.clone(),
             protocols: config.protocols.clone(),
             our_hello,

@@ -23,7 +23,7 @@ use crate::dial::{DialKind, DialOutcome, DialState, NodeSources};
 use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
 use crate::node::{Node, NodeId};
-use crate::peer::{match_protocols, spawn_peer, Hello, Peer, PeerExit, PeerSetup};
+use crate::peer::{match_protocols, spawn_peer, Hello, Peer, PeerExit, PeerSetup, ReputationSink};
 use crate::protocol::Protocol;
 
 /// How long `stop` waits for peers to finish after sending them
@@ -59,6 +59,9 @@ pub(super) struct ServerTask {
     pub ctx: Arc<SetupCtx>,
     pub commands: mpsc::Receiver<Command>,
     pub internal: mpsc::Receiver<Internal>,
+    /// Reports from [`Peer::adjust_reputation`]; peers get `reputation_sink`.
+    pub reputation_reports: mpsc::Receiver<(NodeId, i32)>,
+    pub reputation_sink: ReputationSink,
     pub events: broadcast::Sender<PeerEvent>,
     pub protocols: Vec<Protocol>,
     pub our_hello: Hello,
@@ -98,6 +101,9 @@ impl ServerTask {
                     Some(cmd) => self.on_command(cmd),
                 },
                 Some(req) = self.internal.recv() => self.on_internal(req),
+                Some((id, delta)) = self.reputation_reports.recv() => {
+                    self.adjust_reputation(id, delta);
+                }
                 Some((id, exit)) = self.peer_done.next(), if !self.peer_done.is_empty() => {
                     self.on_peer_exit(id, exit);
                 }
@@ -110,6 +116,15 @@ impl ServerTask {
             }
         }
         self.shutdown().await;
+    }
+
+    fn adjust_reputation(&mut self, id: NodeId, delta: i32) -> ReputationChange {
+        let change = self.bans.adjust(id, delta, Instant::now());
+        if let ReputationChange::Banned(_) = change {
+            info!(target: TARGET, ?id, "peer banned: reputation too low");
+            self.disconnect_banned(&id);
+        }
+        change
     }
 
     fn start_static_dials(&mut self) {
@@ -169,12 +184,7 @@ impl ServerTask {
                 self.bans.unban(&id);
             }
             Command::AdjustReputation(id, delta, reply) => {
-                let change = self.bans.adjust(id, delta, Instant::now());
-                if let ReputationChange::Banned(_) = change {
-                    info!(target: TARGET, ?id, "peer banned: reputation too low");
-                    self.disconnect_banned(&id);
-                }
-                let _ = reply.send(change);
+                let _ = reply.send(self.adjust_reputation(id, delta));
             }
             Command::AddNodeSource(source) => self.sources.push(source),
             Command::Stop => {}
@@ -244,6 +254,7 @@ impl ServerTask {
                     trusted: c.trusted,
                     static_dial: meta.dial == Some(DialKind::Static),
                     enable_msg_events: self.enable_msg_events,
+                    reputation: self.reputation_sink.clone(),
                 };
                 let spawned = spawn_peer(
                     *conn,

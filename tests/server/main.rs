@@ -8,9 +8,10 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use devp2p::{DiscReason, PeerEventKind};
+use devp2p::{DiscReason, MsgReader, PeerEventKind, Protocol, Server};
 use futures::StreamExt;
 use support::*;
+use tokio::sync::mpsc;
 
 #[tokio::test]
 async fn two_servers_run_a_protocol_both_ways() {
@@ -229,6 +230,46 @@ async fn ban_blocks_both_directions_and_reputation_bans() {
     for s in [a, b, c] {
         s.stop().await;
     }
+}
+
+/// A protocol judges its peer: `strict/1` sends two messages of code 1
+/// ("invalid") and reports -60 for each one it receives, so the second
+/// report reaches the ban threshold (-100): the peer is dropped and banned.
+#[tokio::test]
+async fn protocol_reputation_reports_ban_the_peer() {
+    let strict = Protocol::new("strict", 1, 2, |peer, mut rw| async move {
+        devp2p::send(&rw, 1, &"bad").await?;
+        devp2p::send(&rw, 1, &"worse").await?;
+        loop {
+            if rw.read_msg().await?.code == 1 {
+                assert!(peer.adjust_reputation(-60), "report queued");
+            }
+        }
+    });
+    let (tx, _seen) = mpsc::channel(16);
+    let mut ca = config(44, tx.clone());
+    ca.protocols = vec![strict.clone()];
+    let mut cb = config(45, tx);
+    cb.protocols = vec![strict];
+    let a = Server::start(ca).await.unwrap();
+    let b = Server::start(cb).await.unwrap();
+    let mut events = a.subscribe_events();
+    b.add_peer(node_of(&a)).await.unwrap();
+    let added = tokio::time::timeout(WAIT, events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((added.kind, added.peer), (PeerEventKind::Add, id(45)));
+    let dropped = tokio::time::timeout(WAIT, events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((dropped.kind, dropped.peer), (PeerEventKind::Drop, id(45)));
+    // Banned now: a new connection from B's key is refused.
+    let err = raw_peer(45, &a).await.expect_err("banned");
+    assert_eq!(err.disconnect_reason(), DiscReason::UselessPeer);
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]
