@@ -38,7 +38,7 @@ pub struct Candidate {
     /// Whether it is already a connected peer.
     pub connected: bool,
     /// Whether it dialed us while we are dialing it and our dial wins the
-    /// tie-break (see [`loses_crossed_dial`]).
+    /// tie-break (see `loses_crossed_dial`).
     pub loses_crossed_dial: bool,
 }
 
