@@ -11,7 +11,16 @@
 //! `p2p_peer_drops_total`, `p2p_ingress_bytes_total`, `p2p_egress_bytes_total`
 //! (also split by `protocol` and `code` labels),
 //! `p2p_ingress_messages_total`, `p2p_egress_messages_total`,
-//! `p2p_discovery_table_nodes`. Byte counters need
+//! `p2p_discovery_table_nodes`; connection setups as go-ethereum's
+//! `p2p/dials`, `p2p/serves`, `…/success`, `…/error/<kind>` meters:
+//! `p2p_dials_total`, `p2p_dials_success_total`,
+//! `p2p_dials_errors_total{kind=…}` (and `p2p_serves_*`), with
+//! `p2p_setup_duration_seconds{direction="dial"|"serve"}` (histogram of
+//! successful setups: RLPx handshake, Hello and both admission checks);
+//! discovery `p2p_discovery_packets_in_total{type=…}`,
+//! `p2p_discovery_packets_out_total{type=…}`,
+//! `p2p_discovery_packets_dropped_total` and
+//! `p2p_discovery_bucket_nodes{bucket=…}`. Byte counters need
 //! `Config::enable_msg_events`.
 
 use std::collections::BTreeMap;
@@ -26,7 +35,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{PeerEvent, PeerEventKind};
-use crate::server::Server;
+use crate::server::{Server, SetupStatsSnapshot};
+use devp2p_discover::v4::PacketCounts;
 
 /// Largest HTTP request head read, in bytes (a scrape request is ~100 bytes).
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -117,10 +127,11 @@ impl Metrics {
     pub async fn render(&self) -> String {
         let peers = self.server.peers().await;
         let inbound = peers.iter().filter(|p| p.inbound()).count();
-        let table = match self.server.discovery() {
-            Some(d) => d.table_nodes().await.len(),
-            None => 0,
+        let (buckets, packets) = match self.server.discovery() {
+            Some(d) => (d.bucket_sizes().await, Some(d.packet_counts())),
+            None => (Vec::new(), None),
         };
+        let table: usize = buckets.iter().sum();
         let c = self.counters();
         let mut out = String::new();
         gauge(
@@ -154,6 +165,10 @@ impl Metrics {
             "Nodes in the discovery table.",
             table as u64,
         );
+        render_setups(&mut out, &self.server.setup_stats());
+        if let Some(packets) = packets {
+            render_discovery(&mut out, &packets, &buckets);
+        }
         for (dir, map) in [("ingress", &c.ingress), ("egress", &c.egress)] {
             let total: u64 = map.values().map(|v| v.0).sum();
             counter(
@@ -190,6 +205,89 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// Dial and serve counters and setup duration histograms.
+fn render_setups(out: &mut String, stats: &SetupStatsSnapshot) {
+    for (dir, what, s) in [
+        ("dials", "Outbound connection setups", &stats.dials),
+        ("serves", "Inbound connection setups", &stats.serves),
+    ] {
+        counter(
+            out,
+            &format!("p2p_{dir}_total"),
+            &format!("{what} started."),
+            s.attempts,
+        );
+        counter(
+            out,
+            &format!("p2p_{dir}_success_total"),
+            &format!("{what} that added a peer."),
+            s.successes,
+        );
+        let name = format!("p2p_{dir}_errors_total");
+        let _ = writeln!(out, "# HELP {name} {what} that failed, by kind.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (kind, n) in &s.errors {
+            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", kind.label());
+        }
+    }
+    let name = "p2p_setup_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Successful connection setups (RLPx handshake, Hello, checks) by duration."
+    );
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (direction, s) in [("dial", &stats.dials), ("serve", &stats.serves)] {
+        for (le, n) in &s.duration_buckets {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{direction=\"{direction}\",le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{direction=\"{direction}\",le=\"+Inf\"}} {}",
+            s.successes
+        );
+        let _ = writeln!(
+            out,
+            "{name}_sum{{direction=\"{direction}\"}} {}",
+            s.duration_sum.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "{name}_count{{direction=\"{direction}\"}} {}",
+            s.successes
+        );
+    }
+}
+
+/// Discovery packet counters and bucket fill.
+fn render_discovery(out: &mut String, packets: &PacketCounts, buckets: &[usize]) {
+    for (dir, list) in [("in", &packets.received), ("out", &packets.sent)] {
+        let name = format!("p2p_discovery_packets_{dir}_total");
+        let _ = writeln!(out, "# HELP {name} Discovery packets ({dir}) by type.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (kind, n) in list.iter() {
+            let _ = writeln!(out, "{name}{{type=\"{kind}\"}} {n}");
+        }
+    }
+    counter(
+        out,
+        "p2p_discovery_packets_dropped_total",
+        "Discovery datagrams dropped (rate limited, undecodable, bad signature, expired).",
+        packets.dropped,
+    );
+    let name = "p2p_discovery_bucket_nodes";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Nodes per discovery table bucket (0 = closest)."
+    );
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (i, n) in buckets.iter().enumerate() {
+        let _ = writeln!(out, "{name}{{bucket=\"{i}\"}} {n}");
     }
 }
 

@@ -76,10 +76,52 @@ async fn metrics_over_http_are_per_server() {
     .await
     .expect("A sees B");
 
-    // C is separate: no peers, nothing added.
+    // A served B's connection; its setup was timed.
+    let body = get(ma.local_addr(), "/metrics").await;
+    assert_eq!(value(&body, "p2p_serves_total"), Some(1), "{body}");
+    assert_eq!(value(&body, "p2p_serves_success_total"), Some(1), "{body}");
+    assert_eq!(
+        value(
+            &body,
+            "p2p_setup_duration_seconds_count{direction=\"serve\"}"
+        ),
+        Some(1),
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            &body,
+            "p2p_setup_duration_seconds_bucket{direction=\"serve\",le=\"+Inf\"}"
+        ),
+        Some(1),
+        "{body}"
+    );
+
+    // C is separate: no peers, nothing added. A dial to a closed port
+    // counts as a connection error.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let nobody = devp2p::node::Node::new(
+        NodeId::from_secret_key(&generate_node_key(&mut rand::thread_rng())),
+        "127.0.0.1".parse().unwrap(),
+        closed_port,
+        0,
+    );
+    c.add_peer(nobody).await.unwrap();
+    let metric = "p2p_dials_errors_total{kind=\"connection\"}";
+    tokio::time::timeout(WAIT, async {
+        while value(&get(mc.local_addr(), "/metrics").await, metric) != Some(1) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("C counts its failed dial");
     let body = get(mc.local_addr(), "/metrics").await;
     assert_eq!(value(&body, "p2p_peers"), Some(0), "{body}");
     assert_eq!(value(&body, "p2p_peer_adds_total"), Some(0), "{body}");
+    assert_eq!(value(&body, "p2p_dials_total"), Some(1), "{body}");
+    assert_eq!(value(&body, "p2p_dials_success_total"), Some(0), "{body}");
 
     let not_found = get(ma.local_addr(), "/other").await;
     assert!(not_found.starts_with("HTTP/1.0 404"), "{not_found}");
@@ -89,4 +131,59 @@ async fn metrics_over_http_are_per_server() {
     for s in [a, b, c] {
         s.stop().await;
     }
+}
+
+/// Discovery metrics: a node bootstrapping from another sends it pings and
+/// FindNodes, and both fill their tables.
+#[tokio::test]
+async fn discovery_metrics_count_packets_and_buckets() {
+    let with_discovery = |bootstrap_nodes| {
+        let key = generate_node_key(&mut rand::thread_rng());
+        Config {
+            listen_addr: Some("127.0.0.1:0".parse().unwrap()),
+            bootstrap_nodes,
+            ..Config::with_key(key)
+        }
+    };
+    let boot = Server::start(with_discovery(vec![])).await.unwrap();
+    let node = Server::start(with_discovery(vec![boot.self_node()]))
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let m_boot = metrics::Metrics::start(boot.clone(), stop.clone());
+    let m_node = metrics::Metrics::start(node.clone(), stop.clone());
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let body = m_boot.render().await;
+            if value(&body, "p2p_discovery_table_nodes") == Some(1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the bootnode learns the node");
+    let boot_body = m_boot.render().await;
+    let node_body = m_node.render().await;
+    let ping_in = "p2p_discovery_packets_in_total{type=\"ping\"}";
+    let ping_out = "p2p_discovery_packets_out_total{type=\"ping\"}";
+    assert!(value(&boot_body, ping_in).unwrap_or(0) >= 1, "{boot_body}");
+    assert!(value(&node_body, ping_out).unwrap_or(0) >= 1, "{node_body}");
+    let filled: u64 = boot_body
+        .lines()
+        .filter(|l| l.starts_with("p2p_discovery_bucket_nodes{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(filled, 1, "{boot_body}");
+    assert_eq!(
+        boot_body
+            .lines()
+            .filter(|l| l.starts_with("p2p_discovery_bucket_nodes{"))
+            .count(),
+        17,
+        "one gauge per bucket"
+    );
+    stop.cancel();
+    boot.stop().await;
+    node.stop().await;
 }

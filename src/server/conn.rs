@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, trace};
 
 use super::inbound::InboundFilter;
+use super::stats::{SetupErrorKind, SetupStats};
 use super::TARGET;
 use crate::config::Dialer;
 use crate::dial::{DialKind, DialOutcome, DialTask};
@@ -40,6 +41,7 @@ pub(super) struct SetupCtx {
     pub key: HandshakeKey,
     pub our_hello: Hello,
     pub to_server: mpsc::Sender<Internal>,
+    pub stats: Arc<SetupStats>,
 }
 
 /// Facts about a connection the server needs at the checkpoints.
@@ -126,16 +128,19 @@ async fn setup_inbound(
     remote: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
+    let stats = &ctx.stats.serves;
+    stats.attempt();
+    let started = Instant::now();
     let _ = tcp.set_nodelay(true);
     let local = match tcp.local_addr() {
         Ok(a) => a,
-        Err(_) => return,
+        Err(_) => return stats.failed(SetupErrorKind::Connection),
     };
     let conn = match accept_with_key(tcp, &ctx.key).await {
         Ok(c) => c,
         Err(e) => {
             trace!(target: TARGET, %remote, error = %e, "inbound handshake failed");
-            return;
+            return stats.failed(SetupErrorKind::RlpxEnc);
         }
     };
     let meta = ConnMeta {
@@ -144,7 +149,10 @@ async fn setup_inbound(
         local,
         dial: None,
     };
-    let _ = setup(&ctx, conn, meta).await;
+    match setup(&ctx, conn, meta).await {
+        Ok(()) => stats.succeeded(started.elapsed()),
+        Err(kind) => stats.failed(kind),
+    }
     drop(permit);
 }
 
@@ -156,41 +164,58 @@ pub(super) async fn run_dial(ctx: Arc<SetupCtx>, dialer: Arc<dyn Dialer>, task: 
 }
 
 async fn dial(ctx: &SetupCtx, dialer: &dyn Dialer, task: DialTask) -> DialOutcome {
-    let node = match resolve(task.node).await {
-        Ok(n) => n,
-        Err(e) => {
-            debug!(target: TARGET, error = %e, "resolving static node failed");
-            return DialOutcome::ResolveFailed;
+    let stats = &ctx.stats.dials;
+    stats.attempt();
+    match dial_setup(ctx, dialer, task).await {
+        Ok(took) => {
+            stats.succeeded(took);
+            DialOutcome::Connected
         }
-    };
-    let tcp = match dialer.dial(&node).await {
-        Ok(t) => t,
-        Err(e) => {
-            trace!(target: TARGET, node = %node, error = %e, "dial failed");
-            return DialOutcome::Failed;
+        Err(kind) => {
+            stats.failed(kind);
+            if kind == SetupErrorKind::Resolve {
+                DialOutcome::ResolveFailed
+            } else {
+                DialOutcome::Failed
+            }
         }
-    };
+    }
+}
+
+/// Resolve, connect, handshake, setup; on success, how long the setup took
+/// from the established TCP connection on.
+async fn dial_setup(
+    ctx: &SetupCtx,
+    dialer: &dyn Dialer,
+    task: DialTask,
+) -> Result<std::time::Duration, SetupErrorKind> {
+    let node = resolve(task.node).await.map_err(|e| {
+        debug!(target: TARGET, error = %e, "resolving static node failed");
+        SetupErrorKind::Resolve
+    })?;
+    let tcp = dialer.dial(&node).await.map_err(|e| {
+        trace!(target: TARGET, node = %node, error = %e, "dial failed");
+        SetupErrorKind::Connection
+    })?;
+    let started = Instant::now();
     let _ = tcp.set_nodelay(true);
     let (Ok(local), Ok(remote)) = (tcp.local_addr(), tcp.peer_addr()) else {
-        return DialOutcome::Failed;
+        return Err(SetupErrorKind::Connection);
     };
-    let conn = match connect_with_key(tcp, &ctx.key, node.id).await {
-        Ok(c) => c,
-        Err(e) => {
+    let conn = connect_with_key(tcp, &ctx.key, node.id)
+        .await
+        .map_err(|e| {
             trace!(target: TARGET, node = %node, error = %e, "outbound handshake failed");
-            return DialOutcome::Failed;
-        }
-    };
+            SetupErrorKind::RlpxEnc
+        })?;
     let meta = ConnMeta {
         id: node.id,
         remote,
         local,
         dial: Some(task.kind),
     };
-    match setup(ctx, conn, meta).await {
-        Ok(()) => DialOutcome::Connected,
-        Err(()) => DialOutcome::Failed,
-    }
+    setup(ctx, conn, meta).await?;
+    Ok(started.elapsed())
 }
 
 /// Resolves `node`'s DNS name to its first address (IPv4 preferred, as the
@@ -220,7 +245,7 @@ async fn resolve(mut node: Node) -> io::Result<Node> {
 }
 
 /// Checkpoint, Hello, checkpoint. `Ok` when the server added the peer.
-async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), ()> {
+async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), SetupErrorKind> {
     let (tx, rx) = oneshot::channel();
     if ctx
         .to_server
@@ -228,16 +253,16 @@ async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), ()>
         .await
         .is_err()
     {
-        return Err(());
+        return Err(SetupErrorKind::Closed);
     }
     match rx.await {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => {
             debug!(target: TARGET, id = ?meta.id, %reason, "refused after handshake");
             send_disconnect(&mut conn, reason, false).await;
-            return Err(());
+            return Err(SetupErrorKind::from_reason(reason));
         }
-        Err(_) => return Err(()),
+        Err(_) => return Err(SetupErrorKind::Closed),
     }
     let theirs = match exchange_hello(&mut conn, &ctx.our_hello, meta.id).await {
         Ok(h) => h,
@@ -246,7 +271,7 @@ async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), ()>
             if e.should_send_disconnect() {
                 send_disconnect(&mut conn, e.disconnect_reason(), false).await;
             }
-            return Err(());
+            return Err(SetupErrorKind::from_hello_error(&e));
         }
     };
     let snappy = ctx.our_hello.snappy_with(&theirs);
@@ -258,16 +283,16 @@ async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), ()>
         reply: tx,
     };
     if ctx.to_server.send(request).await.is_err() {
-        return Err(());
+        return Err(SetupErrorKind::Closed);
     }
     match rx.await {
         Ok(AddReply::Added) => Ok(()),
         Ok(AddReply::Refused(reason, mut conn)) => {
             debug!(target: TARGET, id = ?meta.id, %reason, "refused after hello");
             send_disconnect(&mut conn, reason, snappy).await;
-            Err(())
+            Err(SetupErrorKind::from_reason(reason))
         }
-        Err(_) => Err(()),
+        Err(_) => Err(SetupErrorKind::Closed),
     }
 }
 

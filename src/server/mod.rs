@@ -69,6 +69,7 @@ mod conn;
 mod inbound;
 mod info;
 mod nat;
+mod stats;
 mod task;
 
 use std::collections::{HashMap, HashSet};
@@ -88,6 +89,7 @@ pub use checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
 pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
+pub use stats::{DirectionSnapshot, SetupErrorKind, SetupStatsSnapshot, SETUP_DURATION_BUCKETS};
 pub use task::STOP_PEER_TIMEOUT;
 
 use crate::banlist::{BanList, ReputationChange};
@@ -182,6 +184,7 @@ struct Shared {
     name: String,
     protocols: Vec<Protocol>,
     discovery: Option<Discv4>,
+    setup_stats: Arc<stats::SetupStats>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -277,10 +280,12 @@ impl Server {
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
         let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let setup_stats = Arc::new(stats::SetupStats::default());
         let ctx = Arc::new(SetupCtx {
             key: HandshakeKey::new(key),
             our_hello: our_hello.clone(),
             to_server: internal_tx,
+            stats: setup_stats.clone(),
         });
 
         let listener_task = listener.map(|l| {
@@ -351,6 +356,7 @@ impl Server {
                 name: config.name,
                 protocols: config.protocols,
                 discovery,
+                setup_stats,
                 task: Mutex::new(Some(handle)),
             }),
         })
@@ -492,6 +498,13 @@ impl Server {
     /// Lifts a ban.
     pub async fn unban(&self, id: NodeId) -> Result<(), ServerError> {
         self.command(Command::Unban(id)).await
+    }
+
+    /// Dials and serves (inbound connections) so far: attempts, successes,
+    /// failures by kind and setup durations. Read directly, without asking
+    /// the server task.
+    pub fn setup_stats(&self) -> SetupStatsSnapshot {
+        self.shared.setup_stats.snapshot()
     }
 
     /// Adds `delta` to `id`'s reputation (negative for misbehaviour). At

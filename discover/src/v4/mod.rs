@@ -39,11 +39,13 @@ mod error;
 mod lookup;
 mod service;
 pub mod sim;
+mod stats;
 pub mod table;
 pub mod transport;
 pub mod wire;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use secp256k1::SecretKey;
 use tokio::sync::{mpsc, oneshot};
@@ -55,6 +57,7 @@ pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
 pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF};
 pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS};
+pub use stats::{PacketCounts, PACKET_TYPES};
 pub use transport::{DatagramTransport, UdpTransport};
 
 use crate::node::NodeId;
@@ -70,6 +73,7 @@ pub struct Discv4 {
     pub(crate) tx: mpsc::Sender<Command>,
     local_addr: SocketAddr,
     self_id: NodeId,
+    stats: Arc<stats::PacketStats>,
 }
 
 impl std::fmt::Debug for Discv4 {
@@ -138,12 +142,22 @@ impl Discv4 {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let self_id = local.id();
         let (tx, rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let service = Service::new(transport, key, local, cfg, rx, tx.downgrade());
+        let stats = Arc::new(stats::PacketStats::default());
+        let service = Service::new(
+            transport,
+            key,
+            local,
+            cfg,
+            rx,
+            tx.downgrade(),
+            stats.clone(),
+        );
         tokio::spawn(service.run());
         Discv4 {
             tx,
             local_addr,
             self_id,
+            stats,
         }
     }
 
@@ -151,12 +165,28 @@ impl Discv4 {
         tx: mpsc::Sender<Command>,
         local_addr: SocketAddr,
         self_id: NodeId,
+        stats: Arc<stats::PacketStats>,
     ) -> Self {
         Discv4 {
             tx,
             local_addr,
             self_id,
+            stats,
         }
+    }
+
+    /// Packets received and sent so far, by type (read directly, without
+    /// asking the service task).
+    pub fn packet_counts(&self) -> PacketCounts {
+        self.stats.snapshot()
+    }
+
+    /// Nodes per table bucket, closest bucket first (17 buckets; empty when
+    /// the service has stopped).
+    pub async fn bucket_sizes(&self) -> Vec<usize> {
+        self.request(|tx| Command::BucketSizes { tx })
+            .await
+            .unwrap_or_default()
     }
 
     /// The address the socket is bound to.

@@ -7,6 +7,7 @@
 //! per-packet handlers are in `handlers`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use secp256k1::SecretKey;
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +17,7 @@ use tokio::time::{sleep_until, Instant};
 use super::bonds::{Bonds, RateLimiter};
 use super::config::Discv4Config;
 use super::error::DiscoverError;
+use super::stats::PacketStats;
 use super::table::{node_udp_addr, Table, BUCKET_SIZE};
 use super::transport::DatagramTransport;
 use super::wire::{self, Endpoint, Message, MAX_PACKET_SIZE};
@@ -72,6 +74,9 @@ pub(crate) enum Command {
     },
     TableNodes {
         tx: oneshot::Sender<Vec<Node>>,
+    },
+    BucketSizes {
+        tx: oneshot::Sender<Vec<usize>>,
     },
     /// The first self lookup finished: accept inbound nodes from now on
     /// (geth refuses them until its table is initialised).
@@ -171,6 +176,7 @@ pub(crate) struct Service<T> {
     /// paused) tokio time and all services in one process agree on it.
     unix_base: std::time::SystemTime,
     clock_base: Instant,
+    pub(crate) stats: Arc<PacketStats>,
 }
 
 impl<T: DatagramTransport> Service<T> {
@@ -181,6 +187,7 @@ impl<T: DatagramTransport> Service<T> {
         cfg: Discv4Config,
         cmd_rx: mpsc::Receiver<Command>,
         weak_tx: mpsc::WeakSender<Command>,
+        stats: Arc<PacketStats>,
     ) -> Self {
         let self_id = local.id();
         let now = Instant::now();
@@ -226,6 +233,7 @@ impl<T: DatagramTransport> Service<T> {
             unix_base: wall_clock_at(now),
             clock_base: now,
             cfg,
+            stats,
         }
     }
 
@@ -349,7 +357,8 @@ impl<T: DatagramTransport> Service<T> {
         let Some(tx) = self.weak_tx.upgrade() else {
             return;
         };
-        let handle = super::Discv4::from_parts(tx, self.local_addr(), self.self_id);
+        let handle =
+            super::Discv4::from_parts(tx, self.local_addr(), self.self_id, self.stats.clone());
         let self_id = self.self_id;
         let targets: Vec<NodeId> = (0..super::config::REFRESH_RANDOM_LOOKUPS)
             .map(|_| super::random_target_from(&mut self.rng))
@@ -389,6 +398,9 @@ impl<T: DatagramTransport> Service<T> {
             }
             Command::TableNodes { tx } => {
                 let _ = tx.send(self.table.nodes());
+            }
+            Command::BucketSizes { tx } => {
+                let _ = tx.send(self.table.bucket_sizes());
             }
             Command::Seed { nodes } => {
                 // Only the table: endpoint proofs are made over the wire,
@@ -551,6 +563,7 @@ impl<T: DatagramTransport> Service<T> {
     fn send(&self, to: SocketAddr, msg: &Message) -> [u8; 32] {
         let (bytes, hash) = wire::encode_packet(&self.key, msg);
         tracing::trace!(target: TARGET, %to, packet = msg.name(), "send");
+        self.stats.sent(msg);
         if let Err(e) = self.transport.send_to(&bytes, to) {
             tracing::debug!(target: TARGET, %to, error = %e, "send failed");
         }

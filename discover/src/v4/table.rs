@@ -335,6 +335,11 @@ impl Table {
         self.buckets[self.bucket_index(&id.hash())].entries.len()
     }
 
+    /// Number of nodes in each bucket, closest bucket first.
+    pub fn bucket_sizes(&self) -> Vec<usize> {
+        self.buckets.iter().map(|b| b.entries.len()).collect()
+    }
+
     /// Number of nodes in buckets.
     pub fn len(&self) -> usize {
         self.buckets.iter().map(|b| b.entries.len()).sum()

@@ -19,12 +19,14 @@ impl<T: DatagramTransport> Service<T> {
     pub(crate) fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
         if !self.rate.allow(from.ip(), now) {
             tracing::trace!(target: TARGET, %from, "rate limited");
+            self.stats.dropped();
             return;
         }
         let packet = match wire::decode_packet(data) {
             Ok(p) => p,
             Err(e) => {
                 tracing::trace!(target: TARGET, %from, error = %e, "bad packet");
+                self.stats.dropped();
                 return;
             }
         };
@@ -34,9 +36,11 @@ impl<T: DatagramTransport> Service<T> {
         if let Some(exp) = packet.message.expiration() {
             if wire::is_expired(exp, self.unix(now)) {
                 tracing::trace!(target: TARGET, %from, packet = packet.message.name(), "expired");
+                self.stats.dropped();
                 return;
             }
         }
+        self.stats.received(&packet.message);
         tracing::trace!(target: TARGET, %from, packet = packet.message.name(), "recv");
         let sender = packet.sender;
         match packet.message {

@@ -1,0 +1,233 @@
+//! Connection setup statistics of one server: dials and serves (inbound
+//! connections) by outcome, and how long successful setups took. Plain
+//! atomics shared by the setup tasks; read without asking the server task.
+//!
+//! The error kinds are go-ethereum's dial/serve error meters
+//! (`p2p/dials/error/saturated`, `…/known`, `…/self`, `…/useless`,
+//! `…/id/unexpected`, `…/rlpx/enc`, `…/rlpx/proto`, `…/connection`), plus
+//! `resolve` (static node DNS) and `closed` (server stopping).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::disc_reason::DiscReason;
+use crate::peer::PeerError;
+
+/// Upper bounds of the setup duration histogram buckets, in seconds (RLPx
+/// handshake plus Hello plus both admission checks). From 1 ms (loopback)
+/// to 5 s (the handshake timeout), roughly ×2.5 per step as Prometheus'
+/// default buckets.
+pub const SETUP_DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Why a connection setup failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SetupErrorKind {
+    /// A static node's DNS name did not resolve.
+    Resolve,
+    /// The TCP connection could not be established.
+    Connection,
+    /// The RLPx (encryption) handshake failed or timed out.
+    RlpxEnc,
+    /// The Hello exchange failed.
+    RlpxProto,
+    /// Too many peers (refused by us or by the remote).
+    Saturated,
+    /// Already connected.
+    Known,
+    /// Connected to ourselves.
+    SelfConn,
+    /// No shared protocol, or banned.
+    Useless,
+    /// The Hello's id did not match the dialed node.
+    UnexpectedIdentity,
+    /// The server is stopping.
+    Closed,
+}
+
+impl SetupErrorKind {
+    /// Every kind, in label order.
+    pub const ALL: [SetupErrorKind; 10] = [
+        SetupErrorKind::Resolve,
+        SetupErrorKind::Connection,
+        SetupErrorKind::RlpxEnc,
+        SetupErrorKind::RlpxProto,
+        SetupErrorKind::Saturated,
+        SetupErrorKind::Known,
+        SetupErrorKind::SelfConn,
+        SetupErrorKind::Useless,
+        SetupErrorKind::UnexpectedIdentity,
+        SetupErrorKind::Closed,
+    ];
+
+    /// The metric label (go-ethereum's meter suffix, `/` as `_`).
+    pub fn label(self) -> &'static str {
+        match self {
+            SetupErrorKind::Resolve => "resolve",
+            SetupErrorKind::Connection => "connection",
+            SetupErrorKind::RlpxEnc => "rlpx_enc",
+            SetupErrorKind::RlpxProto => "rlpx_proto",
+            SetupErrorKind::Saturated => "saturated",
+            SetupErrorKind::Known => "known",
+            SetupErrorKind::SelfConn => "self",
+            SetupErrorKind::Useless => "useless",
+            SetupErrorKind::UnexpectedIdentity => "id_unexpected",
+            SetupErrorKind::Closed => "closed",
+        }
+    }
+
+    /// The kind for a disconnect reason (ours or the remote's), as
+    /// go-ethereum's `markDialError` maps them; other reasons count as a
+    /// failed protocol handshake.
+    pub fn from_reason(reason: DiscReason) -> Self {
+        match reason {
+            DiscReason::TooManyPeers => SetupErrorKind::Saturated,
+            DiscReason::AlreadyConnected => SetupErrorKind::Known,
+            DiscReason::ConnectedToSelf => SetupErrorKind::SelfConn,
+            DiscReason::UselessPeer => SetupErrorKind::Useless,
+            DiscReason::UnexpectedIdentity => SetupErrorKind::UnexpectedIdentity,
+            _ => SetupErrorKind::RlpxProto,
+        }
+    }
+
+    /// The kind for a failed Hello exchange.
+    pub fn from_hello_error(e: &PeerError) -> Self {
+        match e {
+            PeerError::RemoteDisconnect(r) => Self::from_reason(*r),
+            PeerError::UnexpectedIdentity { .. } => SetupErrorKind::UnexpectedIdentity,
+            _ => SetupErrorKind::RlpxProto,
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+/// Counters of one direction (dials or serves).
+#[derive(Debug, Default)]
+pub(crate) struct DirectionStats {
+    attempts: AtomicU64,
+    successes: AtomicU64,
+    errors: [AtomicU64; SetupErrorKind::ALL.len()],
+    /// Cumulative histogram counts, one per bucket of
+    /// [`SETUP_DURATION_BUCKETS`].
+    duration_buckets: [AtomicU64; SETUP_DURATION_BUCKETS.len()],
+    duration_sum_micros: AtomicU64,
+}
+
+impl DirectionStats {
+    pub(crate) fn attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self, kind: SetupErrorKind) {
+        self.errors[kind.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn succeeded(&self, took: Duration) {
+        self.successes.fetch_add(1, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        for (bound, count) in SETUP_DURATION_BUCKETS.iter().zip(&self.duration_buckets) {
+            if secs <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.duration_sum_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn snapshot(&self) -> DirectionSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DirectionSnapshot {
+            attempts: load(&self.attempts),
+            successes: load(&self.successes),
+            errors: SetupErrorKind::ALL
+                .iter()
+                .map(|k| (*k, load(&self.errors[k.index()])))
+                .collect(),
+            duration_buckets: SETUP_DURATION_BUCKETS
+                .iter()
+                .zip(&self.duration_buckets)
+                .map(|(b, c)| (*b, load(c)))
+                .collect(),
+            duration_sum: Duration::from_micros(load(&self.duration_sum_micros)),
+        }
+    }
+}
+
+/// Setup statistics of one server (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct SetupStats {
+    pub dials: DirectionStats,
+    pub serves: DirectionStats,
+}
+
+impl SetupStats {
+    pub(crate) fn snapshot(&self) -> SetupStatsSnapshot {
+        SetupStatsSnapshot {
+            dials: self.dials.snapshot(),
+            serves: self.serves.snapshot(),
+        }
+    }
+}
+
+/// A copy of one direction's counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectionSnapshot {
+    /// Setups started (dials attempted / connections accepted).
+    pub attempts: u64,
+    /// Setups that ended with a running peer.
+    pub successes: u64,
+    /// Failed setups by kind (every kind listed, zeros included).
+    pub errors: Vec<(SetupErrorKind, u64)>,
+    /// Successful setups no slower than each bound (seconds), cumulative.
+    pub duration_buckets: Vec<(f64, u64)>,
+    /// Total time of the successful setups.
+    pub duration_sum: Duration,
+}
+
+/// A copy of a server's setup statistics ([`Server::setup_stats`](super::Server::setup_stats)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupStatsSnapshot {
+    /// Outbound connections.
+    pub dials: DirectionSnapshot,
+    /// Inbound connections.
+    pub serves: DirectionSnapshot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_errors_are_by_kind() {
+        let s = DirectionStats::default();
+        s.attempt();
+        s.attempt();
+        s.succeeded(Duration::from_millis(3));
+        s.failed(SetupErrorKind::from_reason(DiscReason::TooManyPeers));
+        let snap = s.snapshot();
+        assert_eq!((snap.attempts, snap.successes), (2, 1));
+        let saturated = snap
+            .errors
+            .iter()
+            .find(|(k, _)| *k == SetupErrorKind::Saturated);
+        assert_eq!(saturated, Some(&(SetupErrorKind::Saturated, 1)));
+        // 3 ms: not in the 1 ms and 2.5 ms buckets, in every one from 5 ms.
+        let counts: Vec<u64> = snap.duration_buckets.iter().map(|b| b.1).collect();
+        assert_eq!(counts[..3], [0, 0, 1]);
+        assert!(counts[3..].iter().all(|c| *c == 1));
+        assert_eq!(snap.duration_sum, Duration::from_millis(3));
+    }
+
+    #[test]
+    fn labels_are_distinct() {
+        let labels: std::collections::HashSet<_> =
+            SetupErrorKind::ALL.iter().map(|k| k.label()).collect();
+        assert_eq!(labels.len(), SetupErrorKind::ALL.len());
+    }
+}
