@@ -107,4 +107,21 @@ fn discv4_crawl_finds_nodes() {
     let nodes = json.as_array().expect("an array");
     assert!(!nodes.is_empty(), "{json}");
     assert!(nodes[0]["enode"].as_str().unwrap().starts_with("enode://"));
+    // The bootnode answered our ENR request: its record is in the output.
+    let boot_id = enode
+        .trim_start_matches("enode://")
+        .split('@')
+        .next()
+        .unwrap();
+    let boot = nodes
+        .iter()
+        .find(|n| n["id"] == boot_id)
+        .unwrap_or_else(|| panic!("bootnode in {json}"));
+    let enr = boot["enr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("ENR in {boot}"));
+    assert!(enr.starts_with("enr:"), "{enr}");
+    assert!(boot["seq"].as_u64().is_some(), "{boot}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("with ENR"), "{stderr}");
 }

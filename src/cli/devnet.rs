@@ -3,7 +3,6 @@
 //! message each; succeeds when every node got every other node's message.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use devp2p::demo::{Demo, DemoConfig, DemoStats};
 use devp2p::node::{generate_node_key, NodeId};
 use devp2p::server::Server;
 
+use super::progress::{Counter, LiveView};
 use super::CliError;
 
 /// Most nodes in one devnet (our choice: each node holds a UDP and a TCP
@@ -83,7 +83,7 @@ pub async fn run(args: DevnetArgs) -> Result<(), CliError> {
             .await;
     }
 
-    let tty = std::io::stderr().is_terminal();
+    let view = LiveView::new("devnet", &["discovered", "peers", "delivered"]);
     let mut last_progress = Instant::now() - PROGRESS_INTERVAL;
     let boot_id = nodes[0].id;
     let ids: Vec<NodeId> = nodes.iter().map(|n| n.id).collect();
@@ -92,7 +92,7 @@ pub async fn run(args: DevnetArgs) -> Result<(), CliError> {
         let verdict = check(&ids, &progress);
         if last_progress.elapsed() >= PROGRESS_INTERVAL || verdict.is_ok() {
             last_progress = Instant::now();
-            print_progress(&progress, n, started.elapsed(), tty);
+            view.update(started.elapsed(), &counters(&progress, n));
         }
         match verdict {
             Ok(()) => break (progress, Ok(())),
@@ -101,9 +101,7 @@ pub async fn run(args: DevnetArgs) -> Result<(), CliError> {
         }
     };
     let elapsed = started.elapsed();
-    if tty {
-        eprintln!();
-    }
+    view.finish();
     print!("{}", summary_table(&ids, &progress));
     stop_all(&nodes).await;
     match outcome {
@@ -189,26 +187,33 @@ fn check(ids: &[NodeId], progress: &[Progress]) -> Result<(), String> {
     Ok(())
 }
 
-fn print_progress(progress: &[Progress], n: usize, elapsed: Duration, tty: bool) {
+/// The live view's counters: table entries over all nodes (goal: everyone
+/// knows everyone), peer links, demo messages delivered (goal: all).
+fn counters(progress: &[Progress], n: usize) -> [Counter; 3] {
     let discovered: usize = progress.iter().map(|p| p.discovered).sum();
     let peers: usize = progress.iter().map(|p| p.peers).sum();
     let delivered: usize = progress
         .iter()
         .map(|p| p.stats.delivered_by_origin.len())
         .sum();
-    let line = format!(
-        "[{:>5.1}s] discovered {discovered:>4}  peers {:>4}  messages delivered {delivered:>4}/{}",
-        elapsed.as_secs_f64(),
-        peers / 2,
-        n * (n - 1)
-    );
-    let mut err = std::io::stderr().lock();
-    if tty {
-        let _ = write!(err, "\r{line}");
-    } else {
-        let _ = writeln!(err, "{line}");
-    }
-    let _ = err.flush();
+    let all_pairs = (n * n.saturating_sub(1)) as u64;
+    [
+        Counter {
+            label: "discovered",
+            value: discovered as u64,
+            goal: Some(all_pairs),
+        },
+        Counter {
+            label: "peers",
+            value: (peers / 2) as u64,
+            goal: None,
+        },
+        Counter {
+            label: "delivered",
+            value: delivered as u64,
+            goal: Some(all_pairs),
+        },
+    ]
 }
 
 fn summary_table(ids: &[NodeId], progress: &[Progress]) -> String {

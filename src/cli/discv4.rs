@@ -9,6 +9,7 @@ use devp2p::node::{generate_node_key, load_node_key, parse_node_key, LocalNode, 
 use devp2p_discover::v4::{Discv4, Discv4Config};
 use secp256k1::SecretKey;
 
+use super::progress::{Counter, LiveView};
 use super::{enrdump, wait_for_signal, CliError};
 
 /// Default UDP port of `discv4 listen` (go-ethereum's bootnode port).
@@ -131,7 +132,17 @@ pub async fn run(cmd: Discv4Command) -> Result<(), CliError> {
             disc.shutdown().await;
             let json: Vec<serde_json::Value> = nodes
                 .values()
-                .map(|n| serde_json::json!({ "id": n.id.to_string(), "enode": n.to_string() }))
+                .map(|c| {
+                    let mut v = serde_json::json!({
+                        "id": c.node.id.to_string(),
+                        "enode": c.node.to_string(),
+                    });
+                    if let Some(enr) = &c.enr {
+                        v["enr"] = enr.to_string().into();
+                        v["seq"] = enr.seq().into();
+                    }
+                    v
+                })
                 .collect();
             let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
             match out {
@@ -140,7 +151,8 @@ pub async fn run(cmd: Discv4Command) -> Result<(), CliError> {
                 }
                 None => print!("{text}"),
             }
-            eprintln!("crawl: {} nodes", nodes.len());
+            let with_enr = nodes.values().filter(|c| c.enr.is_some()).count();
+            eprintln!("crawl: {} nodes, {with_enr} with ENR", nodes.len());
         }
         Discv4Command::Listen { common } => {
             let disc = start(&common, DEFAULT_LISTEN_PORT).await?;
@@ -215,13 +227,24 @@ fn local_enode(disc: &Discv4, common: &CommonArgs) -> Node {
     Node::new(disc.local_id(), ip, 0, port)
 }
 
+/// What a crawl learned about one node.
+pub struct Crawled {
+    /// The node as discovery reported it.
+    pub node: Node,
+    /// Its signed record, if it answered our ENR request.
+    pub enr: Option<devp2p::node::Enr>,
+}
+
 /// Runs `parallel` random-lookup loops for `timeout`, collecting every node
-/// seen (at most [`MAX_CRAWL_NODES`]), with a progress line on stderr.
+/// seen (at most [`MAX_CRAWL_NODES`]) and requesting each one's ENR (at most
+/// `parallel` requests in flight, as go-ethereum's crawler does), with a live
+/// view on stderr.
 async fn crawl(
     disc: &Discv4,
     timeout: Duration,
     parallel: usize,
-) -> std::collections::BTreeMap<devp2p::node::NodeId, Node> {
+) -> std::collections::BTreeMap<devp2p::node::NodeId, Crawled> {
+    use futures::stream::FuturesUnordered;
     use futures::StreamExt;
     let started = Instant::now();
     let deadline = tokio::time::sleep(timeout);
@@ -229,31 +252,58 @@ async fn crawl(
     let mut found = std::collections::BTreeMap::new();
     let mut streams = futures::stream::select_all((0..parallel).map(|_| disc.random_nodes()));
     let mut progress = tokio::time::interval(CRAWL_PROGRESS_INTERVAL);
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let view = LiveView::new("crawl", &["nodes", "enrs"]);
+    // Nodes whose ENR is still to be requested, and the requests in flight.
+    let mut enr_queue = std::collections::VecDeque::new();
+    let mut enr_requests = FuturesUnordered::new();
+    let mut enrs = 0u64;
+    let add = |found: &mut std::collections::BTreeMap<_, Crawled>,
+               queue: &mut std::collections::VecDeque<Node>,
+               node: Node| {
+        if found.len() < MAX_CRAWL_NODES && !found.contains_key(&node.id) {
+            queue.push_back(node.clone());
+            found.insert(node.id, Crawled { node, enr: None });
+        }
+    };
+    for node in disc.table_nodes().await {
+        add(&mut found, &mut enr_queue, node);
+    }
     loop {
+        while enr_requests.len() < parallel {
+            let Some(node) = enr_queue.pop_front() else {
+                break;
+            };
+            enr_requests.push(async move { (node.id, disc.request_enr(&node).await) });
+        }
         tokio::select! {
             _ = &mut deadline => break,
             _ = progress.tick() => {
-                let line = format!("[{:>6.0}s] nodes found: {}", started.elapsed().as_secs_f64(), found.len());
-                if tty { eprint!("\r{line}"); } else { eprintln!("{line}"); }
+                // Nodes we bonded with but no lookup returned (e.g. the
+                // bootnodes, which answer lookups but are not in them).
+                for node in disc.table_nodes().await {
+                    add(&mut found, &mut enr_queue, node);
+                }
+                view.update(started.elapsed(), &[
+                    Counter { label: "nodes", value: found.len() as u64, goal: None },
+                    Counter { label: "enrs", value: enrs, goal: Some(found.len() as u64) },
+                ]);
+            }
+            Some((id, result)) = enr_requests.next(), if !enr_requests.is_empty() => {
+                if let (Ok(enr), Some(entry)) = (result, found.get_mut(&id)) {
+                    entry.enr = Some(enr);
+                    enrs += 1;
+                }
             }
             node = streams.next() => match node {
-                Some(node) => {
-                    if found.len() < MAX_CRAWL_NODES {
-                        found.entry(node.id).or_insert(node);
-                    }
-                }
+                Some(node) => add(&mut found, &mut enr_queue, node),
                 None => break,
             },
         }
     }
-    if tty {
-        eprintln!();
-    }
-    // Nodes we bonded with but no lookup returned (e.g. the bootnodes).
+    view.finish();
     for node in disc.table_nodes().await {
         if found.len() < MAX_CRAWL_NODES {
-            found.entry(node.id).or_insert(node);
+            found.entry(node.id).or_insert(Crawled { node, enr: None });
         }
     }
     found

@@ -5,6 +5,7 @@ mod discv4;
 mod enrdump;
 mod key;
 mod node;
+mod progress;
 mod rlpx;
 
 use std::path::PathBuf;
