@@ -1,6 +1,7 @@
 //! Our discv4 against ethereumjs's DPT (`@ethereumjs/devp2p` 10.0.0), both
 //! ways, over 127.0.0.1: it bootstraps from us and we both end up in each
-//! other's tables; we bootstrap from it, ping it and hold it in our table.
+//! other's tables; we bootstrap from it, ping it, hold it in our table and
+//! get nodes from it with FindNode.
 
 #[path = "common/js_peer.rs"]
 mod js_peer;
@@ -87,7 +88,25 @@ async fn we_bootstrap_from_ethereumjs() {
         .await
         .expect("ethereumjs answers our ping");
     wait_in_table(&ours, js_id).await;
-    // Not asserted yet: our FindNode to ethereumjs times out (its Neighbours
-    // answer is not accepted or not sent); see the README's known limits.
+    // A second node of ours bootstraps from ethereumjs too; once ethereumjs
+    // holds both, our FindNode to it returns the other one.
+    let other = our_node(0x35, vec![js_node.clone()]).await;
+    wait_in_table(&other, js_id).await;
+    let deadline = tokio::time::Instant::now() + TABLE_WAIT;
+    loop {
+        let found = ours
+            .find_node(&js_node, other.local_id())
+            .await
+            .expect("ethereumjs answers FindNode");
+        if found.iter().any(|n| n.id == other.local_id()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ethereumjs never returned the other node: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    other.shutdown().await;
     ours.shutdown().await;
 }

@@ -612,3 +612,58 @@ async fn revalidation_fetches_a_newer_record_and_updates_the_endpoint() {
     assert_eq!((entry.udp, entry.tcp), (40000, 40001));
     d.shutdown().await;
 }
+
+/// Two FindNode requests to one node at once: Neighbors replies carry no
+/// request id, so the service sends the second only after the first ended,
+/// and each caller gets the reply to its own request. A short reply (fewer
+/// than 16 nodes, even none) ends a request without an error, as in geth.
+#[tokio::test]
+async fn concurrent_find_nodes_to_one_node_each_get_their_reply() {
+    let (d, _) = start(16, cfg()).await;
+    let peer = Peer::new("127.0.0.1", 113).await;
+    let node = peer.node();
+    let find = |target: NodeId| {
+        let (d, node) = (d.clone(), node.clone());
+        tokio::spawn(async move { d.find_node(&node, target).await })
+    };
+    let first = find(NodeId::from_secret_key(&key(170)));
+    // Bond as in the test above, then answer the first FindNode.
+    assert!(peer.answer_ping(REPLY_WAIT).await);
+    peer.send(d.local_addr(), &peer.ping_msg(d.local_addr()))
+        .await;
+    peer.recv_where(REPLY_WAIT, pong_to).await.expect("pong");
+    let (_, from) = peer
+        .recv_where(REPLY_WAIT, |m| matches!(m, Message::FindNode(_)))
+        .await
+        .expect("first findnode");
+    let second = find(NodeId::from_secret_key(&key(171)));
+    // Not sent while the first is open.
+    assert!(peer
+        .recv_where(Duration::from_millis(100), |m| matches!(
+            m,
+            Message::FindNode(_)
+        ))
+        .await
+        .is_none());
+    let a = NodeId::from_secret_key(&key(172));
+    let neighbors = |nodes| {
+        Message::Neighbors(wire::Neighbors {
+            nodes,
+            expiration: Peer::expiration(),
+        })
+    };
+    peer.send(from, &neighbors(vec![record("127.0.0.6", 30303, a)]))
+        .await;
+    // A packet shorter than MAX_NEIGHBORS is the last of a reply: the first
+    // request ends with its one node, then the second is sent and answered
+    // with nothing.
+    let found = first.await.unwrap().expect("first reply");
+    assert_eq!(found.iter().map(|n| n.id).collect::<Vec<_>>(), vec![a]);
+    peer.recv_where(REPLY_WAIT, |m| matches!(m, Message::FindNode(_)))
+        .await
+        .expect("second findnode");
+    peer.send(from, &neighbors(vec![])).await;
+    let found = second.await.unwrap().expect("an empty reply is a reply");
+    assert!(found.is_empty());
+    d.shutdown().await;
+}

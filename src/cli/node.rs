@@ -193,15 +193,39 @@ pub async fn run(args: NodeArgs) -> Result<(), CliError> {
         None => None,
     };
 
-    // Log peer events until a signal arrives.
+    // Log peer events until a signal arrives. Static dials start inside
+    // Server::start, so a peer can be up before we subscribe: log the peers
+    // already connected too, once each (`logged` also dedupes an Add event
+    // that races the snapshot).
     let mut events = server.subscribe_events();
+    let mut logged = std::collections::HashSet::new();
+    for peer in server.peers().await {
+        if logged.insert(peer.id()) {
+            tracing::info!(
+                target: "p2p::server", peer = %peer.id(), remote = ?Some(peer.remote_addr()),
+                "peer connected"
+            );
+        }
+    }
     let signal = wait_for_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
             _ = &mut signal => break,
             ev = events.next() => match ev {
-                Some(ev) => log_event(&ev),
+                Some(ev) => {
+                    let first = match ev.kind {
+                        PeerEventKind::Add => logged.insert(ev.peer),
+                        PeerEventKind::Drop => {
+                            logged.remove(&ev.peer);
+                            true
+                        }
+                        _ => true,
+                    };
+                    if first {
+                        log_event(&ev);
+                    }
+                }
                 None => break,
             },
         }

@@ -129,6 +129,9 @@ enum PendingKind {
     },
     Neighbors {
         nodes: Vec<Node>,
+        /// At least one Neighbors packet arrived (possibly with no usable
+        /// node): the request then ends without an error, as in geth.
+        replied: bool,
         tx: oneshot::Sender<Result<Vec<Node>, DiscoverError>>,
     },
     Enr {
@@ -167,6 +170,9 @@ pub(crate) struct Service<T> {
     rng: rand::rngs::StdRng,
     pending: Vec<Pending>,
     bond_waiters: Vec<BondWaiter>,
+    /// FindNode requests waiting for an earlier one to the same node to end
+    /// (at most `max_pending_replies`; beyond that, `TooManyPending`).
+    queued_finds: std::collections::VecDeque<Deferred>,
     cmd_rx: mpsc::Receiver<Command>,
     weak_tx: mpsc::WeakSender<Command>,
     jobs: JoinSet<()>,
@@ -225,6 +231,7 @@ impl<T: DatagramTransport> Service<T> {
             self_id,
             pending: Vec::new(),
             bond_waiters: Vec::new(),
+            queued_finds: std::collections::VecDeque::new(),
             cmd_rx,
             weak_tx,
             jobs: JoinSet::new(),
@@ -287,6 +294,10 @@ impl<T: DatagramTransport> Service<T> {
         // Dropping the pending oneshots tells waiting callers `Closed`.
         self.pending.clear();
         self.bond_waiters.clear();
+        self.queued_finds.clear();
+        // Closed before the acknowledgement, so handles (and RandomNodes
+        // streams) see the service gone as soon as `shutdown()` returns.
+        self.cmd_rx.close();
         drop(self.transport);
         if let Some(tx) = shutdown_tx {
             let _ = tx.send(());
@@ -439,6 +450,18 @@ impl<T: DatagramTransport> Service<T> {
     fn send_deferred(&mut self, deferred: Deferred, now: Instant) {
         match deferred {
             Deferred::FindNode { node, target, tx } => {
+                // One FindNode per node at a time: Neighbors replies carry no
+                // request id, so a second request would have its reply taken
+                // by the first (which keeps waiting for more chunks).
+                if self.find_in_flight(&node.id) {
+                    if self.queued_finds.len() >= self.cfg.max_pending_replies {
+                        let _ = tx.send(Err(DiscoverError::TooManyPending));
+                    } else {
+                        self.queued_finds
+                            .push_back(Deferred::FindNode { node, target, tx });
+                    }
+                    return;
+                }
                 let msg = Message::FindNode(wire::FindNode {
                     target,
                     expiration: self.expiration(now),
@@ -449,6 +472,7 @@ impl<T: DatagramTransport> Service<T> {
                         ip,
                         deadline: now + self.cfg.response_timeout,
                         kind: PendingKind::Neighbors {
+                            replied: false,
                             nodes: Vec::new(),
                             tx,
                         },
@@ -570,6 +594,23 @@ impl<T: DatagramTransport> Service<T> {
         hash
     }
 
+    fn find_in_flight(&self, id: &NodeId) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.id == *id && matches!(p.kind, PendingKind::Neighbors { .. }))
+    }
+
+    /// After a FindNode to `id` ended: sends the next one queued for it.
+    pub(crate) fn send_queued_find(&mut self, id: &NodeId, now: Instant) {
+        let next = self
+            .queued_finds
+            .iter()
+            .position(|d| matches!(d, Deferred::FindNode { node, .. } if node.id == *id));
+        if let Some(d) = next.and_then(|i| self.queued_finds.remove(i)) {
+            self.send_deferred(d, now);
+        }
+    }
+
     fn expire(&mut self, p: Pending, now: Instant) {
         match p.kind {
             PendingKind::Pong { purpose, .. } => match purpose {
@@ -580,8 +621,11 @@ impl<T: DatagramTransport> Service<T> {
                 }
                 PingPurpose::Bond(d) => d.fail(DiscoverError::Timeout),
             },
-            PendingKind::Neighbors { nodes, tx } => {
-                if nodes.is_empty() {
+            PendingKind::Neighbors { nodes, replied, tx } => {
+                // A node that answered with fewer than 16 (even 0) usable
+                // nodes did answer: no timeout, no find failure (geth only
+                // reports errTimeout when no reply matched at all).
+                if !replied {
                     let fails = self.bonds.find_failed(p.id, p.ip, now);
                     if fails >= MAX_FINDNODE_FAILURES
                         && self.table.len_of_bucket(&p.id) >= BUCKET_SIZE / 4
@@ -592,6 +636,7 @@ impl<T: DatagramTransport> Service<T> {
                 } else {
                     self.finish_find(p.id, p.ip, nodes, tx, now);
                 }
+                self.send_queued_find(&p.id, now);
             }
             PendingKind::Enr { tx, .. } => {
                 if let Some(tx) = tx {

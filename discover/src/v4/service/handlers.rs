@@ -234,9 +234,16 @@ impl<T: DatagramTransport> Service<T> {
         let restrict = self.cfg.net_restrict.clone();
         let self_id = self.self_id;
         let p = &mut self.pending[pos];
-        let PendingKind::Neighbors { nodes, .. } = &mut p.kind else {
+        let PendingKind::Neighbors { nodes, replied, .. } = &mut p.kind else {
             return;
         };
+        *replied = true;
+        // Replies are split into packets of MAX_NEIGHBORS (geth, ethereumjs
+        // and we fill every packet but the last), so a shorter packet ends
+        // the reply: finish now instead of waiting out the timeout for chunks
+        // that will not come (geth waits; in small networks that costs every
+        // lookup round 500 ms).
+        let last_chunk = resp.nodes.len() < MAX_NEIGHBORS;
         for r in resp.nodes {
             if nodes.len() >= BUCKET_SIZE {
                 break;
@@ -252,11 +259,12 @@ impl<T: DatagramTransport> Service<T> {
             }
             nodes.push(Node::new(r.id, r.ip, r.tcp, r.udp));
         }
-        if nodes.len() >= BUCKET_SIZE {
+        if nodes.len() >= BUCKET_SIZE || last_chunk {
             let p = self.pending.swap_remove(pos);
-            if let PendingKind::Neighbors { nodes, tx } = p.kind {
+            if let PendingKind::Neighbors { nodes, tx, .. } = p.kind {
                 self.finish_find(p.id, p.ip, nodes, tx, now);
             }
+            self.send_queued_find(&p.id, now);
         } else {
             // More chunks may follow; wait for them (geth resets its timer too).
             p.deadline = now + self.cfg.response_timeout;
