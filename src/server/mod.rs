@@ -69,6 +69,7 @@ mod conn;
 mod inbound;
 mod info;
 mod nat;
+mod persist;
 mod stats;
 mod task;
 
@@ -305,6 +306,8 @@ impl Server {
             dial.add_static(node.clone());
         }
         let (reputation_sink, reputation_reports) = ReputationSink::channel();
+        let mut bans = BanList::new();
+        persist::load(&node_db, &mut bans);
         let mut task = ServerTask {
             ctx,
             commands: cmd_rx,
@@ -322,7 +325,7 @@ impl Server {
             dial,
             dialer: config.dialer.clone(),
             no_dial: config.no_dial,
-            bans: BanList::new(),
+            bans,
             trusted: config
                 .trusted_nodes
                 .iter()

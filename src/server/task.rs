@@ -16,6 +16,7 @@ use tracing::{debug, info, trace};
 
 use super::checks::{admission_check, loses_crossed_dial, AdmissionLimits, Candidate, PeerCounts};
 use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
+use super::persist;
 use super::TARGET;
 use crate::banlist::{BanList, ReputationChange};
 use crate::config::Dialer;
@@ -120,6 +121,9 @@ impl ServerTask {
 
     fn adjust_reputation(&mut self, id: NodeId, delta: i32) -> ReputationChange {
         let change = self.bans.adjust(id, delta, Instant::now());
+        if let Some((db, _)) = &self.node_db {
+            persist::store_reputation(db, &id, change);
+        }
         if let ReputationChange::Banned(_) = change {
             info!(target: TARGET, ?id, "peer banned: reputation too low");
             self.disconnect_banned(&id);
@@ -177,11 +181,17 @@ impl ServerTask {
                 let _ = reply.send(self.peers.len());
             }
             Command::Ban(id, duration) => {
-                self.bans.ban(id, duration, Instant::now());
+                let until = self.bans.ban(id, duration, Instant::now());
+                if let Some((db, _)) = &self.node_db {
+                    persist::store_ban(db, &id, until);
+                }
                 self.disconnect_banned(&id);
             }
             Command::Unban(id) => {
                 self.bans.unban(&id);
+                if let Some((db, _)) = &self.node_db {
+                    persist::remove_ban(db, &id);
+                }
             }
             Command::AdjustReputation(id, delta, reply) => {
                 let _ = reply.send(self.adjust_reputation(id, delta));

@@ -272,6 +272,40 @@ async fn protocol_reputation_reports_ban_the_peer() {
     b.stop().await;
 }
 
+/// Bans and reputation scores live in the node database: a restarted
+/// server still refuses a banned node and remembers a partial score.
+#[tokio::test]
+async fn bans_and_scores_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nodes");
+    let start_a = || async {
+        let (tx, _seen) = mpsc::channel(16);
+        let mut c = config(46, tx);
+        c.node_database = Some(path.clone());
+        Server::start(c).await.unwrap()
+    };
+    let a = start_a().await;
+    a.ban(id(47), Duration::from_secs(600)).await.unwrap();
+    let change = a.adjust_reputation(id(48), -60).await.unwrap();
+    assert_eq!(change, devp2p::banlist::ReputationChange::Score(-60));
+    a.stop().await;
+
+    let a = start_a().await;
+    let err = raw_peer(47, &a).await.expect_err("still banned");
+    assert_eq!(err.disconnect_reason(), DiscReason::UselessPeer);
+    let change = a.adjust_reputation(id(48), -60).await.unwrap();
+    assert!(
+        matches!(change, devp2p::banlist::ReputationChange::Banned(_)),
+        "{change:?}"
+    );
+    // Lifting the ban is persisted too.
+    a.unban(id(47)).await.unwrap();
+    a.stop().await;
+    let a = start_a().await;
+    raw_peer(47, &a).await.expect("unbanned after restart");
+    a.stop().await;
+}
+
 #[tokio::test]
 async fn node_info_has_geth_fields() {
     let (a, _ra) = start(51).await;

@@ -470,6 +470,15 @@ impl NodeDb {
         })
     }
 
+    /// Forgets the reputation score of `id` (back to neutral).
+    pub fn remove_reputation(&self, id: &NodeId) -> Result<()> {
+        self.write(false, |txn| {
+            let mut t = txn.open_table(REPUTATION).map_err(storage)?;
+            t.remove(id.as_bytes().as_slice()).map_err(storage)?;
+            Ok(())
+        })
+    }
+
     /// Every stored reputation score.
     pub fn reputations(&self) -> Result<Vec<(NodeId, i64)>> {
         self.read_table(REPUTATION, |t| {
