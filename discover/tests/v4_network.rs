@@ -100,3 +100,34 @@ async fn fifty_loopback_nodes_find_each_other_from_one_bootnode() {
         .expect("stream ends")
         .is_none());
 }
+
+/// The smallest network: a bootnode and one node. Each finds the other by
+/// lookup (the answering node is part of the result, as in geth, even when
+/// its reply holds nobody else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_find_each_other_by_lookup() {
+    let (boot, _) = start(60, Discv4Config::default()).await;
+    let cfg = Discv4Config {
+        bootnodes: vec![node_of(&boot)],
+        ..Discv4Config::default()
+    };
+    let (node, _) = start(61, cfg).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let a = node.lookup(boot.local_id()).await;
+        let b = boot.lookup(node.local_id()).await;
+        if a.iter().any(|n| n.id == boot.local_id()) && b.iter().any(|n| n.id == node.local_id()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no mutual lookup after {attempts} attempts: node found {a:?}, bootnode found {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("two nodes: mutual lookup after {attempts} attempt(s)");
+    node.shutdown().await;
+    boot.shutdown().await;
+}
