@@ -20,7 +20,10 @@ use devp2p::rlpx::{FrameCodec, HandshakeKey, Initiator, Recipient};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use secp256k1::{ecdh, All, Message, PublicKey, Secp256k1, SecretKey};
-use sha3::{Digest, Keccak256};
+// The bound uses the MACs' keccak backend, so the ratio measures our framing,
+// not the choice of keccak implementation.
+use devp2p::rlpx::Keccak as Keccak256;
+use sha3::Digest;
 
 /// Rounds per figure (ours and bound alternate).
 const ROUNDS: usize = 5;
@@ -221,23 +224,30 @@ fn bench_handshake(lines: &mut Vec<String>, info: &mut Vec<String>) {
     ));
 }
 
-/// keccak256 throughput of the backend in use (informational).
+/// keccak256 throughput of `sha3` and of the MACs' backend (informational).
 fn bench_keccak(info: &mut Vec<String>) {
-    let data = vec![0u8; 1 << 20];
-    let mut h = Keccak256::new();
-    let mut best_bulk = 0f64;
-    let mut best_digest = 0f64;
-    for _ in 0..ROUNDS {
-        best_bulk = best_bulk.max(best_rate(data.len() as f64, || h.update(&data)));
-        best_digest = best_digest.max(best_rate(1.0, || {
-            black_box(h.clone().finalize());
-        }));
+    fn rates<H: Digest + Clone>() -> (f64, f64) {
+        let data = vec![0u8; 1 << 20];
+        let mut h = H::new();
+        let mut best_bulk = 0f64;
+        let mut best_digest = 0f64;
+        for _ in 0..ROUNDS {
+            best_bulk = best_bulk.max(best_rate(data.len() as f64, || h.update(&data)));
+            best_digest = best_digest.max(best_rate(1.0, || {
+                black_box(h.clone().finalize());
+            }));
+        }
+        (best_bulk, best_digest)
     }
-    info.push(format!(
-        "info keccak.sha3 bulk_mbps={:.1} digests_per_s={:.0}",
-        best_bulk / 1e6,
-        best_digest
-    ));
+    for (name, (bulk, digests)) in [
+        ("sha3", rates::<sha3::Keccak256>()),
+        ("mac_backend", rates::<Keccak256>()),
+    ] {
+        info.push(format!(
+            "info keccak.{name} bulk_mbps={:.1} digests_per_s={digests:.0}",
+            bulk / 1e6
+        ));
+    }
 }
 
 fn main() {
