@@ -48,6 +48,7 @@ bin="$CARGO_TARGET_DIR/$triple/release"
 "$bin/gen_seeds" "$here/corpus" >/dev/null
 
 failed=0
+passed=0
 mkdir -p logs
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
@@ -62,12 +63,14 @@ for t in "${targets[@]}"; do
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   if [ $rc -eq 0 ]; then
     result=ok
+    passed=$((passed + 1))
   else
     result=crash
-    failed=1
+    failed=$((failed + 1))
     echo "--- $t (exit $rc), last lines of $log:" >&2
     tail -n 40 "$log" >&2
   fi
   echo "fuzz $t seconds=$seconds execs=${execs:-0} result=$result"
 done
-exit $failed
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
