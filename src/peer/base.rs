@@ -72,7 +72,7 @@ impl PongLimiter {
 
 /// Builds the transport item `rlp(code) || payload`, snappy-compressing the
 /// payload when `snappy` is set.
-pub(crate) fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
+pub fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
     let code_rlp = rlp::encode(&code);
     if !snappy {
         let mut out = BytesMut::with_capacity(code_rlp.len() + payload.len());
@@ -90,7 +90,7 @@ pub(crate) fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<By
 }
 
 /// Splits a transport item into its message code and (raw) payload.
-pub(crate) fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
+pub fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
     let bad = |e: rlp::DecoderError| PeerError::MalformedMsg(format!("message code: {e}"));
     if frame.is_empty() {
         return Err(PeerError::MalformedMsg("empty frame".into()));
@@ -107,7 +107,7 @@ pub(crate) fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
 
 /// Decompresses a snappy payload after checking its declared length against
 /// [`MAX_MSG_SIZE`], so a tiny frame cannot make us allocate 4 GiB.
-pub(crate) fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
+pub fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
     let size = snap::raw::decompress_len(data)
         .map_err(|e| PeerError::MalformedMsg(format!("snappy header: {e}")))?;
     if size > MAX_MSG_SIZE {
@@ -128,7 +128,7 @@ pub(crate) fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
 /// plain (ethereumjs sends it uncompressed with a bare reason even after a v5
 /// Hello). Undecodable payloads still end the connection; they are reported
 /// as `DiscReason::Requested`.
-pub(crate) fn decode_disconnect(payload: &[u8], snappy: bool) -> crate::DiscReason {
+pub fn decode_disconnect(payload: &[u8], snappy: bool) -> crate::DiscReason {
     if snappy {
         if let Ok(plain) = decompress(payload) {
             if let Ok(r) = crate::DiscReason::decode(&plain) {

@@ -32,6 +32,9 @@ pub use base::{
     DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, HELLO_MSG,
     PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG, PONG_REFILL_INTERVAL,
 };
+// The base protocol's wire codec, public so fuzz targets (fuzz/) and
+// external tools can drive it without a connection.
+pub use base::{decode_disconnect, decompress, encode_frame, split_frame};
 pub use caps::{match_protocols, Negotiated, BASE_PROTOCOL_LENGTH};
 pub use error::{PeerError, TransportError};
 pub use handle::{Peer, PeerInfo, PeerNetworkInfo, PeerStats, ProtocolStats, TrafficStats};

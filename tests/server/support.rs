@@ -161,3 +161,31 @@ pub async fn disconnect_reason(
     };
     tokio::time::timeout(WAIT, read).await.ok().flatten()
 }
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (as benches/peer.rs
+/// does) and asserts it is at least `needed`, so a low default fails with a
+/// clear message instead of as a mysterious accept error.
+#[allow(dead_code)] // used by the hardening and stop_accounting binaries
+pub fn raise_fd_limit(needed: u64) {
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    let cur = unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+        // rlim_t is u64 on Linux but not on every target.
+        #[allow(clippy::unnecessary_cast)]
+        let cur = lim.rlim_cur as u64;
+        cur
+    };
+    assert!(
+        cur >= needed,
+        "RLIMIT_NOFILE is {cur}, these tests need {needed}"
+    );
+}

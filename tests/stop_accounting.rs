@@ -1,0 +1,101 @@
+//! `Server::stop()` gives everything back: with 1,000 peers connected (and
+//! discovery and an on-disk node database running), once `stop()` returns
+//! the runtime has exactly the tasks it had before `Server::start`, the
+//! process has exactly the file descriptors it had (after the test drops its
+//! own client sockets), and the node database file is closed (redb can open
+//! it again, which it refuses while another handle holds the file lock).
+//!
+//! Its own test binary with a single test, so no other test opens files or
+//! spawns tasks in this process while it counts.
+
+#[allow(dead_code)]
+#[path = "server/support.rs"]
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use devp2p::server::Server;
+use devp2p_discover::db::NodeDb;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use support::*;
+
+/// Peers connected before `stop()` (the hardening issue's figure).
+const PEERS: u32 = 1_000;
+/// Client handshakes at once (keeps the 2-core machine responsive).
+const CONNECT_CONCURRENCY: usize = 64;
+/// Open files needed: two per loopback connection plus headroom.
+const NEEDED_FDS: u64 = 2 * PEERS as u64 + 500;
+
+/// Open file descriptors of this process (`/proc/self/fd`; the directory
+/// handle used for counting is included in every count alike).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+// current_thread: a task is removed from the runtime's count in the same
+// step that wakes whoever awaits it, so "back to the start count" can be
+// checked exactly, with no settling delay.
+#[tokio::test(flavor = "current_thread")]
+async fn stop_returns_every_task_fd_and_the_node_database() {
+    raise_fd_limit(NEEDED_FDS);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("nodes.redb");
+
+    let tasks_before = alive_tasks();
+    let fds_before = open_fds();
+
+    let (tx, _seen) = mpsc::channel(1024);
+    let mut cfg = config(4101, tx);
+    cfg.max_peers = 1_600; // inbound share max_peers − max_peers/3 ≥ 1,000
+    cfg.max_pending_peers = 256;
+    cfg.no_discovery = false;
+    cfg.discovery_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+    cfg.node_database = Some(db_path.clone());
+    let server = Arc::new(Server::start(cfg).await.expect("server starts"));
+    assert!(server.discovery().is_some(), "discovery runs");
+
+    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let mut clients = JoinSet::new();
+    for n in 0..PEERS {
+        let (server, gate) = (server.clone(), gate.clone());
+        clients.spawn(async move {
+            let _slot = gate.acquire_owned().await.unwrap();
+            raw_peer(20_000 + n, &server).await.expect("peer connects")
+        });
+    }
+    let mut conns = Vec::with_capacity(PEERS as usize);
+    while let Some(c) = clients.join_next().await {
+        conns.push(c.expect("client task"));
+    }
+    wait_peers(&server, PEERS as usize).await;
+    let tasks_running = alive_tasks();
+    let fds_running = open_fds();
+
+    server.stop().await;
+    let tasks_after = alive_tasks();
+    drop(conns);
+    drop(server);
+    let fds_after = open_fds();
+    eprintln!(
+        "stop accounting: tasks before={tasks_before} with {PEERS} peers={tasks_running} \
+         after stop={tasks_after}; fds before={fds_before} with peers={fds_running} \
+         after stop={fds_after}"
+    );
+    assert_eq!(tasks_after, tasks_before, "tasks left after stop()");
+    assert_eq!(fds_after, fds_before, "file descriptors left after stop()");
+    // redb locks the file while a handle is open: reopening proves the
+    // server released it.
+    let reopened = NodeDb::open(&db_path);
+    assert!(reopened.is_ok(), "node database still held: {reopened:?}");
+}
