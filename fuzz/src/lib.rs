@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::{BufMut, BytesMut};
-use devp2p::rlpx::{HandshakeKey, Initiator, MacState, Recipient, Secrets};
+use devp2p::rlpx::{mac_cipher, HandshakeKey, Initiator, MacCipher, MacState, Recipient, Secrets};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use secp256k1::SecretKey;
@@ -107,6 +107,7 @@ type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 pub struct FrameForger {
     aes: Aes256Ctr,
     mac: MacState,
+    mac_cipher: MacCipher,
 }
 
 impl FrameForger {
@@ -115,6 +116,7 @@ impl FrameForger {
         FrameForger {
             aes: Aes256Ctr::new(&secrets.aes_secret.into(), &[0u8; 16].into()),
             mac: secrets.egress_mac.clone(),
+            mac_cipher: mac_cipher(&secrets.mac_secret),
         }
     }
 
@@ -123,7 +125,7 @@ impl FrameForger {
     pub fn frame(&mut self, header: [u8; 16], body: &[u8], dst: &mut BytesMut) {
         let mut header = header;
         self.aes.apply_keystream(&mut header);
-        let header_mac = self.mac.update_header(&header);
+        let header_mac = self.mac.update_header(&self.mac_cipher, &header);
         dst.put_slice(&header);
         dst.put_slice(&header_mac);
         let start = dst.len();
@@ -131,7 +133,7 @@ impl FrameForger {
         dst.put_bytes(0, body.len().next_multiple_of(16) - body.len());
         let sealed = &mut dst[start..];
         self.aes.apply_keystream(sealed);
-        let frame_mac = self.mac.update_body(sealed);
+        let frame_mac = self.mac.update_body(&self.mac_cipher, sealed);
         dst.put_slice(&frame_mac);
     }
 }

@@ -29,7 +29,7 @@ pub use handshake::{
     LEGACY_ACK_SIZE, LEGACY_AUTH_SIZE, MAX_HANDSHAKE_PACKET_SIZE, PADDING_RANGE, PROTOCOL_VERSION,
     SIZE_PREFIX_LEN,
 };
-pub use mac::{Keccak, MacState};
+pub use mac::{mac_cipher, Keccak, MacCipher, MacState};
 pub use stream::{accept, accept_with_key, connect, connect_with_key, RlpxStream};
 
 use std::time::Duration;
