@@ -15,6 +15,10 @@
 //! stream cannot avoid. The idle benchmark forks the client side into a child
 //! process so only the server's memory is measured.
 
+#[path = "support/process.rs"]
+mod process;
+use process::rss_kib;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -281,16 +285,6 @@ fn idle_protocol() -> Protocol {
         peer.closed().await;
         Ok(())
     })
-}
-
-/// Resident set size of this process in KiB (Linux `/proc/self/status`).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Raises the open-file limit to the hard limit; returns the new soft limit.

@@ -18,6 +18,10 @@
 //! `Server::start` (0 when every session's tasks ended); start figures are
 //! taken at that same point.
 
+#[path = "support/process.rs"]
+mod process;
+use process::{open_fds, rss_kib};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -253,22 +257,4 @@ async fn session(
     // The server closes its side once it has processed the Disconnect.
     while let Some(Ok(_)) = conn.next().await {}
     Ok(())
-}
-
-/// Resident set size of this process in KiB (`/proc/self/status` VmRSS).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Open file descriptors of this process (entries of `/proc/self/fd`, the
-/// directory handle used to count them included, the same in every count).
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
