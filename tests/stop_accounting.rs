@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 use devp2p::server::Server;
 use devp2p_discover::db::NodeDb;
-use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
 use support::*;
 
@@ -65,20 +64,7 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     let server = Arc::new(Server::start(cfg).await.expect("server starts"));
     assert!(server.discovery().is_some(), "discovery runs");
 
-    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
-    let mut clients = JoinSet::new();
-    for n in 0..PEERS {
-        let (server, gate) = (server.clone(), gate.clone());
-        clients.spawn(async move {
-            let _slot = gate.acquire_owned().await.unwrap();
-            raw_peer(20_000 + n, &server).await.expect("peer connects")
-        });
-    }
-    let mut conns = Vec::with_capacity(PEERS as usize);
-    while let Some(c) = clients.join_next().await {
-        conns.push(c.expect("client task"));
-    }
-    wait_peers(&server, PEERS as usize).await;
+    let conns = connect_raw_peers(&server, 20_000, PEERS, CONNECT_CONCURRENCY).await;
     let tasks_running = alive_tasks();
     let fds_running = open_fds();
 

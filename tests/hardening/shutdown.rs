@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use devp2p::server::Server;
 use futures::StreamExt;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -34,20 +34,7 @@ async fn stop_with_1000_peers_is_fast_and_closes_every_connection() {
     let server = Arc::new(Server::start(cfg).await.unwrap());
 
     let connect_start = Instant::now();
-    let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
-    let mut clients = JoinSet::new();
-    for n in 0..PEERS {
-        let (server, gate) = (server.clone(), gate.clone());
-        clients.spawn(async move {
-            let _slot = gate.acquire_owned().await.unwrap();
-            raw_peer(10_000 + n, &server).await.expect("peer connects")
-        });
-    }
-    let mut conns = Vec::with_capacity(PEERS as usize);
-    while let Some(c) = clients.join_next().await {
-        conns.push(c.expect("client task"));
-    }
-    wait_peers(&server, PEERS as usize).await;
+    let conns = connect_raw_peers(&server, 10_000, PEERS, CONNECT_CONCURRENCY).await;
     let connect_time = connect_start.elapsed();
 
     let t = Instant::now();

@@ -142,6 +142,34 @@ pub async fn raw_peer(n: u32, server: &Server) -> Result<RlpxStream<TcpStream>, 
     Ok(conn)
 }
 
+/// Connects raw peers with keys `first_key..first_key + count` to `server`,
+/// at most `concurrency` handshakes at once (keeps a 2-core machine
+/// responsive), and waits until the server holds them all. (Used by the
+/// hardening and stop-accounting binaries, which share this file.)
+#[allow(dead_code)]
+pub async fn connect_raw_peers(
+    server: &std::sync::Arc<Server>,
+    first_key: u32,
+    count: u32,
+    concurrency: usize,
+) -> Vec<RlpxStream<TcpStream>> {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut clients = tokio::task::JoinSet::new();
+    for n in first_key..first_key + count {
+        let (server, gate) = (server.clone(), gate.clone());
+        clients.spawn(async move {
+            let _slot = gate.acquire_owned().await.unwrap();
+            raw_peer(n, &server).await.expect("peer connects")
+        });
+    }
+    let mut conns = Vec::with_capacity(count as usize);
+    while let Some(c) = clients.join_next().await {
+        conns.push(c.expect("client task"));
+    }
+    wait_peers(server, count as usize).await;
+    conns
+}
+
 /// Reads frames until a Disconnect (code 0x01, possibly snappy-compressed)
 /// and returns its reason; `None` on close or after [`WAIT`].
 pub async fn disconnect_reason(
