@@ -105,6 +105,10 @@ pub fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
     Ok((code, &frame[end..]))
 }
 
+/// Largest decompressed Disconnect payload we inflate, in bytes (ours is 2:
+/// an RLP list holding one byte; 64 leaves room for extra list elements).
+const MAX_DISCONNECT_SIZE: usize = 64;
+
 /// Decompresses a snappy payload after checking its declared length against
 /// [`MAX_MSG_SIZE`], so a tiny frame cannot make us allocate 4 GiB.
 pub fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
@@ -129,7 +133,10 @@ pub fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
 /// Hello). Undecodable payloads still end the connection; they are reported
 /// as `DiscReason::Requested`.
 pub fn decode_disconnect(payload: &[u8], snappy: bool) -> crate::DiscReason {
-    if snappy {
+    // A Disconnect is `[reason]`, a few bytes: never inflate a payload that
+    // declares more (it could declare up to MAX_MSG_SIZE and cost 16 MiB).
+    let small = snap::raw::decompress_len(payload).is_ok_and(|n| n <= MAX_DISCONNECT_SIZE);
+    if snappy && small {
         if let Ok(plain) = decompress(payload) {
             if let Ok(r) = crate::DiscReason::decode(&plain) {
                 return r;
