@@ -3,14 +3,14 @@
 //! other's tables; we bootstrap from it, ping it, hold it in our table and
 //! get nodes from it with FindNode.
 
-#[path = "common/js_peer.rs"]
-mod js_peer;
+#[path = "common/child_peer.rs"]
+mod child_peer;
 
 use std::time::Duration;
 
+use child_peer::{fixed_key_hex, ChildPeer, EVENT_TIMEOUT};
 use devp2p::node::{LocalNode, Node, NodeId};
 use devp2p_discover::v4::{Discv4, Discv4Config};
-use js_peer::{fixed_key_hex, JsPeer, EVENT_TIMEOUT};
 use secp256k1::SecretKey;
 
 /// How long we wait for a node to appear in our table.
@@ -44,7 +44,7 @@ async fn wait_in_table(d: &Discv4, id: NodeId) {
     }
 }
 
-async fn js_ready(js: &mut JsPeer) -> (u16, NodeId) {
+async fn js_ready(js: &mut ChildPeer) -> (u16, NodeId) {
     let ev = js.wait_for("ready", EVENT_TIMEOUT).await;
     let port = ev["port"].as_u64().expect("ready.port") as u16;
     let id: NodeId = ev["id"].as_str().expect("ready.id").parse().unwrap();
@@ -56,7 +56,7 @@ async fn ethereumjs_bootstraps_from_us() {
     let ours = our_node(0x31, vec![]).await;
     let our_id = ours.local_id();
     let bootnode = format!("{}@127.0.0.1:{}", our_id, ours.local_addr().port());
-    let mut js = JsPeer::spawn(
+    let mut js = ChildPeer::spawn_js(
         "dpt_peer.mjs",
         &args(&[
             "--key",
@@ -77,7 +77,7 @@ async fn ethereumjs_bootstraps_from_us() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_bootstrap_from_ethereumjs() {
-    let mut js = JsPeer::spawn(
+    let mut js = ChildPeer::spawn_js(
         "dpt_peer.mjs",
         &args(&["--key", &fixed_key_hex(0x33), "--port", "0"]),
     );

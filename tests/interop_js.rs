@@ -2,10 +2,10 @@
 //! JS peers over 127.0.0.1. They prove the scripts and the Rust driver work,
 //! so a failure in an interop test of our own stack points at our stack.
 
-#[path = "common/js_peer.rs"]
-mod js_peer;
+#[path = "common/child_peer.rs"]
+mod child_peer;
 
-use js_peer::{fixed_key_hex, JsPeer, EVENT_TIMEOUT};
+use child_peer::{fixed_key_hex, ChildPeer, EVENT_TIMEOUT};
 use serde_json::{json, Value};
 
 /// TOO_MANY_PEERS: a reason that is neither 0 nor ethereumjs's default
@@ -17,7 +17,7 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 /// Waits for `ready` and returns (port, id).
-async fn ready(peer: &mut JsPeer) -> (u64, String) {
+async fn ready(peer: &mut ChildPeer) -> (u64, String) {
     let ev = peer.wait_for("ready", EVENT_TIMEOUT).await;
     let id = ev["id"].as_str().expect("ready.id").to_owned();
     assert_eq!(id.len(), 128, "node id is 64 bytes of hex: {ev}");
@@ -34,11 +34,11 @@ fn str_field<'a>(ev: &'a Value, name: &str) -> &'a str {
 async fn two_js_rlpx_peers_exchange_a_message_ping_and_disconnect() {
     let key_a = fixed_key_hex(0x11);
     let key_b = fixed_key_hex(0x22);
-    let mut a = JsPeer::spawn(
+    let mut a = ChildPeer::spawn_js(
         "rlpx_peer.mjs",
         &args(&["--key", &key_a, "--port", "0", "--client-id", "js-a"]),
     );
-    let mut b = JsPeer::spawn(
+    let mut b = ChildPeer::spawn_js(
         "rlpx_peer.mjs",
         &args(&["--key", &key_b, "--no-listen", "--client-id", "js-b"]),
     );
@@ -90,7 +90,7 @@ async fn two_js_rlpx_peers_exchange_a_message_ping_and_disconnect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_rlpx_peer_reports_bad_commands_as_error_events() {
     let key = fixed_key_hex(0x33);
-    let mut a = JsPeer::spawn("rlpx_peer.mjs", &args(&["--key", &key, "--no-listen"]));
+    let mut a = ChildPeer::spawn_js("rlpx_peer.mjs", &args(&["--key", &key, "--no-listen"]));
     ready(&mut a).await;
     // Not loopback: refused before any socket is opened.
     a.send(json!({"cmd": "connect", "id": "ab".repeat(64), "host": "192.0.2.1", "port": 30303}))
@@ -110,14 +110,14 @@ async fn two_js_dpt_peers_find_each_other_and_a_third_learns_via_neighbours() {
     let key_a = fixed_key_hex(0x44);
     let key_b = fixed_key_hex(0x55);
     let key_c = fixed_key_hex(0x66);
-    let mut a = JsPeer::spawn(
+    let mut a = ChildPeer::spawn_js(
         "dpt_peer.mjs",
         &args(&["--key", &key_a, "--port", "0", "--tcp-port", "30303"]),
     );
     let (port_a, id_a) = ready(&mut a).await;
 
     let bootnode = format!("{id_a}@127.0.0.1:{port_a}");
-    let mut b = JsPeer::spawn(
+    let mut b = ChildPeer::spawn_js(
         "dpt_peer.mjs",
         &args(&["--key", &key_b, "--port", "0", "--bootnode", &bootnode]),
     );
@@ -132,7 +132,7 @@ async fn two_js_dpt_peers_find_each_other_and_a_third_learns_via_neighbours() {
     assert_eq!(at_a["udpPort"], port_b);
 
     // C bootstraps from A by command; A's Neighbours answer names B, and C pings B.
-    let mut c = JsPeer::spawn("dpt_peer.mjs", &args(&["--key", &key_c, "--port", "0"]));
+    let mut c = ChildPeer::spawn_js("dpt_peer.mjs", &args(&["--key", &key_c, "--port", "0"]));
     let (_, id_c) = ready(&mut c).await;
     c.send(json!({"cmd": "bootstrap", "id": id_a, "address": "127.0.0.1", "udpPort": port_a}))
         .await;

@@ -5,14 +5,14 @@
 //! Disconnect) is encoded and decoded by hand in this file, so these tests
 //! pin down exactly what ethereumjs puts on the wire.
 
-#[path = "common/js_peer.rs"]
-mod js_peer;
+#[path = "common/child_peer.rs"]
+mod child_peer;
 
 use bytes::{Bytes, BytesMut};
+use child_peer::{fixed_key_hex, ChildPeer, EVENT_TIMEOUT};
 use devp2p::node::NodeId;
 use devp2p::rlpx::{self, RlpxStream};
 use futures::{SinkExt, StreamExt};
-use js_peer::{fixed_key_hex, JsPeer, EVENT_TIMEOUT};
 use rlp::{Rlp, RlpStream};
 use secp256k1::SecretKey;
 use serde_json::{json, Value};
@@ -43,8 +43,8 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 /// Spawns a listening JS RLPx peer and returns it with its port and id.
-async fn js_listener(key: u8, client_id: &str) -> (JsPeer, u16, NodeId) {
-    let mut js = JsPeer::spawn(
+async fn js_listener(key: u8, client_id: &str) -> (ChildPeer, u16, NodeId) {
+    let mut js = ChildPeer::spawn_js(
         "rlpx_peer.mjs",
         &args(&[
             "--key",
@@ -171,7 +171,7 @@ fn check_js_hello(frame: &[u8], js_id: &NodeId, client_id: &str, port: u64) -> H
 
 /// After both Hellos: the JS side accepts our Hello, our capability message,
 /// answers our Ping, and its Disconnect reaches us.
-async fn exercise_session(js: &mut JsPeer, mut stream: RlpxStream<TcpStream>, our_id: &NodeId) {
+async fn exercise_session(js: &mut ChildPeer, mut stream: RlpxStream<TcpStream>, our_id: &NodeId) {
     let added = js.wait_for("peer_added", EVENT_TIMEOUT).await;
     assert_eq!(added["id"], our_id.to_string());
     assert_eq!(added["client_id"], "devp2p-rs/interop-test");
@@ -253,7 +253,7 @@ async fn ethereumjs_connects_to_our_accept_and_we_read_its_hello() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let our_port = listener.local_addr().expect("addr").port();
 
-    let mut js = JsPeer::spawn(
+    let mut js = ChildPeer::spawn_js(
         "rlpx_peer.mjs",
         &args(&[
             "--key",

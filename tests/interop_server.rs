@@ -2,23 +2,23 @@
 //! in both directions: Hello, the custom `tst/1` capability, messages both
 //! ways, ping/pong and disconnect reasons.
 //!
-//! Needs Node.js >= 20 with npm (`tests/common/js_peer.rs` installs the
+//! Needs Node.js >= 20 with npm (`tests/common/child_peer.rs` installs the
 //! pinned packages on first use).
 
-#[path = "common/js_peer.rs"]
-mod js_peer;
+#[path = "common/child_peer.rs"]
+mod child_peer;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
+use child_peer::{fixed_key_hex, ChildPeer, EVENT_TIMEOUT};
 use devp2p::config::Config;
 use devp2p::message::{MsgReader, MsgWriter};
 use devp2p::node::{Node, NodeId};
 use devp2p::server::Server;
 use devp2p::{DiscReason, PeerEventKind, Protocol};
 use futures::StreamExt;
-use js_peer::{fixed_key_hex, JsPeer, EVENT_TIMEOUT};
 use secp256k1::SecretKey;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -62,7 +62,7 @@ fn js_id(n: u8) -> NodeId {
 /// Checks Hello, the capability and messages in both directions once
 /// ethereumjs reported `peer_added`.
 async fn exchange_messages(
-    js: &mut JsPeer,
+    js: &mut ChildPeer,
     seen: &mut mpsc::Receiver<(u64, Bytes)>,
     added: serde_json::Value,
 ) {
@@ -105,7 +105,7 @@ async fn ethereumjs_dials_us() {
     let (tx, mut seen) = mpsc::channel(64);
     let server = our_server(tx).await;
     let mut events = server.subscribe_events();
-    let mut js = JsPeer::spawn(
+    let mut js = ChildPeer::spawn_js(
         "rlpx_peer.mjs",
         &["--key".into(), fixed_key_hex(1), "--no-listen".into()],
     );
@@ -147,7 +147,7 @@ async fn ethereumjs_dials_us() {
 async fn we_dial_ethereumjs() {
     let (tx, mut seen) = mpsc::channel(64);
     let server = our_server(tx).await;
-    let mut js = JsPeer::spawn(
+    let mut js = ChildPeer::spawn_js(
         "rlpx_peer.mjs",
         &[
             "--key".into(),

@@ -1,31 +1,12 @@
-//! Test-only access to the shared spec vectors (`shared/vectors/eip8.txt`).
+//! Test-only access to the EIP-8 spec vectors (`testdata/eip8.txt` at the
+//! repository's top, kept there so a fresh clone tests alone).
 
-use std::path::PathBuf;
-
-/// Finds `shared/vectors/<name>`: beside the repository in CI
-/// (`$CARGO_MANIFEST_DIR/../../shared`), one level up, under
-/// `$DEVP2P_SHARED_DIR`, or at `/work/shared`.
-pub(crate) fn vector_file(name: &str) -> PathBuf {
-    let manifest = env!("CARGO_MANIFEST_DIR");
-    let mut candidates = vec![
-        PathBuf::from(manifest).join("../../shared"),
-        PathBuf::from(manifest).join("../shared"),
-    ];
-    if let Ok(dir) = std::env::var("DEVP2P_SHARED_DIR") {
-        candidates.insert(0, PathBuf::from(dir));
-    }
-    candidates.push(PathBuf::from("/work/shared"));
-    candidates
-        .into_iter()
-        .map(|d| d.join("vectors").join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("vector file {name} not found; set DEVP2P_SHARED_DIR"))
-}
+/// `testdata/eip8.txt` of the repository, compiled in.
+const EIP8_TXT: &str = include_str!("../../testdata/eip8.txt");
 
 /// Reads a `name: hex` vector from eip8.txt.
 pub(crate) fn eip8_vector(key: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(vector_file("eip8.txt")).expect("read eip8.txt");
-    let value = text
+    let value = EIP8_TXT
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
         .find_map(|l| {

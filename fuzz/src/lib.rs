@@ -7,7 +7,6 @@
 //! entry points; `gen_seeds` writes seeds in the same layout.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use aes::cipher::{KeyIvInit, StreamCipher};
@@ -180,30 +179,13 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Finds `vectors/eip8.txt` in `$DEVP2P_SHARED_DIR`, in `shared/` beside
-/// the repository (`../../shared` from fuzz/, the CI layout), two levels
-/// further up (worktrees), or in `/work/shared`.
-pub fn eip8_path() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = Vec::new();
-    if let Ok(dir) = std::env::var("DEVP2P_SHARED_DIR") {
-        dirs.push(PathBuf::from(dir));
-    }
-    dirs.push(manifest.join("../../shared"));
-    dirs.push(manifest.join("../../../shared"));
-    dirs.push(PathBuf::from("/work/shared"));
-    dirs.into_iter()
-        .map(|d| d.join("vectors/eip8.txt"))
-        .find(|p| p.is_file())
-}
+/// `testdata/eip8.txt` of the repository (the EIP-8 spec vectors), compiled in.
+const EIP8_TXT: &str = include_str!("../../testdata/eip8.txt");
 
-/// The `name: hex` entries of eip8.txt (empty when the file is absent).
+/// The `name: hex` entries of eip8.txt.
 pub fn eip8_vectors() -> HashMap<String, Vec<u8>> {
-    let Some(path) = eip8_path() else {
-        return HashMap::new();
-    };
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    EIP8_TXT
+        .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|l| l.split_once(':'))

@@ -1,6 +1,6 @@
 //! Writes the seed corpora: `gen_seeds <corpus-dir>` creates
 //! `<corpus-dir>/<target>/seed-<name>` for every target, from EIP-8's spec
-//! vectors (when `shared/vectors/eip8.txt` is found) and from valid
+//! vectors (`testdata/eip8.txt`) and from valid
 //! encodings made here with fixed keys and a seeded RNG, so the output is
 //! the same on every run. Inputs follow each target's `mode || rest` layout.
 
@@ -49,9 +49,6 @@ fn main() {
         written: 0,
     };
     let vectors = eip8_vectors();
-    if vectors.is_empty() {
-        eprintln!("gen_seeds: eip8.txt not found (set DEVP2P_SHARED_DIR); own encodings only");
-    }
     handshake(&mut s, &vectors);
     frames(&mut s);
     base_protocol(&mut s, &vectors);

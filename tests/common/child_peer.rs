@@ -1,14 +1,16 @@
-//! Test-side driver for the ethereumjs interop peers in `tests/interop/`.
+//! Test-side driver for independent peers that run as child processes and
+//! speak JSON lines: the ethereumjs scripts in `tests/interop/` and the
+//! go-ethereum harness in `tests/geth/`.
 //!
 //! Include from an integration test with
-//! `#[path = "common/js_peer.rs"] mod js_peer;`.
+//! `#[path = "common/child_peer.rs"] mod child_peer;`.
 //!
-//! A [`JsPeer`] is one `node` child process running `rlpx_peer.mjs` or
-//! `dpt_peer.mjs`. Commands go to its stdin and events come back on its
-//! stdout, one JSON object per line (the protocol is in
-//! `tests/interop/README.md`). Every read is bounded by a timeout, so a
-//! silent or dead peer fails the test instead of hanging it. The child is
-//! killed when the `JsPeer` is dropped.
+//! A [`ChildPeer`] is one child process (`node rlpx_peer.mjs`, `node
+//! dpt_peer.mjs`, the geth harness, …). Commands go to its stdin and events
+//! come back on its stdout, one JSON object per line (the protocols are in
+//! `tests/interop/README.md` and `tests/geth/README.md`). Every read is
+//! bounded by a timeout, so a silent or dead peer fails the test instead of
+//! hanging it. The child is killed when the `ChildPeer` is dropped.
 //!
 //! These tests talk to a real process over real sockets: do not use
 //! `tokio::time::pause` in them, the timeouts here are wall-clock.
@@ -46,7 +48,7 @@ const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often the `npm ci` child is polled for completion.
 const NPM_CI_POLL: Duration = Duration::from_millis(100);
 
-/// A sensible default timeout for one expected event from a JS peer
+/// A sensible default timeout for one expected event from a child peer
 /// (ethereumjs's own handshake and ping timeouts are 10 s).
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -149,9 +151,9 @@ fn run_npm_ci(dir: &Path) {
     );
 }
 
-/// What went wrong while reading a JS peer's events.
+/// What went wrong while reading a child peer's events.
 #[derive(Debug)]
-pub enum JsPeerError {
+pub enum ChildPeerError {
     /// No event arrived within the timeout.
     Timeout,
     /// The peer closed stdout (it exited or crashed).
@@ -160,8 +162,8 @@ pub enum JsPeerError {
     Malformed(String),
 }
 
-/// One running ethereumjs peer (see the module docs).
-pub struct JsPeer {
+/// One running child peer (see the module docs).
+pub struct ChildPeer {
     script: String,
     child: Child,
     stdin: Option<ChildStdin>,
@@ -170,40 +172,47 @@ pub struct JsPeer {
     stderr_task: JoinHandle<()>,
 }
 
-impl JsPeer {
+impl ChildPeer {
     /// Starts `node tests/interop/<script> <args>`, installing the npm
     /// dependencies first if needed. Must be called inside a tokio runtime.
     ///
-    /// The child's stderr is kept (last [`STDERR_TAIL_LINES`] lines) for
-    /// failure messages; set `JS_PEER_LOG=1` to also echo it live, and
-    /// `DEBUG=devp2p:*` (passed through) to get ethereumjs's own logging.
-    pub fn spawn(script: &str, args: &[String]) -> JsPeer {
+    /// `DEBUG=devp2p:*` (passed through) turns on ethereumjs's own logging.
+    pub fn spawn_js(script: &str, args: &[String]) -> ChildPeer {
         ensure_node_modules();
         let dir = interop_dir();
-        let mut child = Command::new("node")
-            .arg(dir.join(script))
-            .args(args)
-            .current_dir(&dir)
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join(script)).args(args).current_dir(&dir);
+        ChildPeer::spawn(script, cmd, "Node.js >= 20 is required")
+    }
+
+    /// Starts `cmd` as a child peer named `name` in failure messages;
+    /// `missing` says what to install when the program cannot be run. Must
+    /// be called inside a tokio runtime.
+    ///
+    /// The child's stderr is kept (last [`STDERR_TAIL_LINES`] lines) for
+    /// failure messages; set `CHILD_PEER_LOG=1` to also echo it live.
+    pub fn spawn(name: &str, mut cmd: Command, missing: &str) -> ChildPeer {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run node (Node.js >= 20 is required): {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {name} ({missing}): {e}"));
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
 
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
-        let echo = std::env::var_os("JS_PEER_LOG").is_some();
+        let echo = std::env::var_os("CHILD_PEER_LOG").is_some();
         let tail = Arc::clone(&stderr_tail);
-        let name = script.to_owned();
-        // Owned by the JsPeer (aborted on drop); also ends when the child closes stderr.
+        let label = name.to_owned();
+        // Owned by the ChildPeer (aborted on drop); also ends when the child closes stderr.
         let stderr_task = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if echo {
-                    eprintln!("[{name}] {line}");
+                    eprintln!("[{label}] {line}");
                 }
                 let mut tail = tail.lock().expect("stderr tail lock");
                 if tail.len() == STDERR_TAIL_LINES {
@@ -213,8 +222,8 @@ impl JsPeer {
             }
         });
 
-        JsPeer {
-            script: script.to_owned(),
+        ChildPeer {
+            script: name.to_owned(),
             child,
             stdin: Some(stdin),
             events: FramedRead::new(
@@ -223,6 +232,17 @@ impl JsPeer {
             ),
             stderr_tail,
             stderr_task,
+        }
+    }
+
+    /// The next stdout line as it is (for programs whose first line is not
+    /// JSON, such as an enode URL); panics if none arrives within `timeout`.
+    pub async fn next_line(&mut self, timeout: Duration) -> String {
+        match tokio::time::timeout(timeout, self.events.next()).await {
+            Ok(Some(Ok(line))) => line,
+            Err(_) => self.fail(&format!("no line within {timeout:?}"), &[]),
+            Ok(None) => self.fail("stdout closed", &[]),
+            Ok(Some(Err(e))) => self.fail(&format!("bad line: {e}"), &[]),
         }
     }
 
@@ -245,17 +265,17 @@ impl JsPeer {
     }
 
     /// The next event, or why there is none within `timeout`.
-    pub async fn try_next_event(&mut self, timeout: Duration) -> Result<Value, JsPeerError> {
+    pub async fn try_next_event(&mut self, timeout: Duration) -> Result<Value, ChildPeerError> {
         let line = match tokio::time::timeout(timeout, self.events.next()).await {
-            Err(_) => return Err(JsPeerError::Timeout),
-            Ok(None) => return Err(JsPeerError::Closed),
-            Ok(Some(Err(e))) => return Err(JsPeerError::Malformed(e.to_string())),
+            Err(_) => return Err(ChildPeerError::Timeout),
+            Ok(None) => return Err(ChildPeerError::Closed),
+            Ok(Some(Err(e))) => return Err(ChildPeerError::Malformed(e.to_string())),
             Ok(Some(Ok(line))) => line,
         };
         let value: Value = serde_json::from_str(&line)
-            .map_err(|e| JsPeerError::Malformed(format!("{e}: {line}")))?;
+            .map_err(|e| ChildPeerError::Malformed(format!("{e}: {line}")))?;
         if value.get("event").and_then(Value::as_str).is_none() {
-            return Err(JsPeerError::Malformed(format!(
+            return Err(ChildPeerError::Malformed(format!(
                 "no \"event\" field: {line}"
             )));
         }
@@ -302,7 +322,7 @@ impl JsPeer {
         self.send(serde_json::json!({ "cmd": "exit" })).await;
         self.stdin = None;
         match tokio::time::timeout(timeout, self.child.wait()).await {
-            Ok(status) => status.expect("wait for node"),
+            Ok(status) => status.expect("wait for the child"),
             Err(_) => self.fail(&format!("did not exit within {timeout:?}"), &[]),
         }
     }
@@ -324,7 +344,7 @@ impl JsPeer {
     }
 }
 
-impl Drop for JsPeer {
+impl Drop for ChildPeer {
     fn drop(&mut self) {
         // The child itself is killed by kill_on_drop.
         self.stderr_task.abort();
