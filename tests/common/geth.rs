@@ -240,6 +240,16 @@ impl Harness {
         }
     }
 
+    /// The first queued event named `event`, after queueing every event
+    /// already readable (never waits).
+    pub async fn take_queued(&mut self, event: &str) -> Option<Value> {
+        while let Ok(ev) = self.peer.try_next_event(Duration::ZERO).await {
+            self.backlog.push_back(ev);
+        }
+        let i = self.backlog.iter().position(|e| e["event"] == event)?;
+        self.backlog.remove(i)
+    }
+
     /// Drops every queued event.
     pub fn clear_backlog(&mut self) {
         self.backlog.clear();
