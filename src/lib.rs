@@ -93,8 +93,8 @@ pub use message::{
     MsgReader, MsgWriter,
 };
 pub use peer::{
-    exchange_hello, spawn_peer, Hello, Peer, PeerError, PeerExit, PeerInfo, PeerSetup, PeerStats,
-    ProtoReader, ProtoRw, ProtoWriter,
+    exchange_hello, Hello, HelloDone, NegotiatedConn, Peer, PeerError, PeerExit, PeerInfo,
+    PeerSetup, PeerStats, ProtoReader, ProtoRw, ProtoWriter,
 };
 pub use protocol::{Cap, Protocol, ProtocolError};
 pub use server::{NodeInfo, Server, ServerError};

@@ -23,8 +23,10 @@ pub const SNAPPY_PROTOCOL_VERSION: u64 = 5;
 /// `baseProtocolMaxMsgSize` = 2 KiB).
 pub const MAX_HELLO_SIZE: usize = 2 * 1024;
 
-/// Time allowed for the whole Hello exchange (go-ethereum `handshakeTimeout`).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for the whole Hello exchange (go-ethereum `handshakeTimeout`,
+/// which bounds its RLPx and Hello stages separately; the RLPx one is
+/// [`crate::rlpx::HANDSHAKE_TIMEOUT`]).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The base protocol handshake message (code 0x00).
 ///
@@ -116,7 +118,7 @@ impl rlp::Encodable for Hello {
     }
 }
 
-/// Sends `ours` while reading the remote's Hello, under [`HANDSHAKE_TIMEOUT`].
+/// Sends `ours` while reading the remote's Hello, under [`HELLO_TIMEOUT`].
 ///
 /// Checks: the first message is Hello (a Disconnect yields
 /// [`PeerError::RemoteDisconnect`]), its payload is at most
@@ -146,7 +148,7 @@ where
         sent?;
         Ok(theirs)
     };
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
+    tokio::time::timeout(HELLO_TIMEOUT, exchange)
         .await
         .map_err(|_| PeerError::HandshakeTimeout)?
 }

@@ -1,9 +1,11 @@
 //! One connected peer: the devp2p base protocol ("p2p" v5) on top of any
 //! message transport, and the sub-protocols it multiplexes.
 //!
-//! Flow: the server authenticates a connection (RLPx), calls
-//! [`exchange_hello`], checks the result (too many peers, already connected,
-//! ...) and calls [`spawn_peer`]. The spawned peer task owns a reader task, a
+//! Flow, one type per stage (see [`HelloDone`]): the server authenticates a
+//! connection (RLPx), exchanges Hellos ([`HelloDone::exchange`]), matches
+//! protocols ([`HelloDone::negotiate`]), checks admission (too many peers,
+//! already connected, ...) and starts the peer ([`NegotiatedConn::spawn`]).
+//! The spawned peer task calls every protocol's `run` and owns a reader task, a
 //! writer task (fair scheduling across protocols, pings every 15 s) and one
 //! task per negotiated protocol `run`. It ends when any of them fails, a
 //! protocol returns, the remote disconnects or [`Peer::disconnect`] is called;
@@ -22,6 +24,7 @@ mod handle;
 mod hello;
 mod mux;
 mod reputation;
+mod stage;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -39,12 +42,12 @@ pub use caps::{match_protocols, Negotiated, BASE_PROTOCOL_LENGTH};
 pub use error::{PeerError, TransportError};
 pub use handle::{Peer, PeerInfo, PeerNetworkInfo, PeerStats, ProtocolStats, TrafficStats};
 pub use hello::{
-    exchange_hello, Hello, BASE_PROTOCOL_VERSION, HANDSHAKE_TIMEOUT, MAX_HELLO_SIZE,
+    exchange_hello, Hello, BASE_PROTOCOL_VERSION, HELLO_TIMEOUT, MAX_HELLO_SIZE,
     SNAPPY_PROTOCOL_VERSION,
 };
 pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
 pub use reputation::{ReputationSink, REPUTATION_QUEUE};
-pub use task::spawn_peer;
+pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};
 
 use crate::disc_reason::DiscReason;
 use crate::node::NodeId;
@@ -87,7 +90,7 @@ impl PeerSetup {
     }
 }
 
-/// How a peer ended (the output of the task [`spawn_peer`] returns).
+/// How a peer ended (the output of the task [`NegotiatedConn::spawn`] returns).
 #[derive(Debug)]
 pub struct PeerExit {
     /// The disconnect reason (sent to the remote, or received from it).

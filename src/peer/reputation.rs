@@ -13,7 +13,7 @@ pub const REPUTATION_QUEUE: usize = 1024;
 
 /// The sending end of the server's reputation queue, carried by every peer
 /// the server starts. The default (no server attached, e.g. a peer started
-/// by [`spawn_peer`](super::spawn_peer) in a test) drops every report.
+/// by [`NegotiatedConn::spawn`](super::NegotiatedConn::spawn) in a test) drops every report.
 #[derive(Clone, Default)]
 pub struct ReputationSink(Option<mpsc::Sender<(NodeId, i32)>>);
 

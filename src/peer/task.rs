@@ -17,18 +17,18 @@ use tracing::{debug, trace};
 use crate::disc_reason::DiscReason;
 use crate::event::{publish, PeerEvent, PeerEventKind};
 use crate::message::{Msg, MsgError};
-use crate::protocol::{Protocol, ProtocolError, RunFuture};
+use crate::protocol::{Protocol, ProtocolError};
 
 use super::base::{
     decode_disconnect, decompress, encode_frame, split_frame, PongLimiter, DISCONNECT_MSG,
     DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, PING_INTERVAL, PING_MSG,
     PONG_BURST, PONG_MSG,
 };
-use super::caps::{find_lane, match_protocols, BASE_PROTOCOL_LENGTH};
+use super::caps::{find_lane, Negotiated, BASE_PROTOCOL_LENGTH};
 use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
-use super::mux::{window, FairScheduler, OutMsg};
+use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
 use super::{PeerExit, PeerSetup};
 
 /// How long protocols may keep running after the peer started closing (their
@@ -54,41 +54,30 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// RLP of an empty list, the payload of ping and pong.
 const EMPTY_LIST: &[u8] = &[0xc0];
 
-/// Starts a peer after a successful Hello exchange.
-///
-/// Matches `protocols` against `theirs.caps` ([`PeerError::UselessPeer`],
-/// before anything is spawned, when nothing is shared), publishes the Add
-/// event and spawns the peer task, which returns [`PeerExit`] when the peer
-/// has ended. When it returns, the reader, writer, ping timer and every
-/// protocol `run` have ended or been aborted and the Drop event has been
-/// published. Must be called inside a Tokio runtime.
-pub fn spawn_peer<T, E>(
+/// Starts a peer whose Hello is done and whose protocols are matched
+/// (see [`NegotiatedConn::spawn`](super::NegotiatedConn::spawn), the public
+/// way here): each lane is a negotiated protocol with its `Protocol`.
+/// Publishes the Add event and spawns the peer task, on which the
+/// protocols' `run` closures are called.
+pub(crate) fn spawn_peer<T, E>(
     conn: T,
     theirs: Hello,
-    ours: &Hello,
-    protocols: &[Protocol],
+    snappy: bool,
+    lanes: Vec<(Negotiated, Protocol)>,
     setup: PeerSetup,
     events: broadcast::Sender<PeerEvent>,
-) -> Result<(Peer, JoinHandle<PeerExit>), PeerError>
+) -> (Peer, JoinHandle<PeerExit>)
 where
     T: Stream<Item = Result<BytesMut, E>> + Sink<Bytes, Error = E> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let negotiated = match_protocols(protocols, &theirs.caps);
-    // With no protocols at all the peer runs the base protocol only (as in
-    // go-ethereum); otherwise at least one must be shared.
-    if negotiated.is_empty() && !protocols.is_empty() {
-        return Err(PeerError::UselessPeer);
-    }
-    let snappy = ours.snappy_with(&theirs);
     let closing = CancellationToken::new();
     let (disc_tx, disc_rx) = mpsc::channel(1);
     let mut inbound = Vec::new();
     let mut outbound = Vec::new();
     let mut windows = Vec::new();
     let mut running = Vec::new();
-    for n in &negotiated {
-        let p = &protocols[n.index];
+    for (n, p) in &lanes {
         let (rw, in_tx, out_rx) = window(
             n.offset,
             n.length,
@@ -128,10 +117,6 @@ where
     add.remote = Some(peer.remote_addr());
     publish(&events, add);
     debug!(target: "p2p::peer", peer = ?peer, caps = ?peer.running_caps(), snappy, "peer added");
-    let runs: Vec<(String, RunFuture)> = windows
-        .into_iter()
-        .map(|(p, rw)| (p.cap().to_string(), (p.run)(peer.clone(), rw)))
-        .collect();
     let ctx = Ctx {
         shared: peer.shared.clone(),
         snappy,
@@ -147,10 +132,10 @@ where
         ctx,
         inbound,
         FairScheduler::new(outbound),
-        runs,
+        (peer.clone(), windows),
         disc_rx,
     ));
-    Ok((peer, task))
+    (peer, task)
 }
 
 /// What the reader and writer share.
@@ -193,7 +178,7 @@ async fn run_peer<T, E>(
     ctx: Ctx,
     inbound: Vec<mpsc::Sender<Msg>>,
     sched: FairScheduler,
-    runs: Vec<(String, RunFuture)>,
+    (peer, windows): (Peer, Vec<(Protocol, ProtoRw)>),
     mut disc_rx: mpsc::Receiver<DiscReason>,
 ) -> PeerExit
 where
@@ -206,10 +191,13 @@ where
     let mut writer = tokio::spawn(writer_loop(sink, ctx.clone(), sched, ctl_rx, final_rx));
     let mut protos = JoinSet::new();
     let mut names = HashMap::new();
-    for (name, fut) in runs {
-        let handle = protos.spawn(fut);
-        names.insert(handle.id(), name);
+    // The users' `run` closures are called here, on the peer's own task:
+    // set-up work they do before their future starts delays only this peer.
+    for (p, rw) in windows {
+        let handle = protos.spawn((p.run)(peer.clone(), rw));
+        names.insert(handle.id(), p.cap().to_string());
     }
+    drop(peer);
     let name_of = |id| names.get(&id).cloned().unwrap_or_default();
     // A JoinHandle must not be polled after it completed: track which did.
     let mut reader_done = false;

@@ -119,27 +119,31 @@ async fn connect(
     protos_b: Vec<Protocol>,
     msg_events: bool,
 ) -> (Side, Side) {
-    let (mut ca, mut cb) = mem_pair();
+    let (ca, cb) = mem_pair();
     let ha = hello(1, protos_a.iter().map(Protocol::cap).collect());
     let hb = hello(2, protos_b.iter().map(Protocol::cap).collect());
     let (ra, rb) = tokio::join!(
-        exchange_hello(&mut ca, &ha, node_id(2)),
-        exchange_hello(&mut cb, &hb, node_id(1))
+        HelloDone::exchange(ca, &ha, node_id(2)),
+        HelloDone::exchange(cb, &hb, node_id(1))
     );
-    let (theirs_a, theirs_b) = (ra.expect("hello a"), rb.expect("hello b"));
-    let side = |conn, theirs, ours: &Hello, protos: &[Protocol], id, inbound| {
+    let (done_a, done_b) = (ra.expect("hello a"), rb.expect("hello b"));
+    let side = |done: HelloDone<MemConn>, protos: &[Protocol], id, inbound| {
         let (tx, rx) = broadcast::channel(4096);
         let mut setup = PeerSetup::new(id, addr(if inbound { 1 } else { 2 }), addr(9), inbound);
         setup.enable_msg_events = msg_events;
-        let (peer, task) = spawn_peer(conn, theirs, ours, protos, setup, tx).expect("spawn");
+        let ready = done
+            .negotiate(protos)
+            .map_err(|(r, _)| r)
+            .expect("shared protocol");
+        let (peer, task) = ready.spawn(setup, tx);
         Side {
             peer,
             task,
             events: rx,
         }
     };
-    let a = side(ca, theirs_a, &ha, &protos_a, node_id(2), false);
-    let b = side(cb, theirs_b, &hb, &protos_b, node_id(1), true);
+    let a = side(done_a, &protos_a, node_id(2), false);
+    let b = side(done_b, &protos_b, node_id(1), true);
     (a, b)
 }
 
@@ -307,7 +311,7 @@ async fn peer_that_never_sends_hello_times_out() {
     let start = tokio::time::Instant::now();
     let e = hello_against(vec![]).await.unwrap_err();
     assert!(matches!(e, PeerError::HandshakeTimeout), "{e}");
-    assert_eq!(start.elapsed(), HANDSHAKE_TIMEOUT);
+    assert_eq!(start.elapsed(), HELLO_TIMEOUT);
 }
 
 // ---------------------------------------------------------------- capabilities
@@ -552,22 +556,59 @@ async fn msg_events_are_published_between_add_and_drop() {
 
 #[tokio::test]
 async fn useless_peer_is_rejected_before_spawning() {
-    let (conn, _other) = mem_pair();
+    let (conn, mut other) = mem_pair();
     let theirs = hello(2, vec![cap("other", 1)]);
     let ours = hello(1, vec![cap("echo", 1)]);
-    let (tx, _rx) = broadcast::channel(4);
-    let r = spawn_peer(
-        conn,
-        theirs,
-        &ours,
-        &[echo_proto("echo", 1)],
-        PeerSetup::new(node_id(2), addr(1), addr(2), true),
-        tx,
-    );
-    let Err(err) = r else {
+    let done = HelloDone::new(conn, &ours, theirs);
+    let Err((reason, done)) = done.negotiate(&[echo_proto("echo", 1)]) else {
         panic!("expected UselessPeer")
     };
-    assert_eq!(err.disconnect_reason(), DiscReason::UselessPeer);
+    assert_eq!(reason, DiscReason::UselessPeer);
+    // The stage that refused knows how to say so: compressed, as negotiated.
+    done.disconnect(reason).await;
+    assert_eq!(
+        await_disconnect(&mut other, true).await,
+        DiscReason::UselessPeer
+    );
+}
+
+#[tokio::test]
+async fn without_protocols_the_base_protocol_runs_alone() {
+    let (conn, _other) = mem_pair();
+    let done = HelloDone::new(conn, &hello(1, vec![]), hello(2, vec![cap("other", 1)]));
+    let ready = done
+        .negotiate(&[])
+        .map_err(|(r, _)| r)
+        .expect("no protocols: kept");
+    assert_eq!(ready.caps().count(), 0);
+}
+
+/// `run` closures are called on the peer's own task (so set-up work a
+/// closure does before returning its future delays only that peer), not on
+/// the task that spawns the peer.
+#[tokio::test]
+async fn run_closures_are_called_on_the_peer_task() {
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::channel(1);
+    let probe = Protocol::new("echo", 1, TEST_CODES, move |_peer, _rw| {
+        let _ = seen_tx.try_send(tokio::task::try_id());
+        futures::future::pending::<Result<(), ProtocolError>>()
+    });
+    let (conn, _other) = mem_pair();
+    let ours = hello(1, vec![cap("echo", 1)]);
+    let done = HelloDone::new(conn, &ours, hello(2, vec![cap("echo", 1)]));
+    let ready = done
+        .negotiate(&[probe])
+        .map_err(|(r, _)| r)
+        .expect("shared");
+    let (tx, _rx) = broadcast::channel(4);
+    let (peer, task) = ready.spawn(PeerSetup::new(node_id(2), addr(1), addr(2), true), tx);
+    let ran_in = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
+        .await
+        .expect("run called")
+        .expect("sender alive");
+    assert_eq!(ran_in, Some(task.id()));
+    peer.disconnect(DiscReason::Requested);
+    let _ = task.await;
 }
 
 #[tokio::test]
@@ -676,15 +717,11 @@ fn raw_remote(protocols: Vec<Protocol>, snappy: bool) -> RawRemote {
     }
     let our_hello = hello(1, protocols.iter().map(Protocol::cap).collect());
     let (tx, _) = broadcast::channel(16);
-    let (peer, task) = spawn_peer(
-        ours,
-        their_hello,
-        &our_hello,
-        &protocols,
-        PeerSetup::new(node_id(2), addr(1), addr(2), true),
-        tx,
-    )
-    .expect("spawn");
+    let (peer, task) = HelloDone::new(ours, &our_hello, their_hello)
+        .negotiate(&protocols)
+        .map_err(|(r, _)| r)
+        .expect("shared protocol")
+        .spawn(PeerSetup::new(node_id(2), addr(1), addr(2), true), tx);
     RawRemote {
         conn: theirs,
         peer,

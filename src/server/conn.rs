@@ -1,6 +1,8 @@
 //! Connection setup, one task per connection: RLPx handshake, first
-//! admission checkpoint, Hello, second checkpoint (where the server task
-//! spawns the peer). Also the listener loop.
+//! admission checkpoint, Hello, protocol matching, second checkpoint (where
+//! the server task spawns the peer). Also the listener loop. Each stage is a
+//! type of its own (`RlpxStream`, `HelloDone`, `NegotiatedConn`); a refused
+//! connection is disconnected through the stage that holds it.
 //!
 //! These tasks never touch server state: every decision is a request to the
 //! server task answered on a oneshot channel, as go-ethereum's
@@ -10,8 +12,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use futures::SinkExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -25,11 +25,15 @@ use crate::config::Dialer;
 use crate::dial::{DialKind, DialOutcome, DialTask};
 use crate::disc_reason::DiscReason;
 use crate::node::{Node, NodeId};
-use crate::peer::{exchange_hello, Hello, DISCONNECT_MSG, DISC_WRITE_TIMEOUT};
+use crate::peer::{refuse_before_hello, Hello, HelloDone, NegotiatedConn};
+use crate::protocol::Protocol;
 use crate::rlpx::{accept_with_key, connect_with_key, HandshakeKey, RlpxStream};
 
 /// An established, authenticated connection.
 pub(super) type Conn = RlpxStream<TcpStream>;
+
+/// A connection ready to become a peer: Hello done, protocols matched.
+pub(super) type Ready = NegotiatedConn<Conn>;
 
 /// Time limit for resolving a static node's DNS name (our choice: a
 /// resolver that has not answered in 10 s is treated as a failure and backs
@@ -40,6 +44,8 @@ pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub(super) struct SetupCtx {
     pub key: HandshakeKey,
     pub our_hello: Hello,
+    /// The protocols a connection is matched against.
+    pub protocols: Vec<Protocol>,
     pub to_server: mpsc::Sender<Internal>,
     pub stats: Arc<SetupStats>,
 }
@@ -59,7 +65,7 @@ pub(super) enum AddReply {
     /// The peer is running (the server owns it now).
     Added,
     /// Refused: send this reason on the returned connection.
-    Refused(DiscReason, Box<Conn>),
+    Refused(DiscReason, Box<Ready>),
 }
 
 /// Requests from setup tasks to the server task.
@@ -69,11 +75,10 @@ pub(super) enum Internal {
         meta: ConnMeta,
         reply: oneshot::Sender<Result<(), DiscReason>>,
     },
-    /// After Hello: check again and spawn the peer.
+    /// After Hello and protocol matching: check again and spawn the peer.
     AddPeer {
         meta: ConnMeta,
-        conn: Box<Conn>,
-        hello: Box<Hello>,
+        conn: Box<Ready>,
         reply: oneshot::Sender<AddReply>,
     },
     /// A dial ended (sent exactly once per dial task).
@@ -244,8 +249,9 @@ async fn resolve(mut node: Node) -> io::Result<Node> {
     Ok(node)
 }
 
-/// Checkpoint, Hello, checkpoint. `Ok` when the server added the peer.
-async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), SetupErrorKind> {
+/// Checkpoint, Hello, protocol matching, checkpoint. `Ok` when the server
+/// added the peer.
+async fn setup(ctx: &SetupCtx, conn: Conn, meta: ConnMeta) -> Result<(), SetupErrorKind> {
     let (tx, rx) = oneshot::channel();
     if ctx
         .to_server
@@ -259,27 +265,29 @@ async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), Set
         Ok(Ok(())) => {}
         Ok(Err(reason)) => {
             debug!(target: TARGET, id = ?meta.id, %reason, "refused after handshake");
-            send_disconnect(&mut conn, reason, false).await;
+            refuse_before_hello(conn, reason).await;
             return Err(SetupErrorKind::from_reason(reason));
         }
         Err(_) => return Err(SetupErrorKind::Closed),
     }
-    let theirs = match exchange_hello(&mut conn, &ctx.our_hello, meta.id).await {
-        Ok(h) => h,
-        Err(e) => {
+    let hello = HelloDone::exchange(conn, &ctx.our_hello, meta.id)
+        .await
+        .map_err(|e| {
             debug!(target: TARGET, id = ?meta.id, error = %e, "hello exchange failed");
-            if e.should_send_disconnect() {
-                send_disconnect(&mut conn, e.disconnect_reason(), false).await;
-            }
-            return Err(SetupErrorKind::from_hello_error(&e));
+            SetupErrorKind::from_hello_error(&e)
+        })?;
+    let ready = match hello.negotiate(&ctx.protocols) {
+        Ok(ready) => ready,
+        Err((reason, hello)) => {
+            debug!(target: TARGET, id = ?meta.id, caps = ?hello.theirs().caps, "no shared protocol");
+            hello.disconnect(reason).await;
+            return Err(SetupErrorKind::from_reason(reason));
         }
     };
-    let snappy = ctx.our_hello.snappy_with(&theirs);
     let (tx, rx) = oneshot::channel();
     let request = Internal::AddPeer {
         meta,
-        conn: Box::new(conn),
-        hello: Box::new(theirs),
+        conn: Box::new(ready),
         reply: tx,
     };
     if ctx.to_server.send(request).await.is_err() {
@@ -287,36 +295,11 @@ async fn setup(ctx: &SetupCtx, mut conn: Conn, meta: ConnMeta) -> Result<(), Set
     }
     match rx.await {
         Ok(AddReply::Added) => Ok(()),
-        Ok(AddReply::Refused(reason, mut conn)) => {
+        Ok(AddReply::Refused(reason, ready)) => {
             debug!(target: TARGET, id = ?meta.id, %reason, "refused after hello");
-            send_disconnect(&mut conn, reason, snappy).await;
+            ready.disconnect(reason).await;
             Err(SetupErrorKind::from_reason(reason))
         }
         Err(_) => Err(SetupErrorKind::Closed),
     }
-}
-
-/// Writes a Disconnect (`[reason]`, snappy-compressed when negotiated) and
-/// closes, within [`DISC_WRITE_TIMEOUT`]; errors are ignored (the
-/// connection is being dropped anyway).
-pub(super) async fn send_disconnect(conn: &mut Conn, reason: DiscReason, snappy: bool) {
-    let payload = reason.encode();
-    let body = if snappy {
-        match snap::raw::Encoder::new().compress_vec(&payload) {
-            Ok(c) => Bytes::from(c),
-            Err(_) => return,
-        }
-    } else {
-        payload
-    };
-    let mut frame = BytesMut::with_capacity(1 + body.len());
-    // rlp(DISCONNECT_MSG): a single byte below 0x80 encodes as itself.
-    frame.put_u8(DISCONNECT_MSG as u8);
-    frame.put_slice(&body);
-    let frame = frame.freeze();
-    let _ = tokio::time::timeout(DISC_WRITE_TIMEOUT, async {
-        conn.send(frame).await?;
-        conn.close().await
-    })
-    .await;
 }

@@ -284,7 +284,8 @@ impl Server {
         let setup_stats = Arc::new(stats::SetupStats::default());
         let ctx = Arc::new(SetupCtx {
             key: HandshakeKey::new(key),
-            our_hello: our_hello.clone(),
+            our_hello,
+            protocols: config.protocols.clone(),
             to_server: internal_tx,
             stats: setup_stats.clone(),
         });
@@ -315,8 +316,6 @@ impl Server {
             reputation_reports,
             reputation_sink,
             events: events.clone(),
-            protocols: config.protocols.clone(),
-            our_hello,
             limits: AdmissionLimits {
                 self_id,
                 max_peers: config.max_peers,

@@ -24,8 +24,7 @@ use crate::dial::{DialKind, DialOutcome, DialState, NodeSources};
 use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
 use crate::node::{Node, NodeId};
-use crate::peer::{match_protocols, spawn_peer, Hello, Peer, PeerExit, PeerSetup, ReputationSink};
-use crate::protocol::Protocol;
+use crate::peer::{Peer, PeerExit, PeerSetup, ReputationSink};
 
 /// How long `stop` waits for peers to finish after sending them
 /// `DiscQuitting` before aborting them: the peer layer needs at most
@@ -64,8 +63,6 @@ pub(super) struct ServerTask {
     pub reputation_reports: mpsc::Receiver<(NodeId, i32)>,
     pub reputation_sink: ReputationSink,
     pub events: broadcast::Sender<PeerEvent>,
-    pub protocols: Vec<Protocol>,
-    pub our_hello: Hello,
     pub limits: AdmissionLimits,
     pub dial: DialState,
     pub dialer: Arc<dyn Dialer>,
@@ -236,23 +233,9 @@ impl ServerTask {
                 let c = self.candidate(&meta);
                 let _ = reply.send(admission_check(&c, self.counts(), &self.limits));
             }
-            Internal::AddPeer {
-                meta,
-                conn,
-                hello,
-                reply,
-            } => {
+            Internal::AddPeer { meta, conn, reply } => {
                 let c = self.candidate(&meta);
-                let mut verdict = admission_check(&c, self.counts(), &self.limits);
-                // go-ethereum: a server without protocols keeps any peer (the
-                // base protocol alone); with protocols, one must be shared.
-                if verdict.is_ok()
-                    && !self.protocols.is_empty()
-                    && match_protocols(&self.protocols, &hello.caps).is_empty()
-                {
-                    verdict = Err(DiscReason::UselessPeer);
-                }
-                if let Err(reason) = verdict {
+                if let Err(reason) = admission_check(&c, self.counts(), &self.limits) {
                     let _ = reply.send(AddReply::Refused(reason, conn));
                     return;
                 }
@@ -266,25 +249,9 @@ impl ServerTask {
                     enable_msg_events: self.enable_msg_events,
                     reputation: self.reputation_sink.clone(),
                 };
-                let spawned = spawn_peer(
-                    *conn,
-                    *hello,
-                    &self.our_hello,
-                    &self.protocols,
-                    setup,
-                    self.events.clone(),
-                );
-                match spawned {
-                    Ok((peer, handle)) => {
-                        self.register(meta, peer, handle);
-                        let _ = reply.send(AddReply::Added);
-                    }
-                    Err(e) => {
-                        // Only possible error is "no shared protocol", which
-                        // was checked above; the connection is gone.
-                        debug!(target: TARGET, id = ?meta.id, error = %e, "spawning peer failed");
-                    }
-                }
+                let (peer, handle) = conn.spawn(setup, self.events.clone());
+                self.register(meta, peer, handle);
+                let _ = reply.send(AddReply::Added);
             }
             Internal::DialDone { id, outcome } => {
                 self.dial.dial_done(&id, outcome, Instant::now());
