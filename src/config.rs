@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 pub use crate::dial::DIAL_HISTORY_EXPIRATION;
 use crate::node::Node;
 use crate::protocol::Protocol;
+pub use devp2p_nat::NatSpec;
 use devp2p_netutil::Netlist;
 
 /// Default `max_peers`: 50. go-ethereum's library has no default (0 means no
@@ -141,9 +142,11 @@ pub struct Config {
     pub listen_addr: Option<SocketAddr>,
     /// Discovery UDP address; `None` uses `listen_addr`.
     pub discovery_addr: Option<SocketAddr>,
-    /// NAT traversal spec (`none`, `any`, `upnp`, `pmp`, `extip:<IP>`);
-    /// `None` means none. Kept as text until the NAT crate is wired in.
-    pub nat: Option<String>,
+    /// NAT traversal: [`NatSpec::None`] (the default), `Any`, `Upnp`,
+    /// `Pmp(gateway)` or `ExtIp(ip)`. In text (CLI `--nat`, TOML `nat`)
+    /// go-ethereum's forms: `none`, `any`, `upnp`, `pmp[:IP]`, `extip:IP`.
+    #[serde(with = "nat_text")]
+    pub nat: NatSpec,
     /// Opens outgoing connections. Default [`TcpDialer`]. Code only.
     #[serde(skip, default = "default_dialer")]
     pub dialer: Arc<dyn Dialer>,
@@ -185,7 +188,7 @@ impl Default for Config {
             protocols: Vec::new(),
             listen_addr: Some(DEFAULT_LISTEN_ADDR),
             discovery_addr: None,
-            nat: None,
+            nat: NatSpec::None,
             dialer: default_dialer(),
             no_dial: false,
             enable_msg_events: false,
@@ -265,9 +268,6 @@ pub enum ConfigError {
         /// What is wrong.
         problem: &'static str,
     },
-    /// `nat` is not a recognised spec.
-    #[error("unknown nat spec {0:?} (want none, any, upnp, pmp[:<IP>] or extip:<IP>)")]
-    BadNat(String),
 }
 
 impl Config {
@@ -317,9 +317,6 @@ impl Config {
         validate_nodes("static_nodes", &self.static_nodes, NeedPort::Tcp)?;
         validate_nodes("bootstrap_nodes", &self.bootstrap_nodes, NeedPort::Udp)?;
         validate_nodes("trusted_nodes", &self.trusted_nodes, NeedPort::None)?;
-        if let Some(spec) = &self.nat {
-            validate_nat(spec)?;
-        }
         Ok(())
     }
 
@@ -387,12 +384,20 @@ fn validate_nodes(list: &'static str, nodes: &[Node], need: NeedPort) -> Result<
     Ok(())
 }
 
-/// Checks a NAT spec with the nat crate's own parser, so every form it
-/// accepts (`none`, `off`, `any`, `auto`, `upnp`, `pmp[:IP]`, `extip:IP`) is valid here.
-fn validate_nat(spec: &str) -> Result<(), ConfigError> {
-    spec.parse::<devp2p_nat::NatSpec>()
-        .map(|_| ())
-        .map_err(|_| ConfigError::BadNat(spec.chars().take(64).collect()))
+/// Serde for [`NatSpec`] as go-ethereum's text form (`extip:1.2.3.4`).
+mod nat_text {
+    use super::NatSpec;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(spec: &NatSpec, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(spec)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NatSpec, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
+    }
 }
 
 /// Serde for `Vec<Node>` as a list of enode URL strings.

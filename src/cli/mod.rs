@@ -79,14 +79,6 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-    /// A flag value is invalid in a way clap cannot check.
-    #[error("{flag}: {problem}")]
-    Flag {
-        /// The flag.
-        flag: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
     /// The devnet did not reach its goal.
     #[error("devnet: {0}")]
     Devnet(String),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use devp2p::config::Config;
+use devp2p::config::{Config, NatSpec};
 use devp2p::demo::{Demo, DemoConfig, DEFAULT_NETWORK_ID};
 use devp2p::event::{PeerEvent, PeerEventKind};
 use devp2p::node::{generate_node_key, load_node_key, parse_node_key, save_node_key, Node, NodeId};
@@ -57,7 +57,7 @@ pub struct NodeArgs {
     pub maxpendpeers: Option<usize>,
     /// NAT port mapping: none, any, upnp, pmp or extip:<IP> [default: none].
     #[arg(long, value_name = "SPEC")]
-    pub nat: Option<String>,
+    pub nat: Option<NatSpec>,
     /// Only connect to these networks (comma-separated CIDR masks).
     #[arg(long, value_name = "CIDRS")]
     pub netrestrict: Option<Netlist>,
@@ -141,11 +141,7 @@ pub fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
         config.max_pending_peers = n;
     }
     if let Some(spec) = &args.nat {
-        devp2p_nat::parse(spec).map_err(|e| CliError::Flag {
-            flag: "--nat",
-            problem: e.to_string(),
-        })?;
-        config.nat = Some(spec.clone());
+        config.nat = *spec;
     }
     if let Some(list) = &args.netrestrict {
         config.net_restrict = Some(list.clone());

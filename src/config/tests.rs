@@ -115,16 +115,26 @@ fn validate_reports_each_problem() {
         Ok(()),
         "trusted nodes need only an id"
     );
-    assert_eq!(check(&|c| c.nat = Some("extip:1.2.3.4".into())), Ok(()));
-    assert_eq!(check(&|c| c.nat = Some("UPnP".into())), Ok(()));
-    assert!(matches!(
-        check(&|c| c.nat = Some("extip:nope".into())),
-        Err(ConfigError::BadNat(_))
-    ));
-    assert!(matches!(
-        check(&|c| c.nat = Some("magic".into())),
-        Err(ConfigError::BadNat(_))
-    ));
+}
+
+#[test]
+fn nat_is_typed_and_reads_go_ethereums_text() {
+    let read = |text: &str| {
+        let mut json = serde_json::to_value(Config::with_key(key())).unwrap();
+        json["nat"] = text.into();
+        serde_json::from_value::<Config>(json).map(|c| c.nat)
+    };
+    assert_eq!(
+        read("extip:1.2.3.4").unwrap(),
+        NatSpec::ExtIp([1, 2, 3, 4].into())
+    );
+    assert_eq!(read("UPnP").unwrap(), NatSpec::Upnp);
+    assert_eq!(read("none").unwrap(), NatSpec::None);
+    for bad in ["extip:nope", "magic"] {
+        let err = read(bad).unwrap_err().to_string();
+        assert!(err.contains(bad) || err.contains("nope"), "{bad}: {err}");
+    }
+    assert_eq!(Config::with_key(key()).nat, NatSpec::None);
 }
 
 #[test]
@@ -136,7 +146,7 @@ fn serde_round_trip_uses_enode_urls() {
     c.trusted_nodes = vec![node(&format!("enode://{ID}@bootnode.example:30303"))];
     c.net_restrict = Some("10.0.0.0/8".parse().unwrap());
     c.discovery_addr = Some("0.0.0.0:30301".parse().unwrap());
-    c.nat = Some("extip:1.2.3.4".into());
+    c.nat = "extip:1.2.3.4".parse().unwrap();
     let json = serde_json::to_value(&c).unwrap();
     assert_eq!(
         json["static_nodes"][0],

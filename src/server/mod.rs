@@ -70,21 +70,18 @@ mod inbound;
 mod info;
 mod nat;
 mod persist;
+mod start;
 mod stats;
 mod task;
 
-use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures::stream::FuturesUnordered;
 use futures::Stream;
-use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
-use tracing::info;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 pub use checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
@@ -93,18 +90,15 @@ pub use info::{id_hash_hex, NodeInfo, NodePorts};
 pub use stats::{DirectionSnapshot, SetupErrorKind, SetupStatsSnapshot, SETUP_DURATION_BUCKETS};
 pub use task::STOP_PEER_TIMEOUT;
 
-use crate::banlist::{BanList, ReputationChange};
+use crate::banlist::ReputationChange;
 use crate::config::{Config, ConfigError};
-use crate::dial::{DialLimits, DialState, NodeSource, NodeSources};
+use crate::dial::NodeSource;
 use crate::event::PeerEvent;
 use crate::node::{LocalNode, Node, NodeId};
-use crate::peer::{Hello, Peer, PeerInfo, ReputationSink, BASE_PROTOCOL_VERSION};
+use crate::peer::{Peer, PeerInfo};
 use crate::protocol::Protocol;
-use crate::rlpx::HandshakeKey;
-use conn::SetupCtx;
-use devp2p_discover::db::NodeDb;
-use devp2p_discover::v4::{DiscoverError, Discv4, Discv4Config};
-use task::{Command, ServerTask};
+use devp2p_discover::v4::{DiscoverError, Discv4};
+use task::Command;
 
 /// Tracing target of this layer.
 const TARGET: &str = "p2p::server";
@@ -126,20 +120,6 @@ pub const INTERNAL_QUEUE: usize = 128;
 /// peer arriving behind it waited for SYN retransmits (1 s, 3 s, 7 s, ...)
 /// instead of for a handshake slot.
 pub const LISTEN_BACKLOG: u32 = 4096;
-
-/// Binds the TCP listener at `addr` with [`LISTEN_BACKLOG`].
-fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    // Same as std/mio: rebinding a port in TIME_WAIT after a restart works.
-    #[cfg(not(windows))]
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
 
 /// Events held for slow subscribers before the oldest are overwritten (our
 /// choice: 4096 events, ~1 MiB).
@@ -206,162 +186,12 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Validates `config`, binds the listener (if any) and starts the server
-    /// task. Must be called inside a Tokio runtime.
+    /// task. Must be called inside a Tokio runtime. The steps, in order, are
+    /// the functions of `server/start.rs`: open the node database and build
+    /// our record, listen, start discovery, start NAT, collect the node
+    /// sources, run.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
-        config.validate()?;
-        let key = config.private_key.expect("validated: key is set");
-        let self_id = NodeId::from_secret_key(&key);
-
-        let listener = match config.listen_addr {
-            Some(addr) => {
-                Some(bind_listener(addr).map_err(|source| ServerError::Listen { addr, source })?)
-            }
-            None => None,
-        };
-        let local_addr = match &listener {
-            Some(l) => Some(l.local_addr().map_err(|source| {
-                ServerError::Listen {
-                    addr: config
-                        .listen_addr
-                        .unwrap_or(crate::config::DEFAULT_LISTEN_ADDR),
-                    source,
-                }
-            })?),
-            None => None,
-        };
-
-        let node_db = NodeDb::open_or_memory(config.node_database.as_deref())
-            .map_err(ServerError::NodeDatabase)?;
-        // Continue our record's sequence from the database, so peers never
-        // see it go backwards across restarts.
-        let seq = match node_db.local_seq(&self_id) {
-            Ok(Some(stored)) => stored.max(initial_enr_seq()),
-            _ => initial_enr_seq(),
-        };
-        let local_node = LocalNode::new(key, seq);
-        local_node.set_ip(announced_ip(&config, local_addr));
-        if let Some(addr) = local_addr {
-            local_node.set_tcp(addr.port());
-        }
-        let discovery = match discovery_addr(&config, local_addr) {
-            Some(addr) => {
-                let cfg = Discv4Config {
-                    bootnodes: config.bootstrap_nodes.clone(),
-                    net_restrict: config.net_restrict.clone(),
-                    db: Some(node_db.clone()),
-                    ..Discv4Config::default()
-                };
-                let disc = Discv4::bind(addr, key, local_node.clone(), cfg)
-                    .await
-                    .map_err(|source| ServerError::Discovery { addr, source })?;
-                local_node.set_udp(disc.local_addr().port());
-                Some(disc)
-            }
-            None => None,
-        };
-
-        let nat_mapping = match config.nat.as_deref().map(devp2p_nat::parse) {
-            Some(Ok(Some(nat))) => nat::NatMapping::start(
-                nat,
-                local_node.clone(),
-                local_addr,
-                discovery.as_ref().map(|d| d.local_addr()),
-            ),
-            // Validated above; `none`/`off` build nothing.
-            _ => None,
-        };
-
-        let our_hello = Hello {
-            protocol_version: BASE_PROTOCOL_VERSION,
-            client_id: config.name.clone(),
-            caps: config.protocols.iter().map(|p| p.cap()).collect(),
-            listen_port: local_addr.map(|a| a.port()).unwrap_or(0),
-            id: self_id,
-        };
-        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
-        let (events, _) = broadcast::channel(EVENT_QUEUE);
-        let setup_stats = Arc::new(stats::SetupStats::default());
-        let ctx = Arc::new(SetupCtx {
-            key: HandshakeKey::new(key),
-            our_hello,
-            protocols: config.protocols.clone(),
-            to_server: internal_tx,
-            stats: setup_stats.clone(),
-        });
-
-        let listener_task = listener.map(|l| {
-            let filter = InboundFilter::new(config.net_restrict.clone());
-            let pending = Arc::new(Semaphore::new(config.max_pending_peers));
-            tokio::spawn(conn::listen(l, ctx.clone(), filter, pending))
-        });
-
-        let mut dial = DialState::new(DialLimits {
-            self_id,
-            max_dialed_peers: config.max_dialed_peers(),
-            max_active_dials: config.max_pending_peers,
-            net_restrict: config.net_restrict.clone(),
-            history_expiration: config.dial_history_expiration,
-        });
-        for node in &config.static_nodes {
-            dial.add_static(node.clone());
-        }
-        let (reputation_sink, reputation_reports) = ReputationSink::channel();
-        let mut bans = BanList::new();
-        persist::load(&node_db, &mut bans);
-        let mut task = ServerTask {
-            ctx,
-            commands: cmd_rx,
-            internal: internal_rx,
-            reputation_reports,
-            reputation_sink,
-            events: events.clone(),
-            limits: AdmissionLimits {
-                self_id,
-                max_peers: config.max_peers,
-                max_inbound: config.max_inbound_peers(),
-            },
-            dial,
-            dialer: config.dialer.clone(),
-            no_dial: config.no_dial,
-            bans,
-            trusted: config
-                .trusted_nodes
-                .iter()
-                .map(|n| n.id)
-                .collect::<HashSet<_>>(),
-            enable_msg_events: config.enable_msg_events,
-            listener: listener_task,
-            sources: NodeSources::new(),
-            peers: HashMap::new(),
-            inbound_count: 0,
-            peer_done: FuturesUnordered::new(),
-            dials: JoinSet::new(),
-            discovery: None,
-            nat: nat_mapping,
-            node_db: Some((node_db, local_node.clone())),
-        };
-        if let Some(disc) = &discovery {
-            if !config.no_dial {
-                task.sources.push(disc.random_nodes());
-            }
-        }
-        task.discovery = discovery.clone();
-        let handle = tokio::spawn(task.run());
-        info!(target: TARGET, id = ?self_id, addr = ?local_addr, "server started");
-        Ok(Server {
-            shared: Arc::new(Shared {
-                commands: cmd_tx,
-                events: events.downgrade(),
-                local_node,
-                local_addr,
-                name: config.name,
-                protocols: config.protocols,
-                discovery,
-                setup_stats,
-                task: Mutex::new(Some(handle)),
-            }),
-        })
+        start::start(config).await
     }
 
     /// Stops the server gracefully: no new connections, every peer gets
@@ -526,44 +356,4 @@ impl Server {
     pub async fn add_node_source(&self, source: impl NodeSource) -> Result<(), ServerError> {
         self.command(Command::AddNodeSource(Box::new(source))).await
     }
-}
-
-/// Where discovery binds, if it runs: `discovery_addr`, else the listen
-/// address with the port the listener actually got (so TCP and UDP share a
-/// port as in the enode URL), else nothing.
-fn discovery_addr(config: &Config, local_addr: Option<SocketAddr>) -> Option<SocketAddr> {
-    if config.no_discovery {
-        return None;
-    }
-    match (config.discovery_addr, config.listen_addr, local_addr) {
-        (Some(addr), _, _) => Some(addr),
-        (None, Some(listen), Some(bound)) => Some(SocketAddr::new(listen.ip(), bound.port())),
-        _ => None,
-    }
-}
-
-/// Our announced IP: `extip:` from the NAT spec, else the listen IP when it
-/// is specific, else 127.0.0.1 (go-ethereum's fallback IP).
-fn announced_ip(config: &Config, local_addr: Option<SocketAddr>) -> IpAddr {
-    if let Some(ip) = config
-        .nat
-        .as_deref()
-        .and_then(|s| s.strip_prefix("extip:"))
-        .and_then(|ip| ip.parse().ok())
-    {
-        return ip;
-    }
-    match local_addr {
-        Some(a) if !a.ip().is_unspecified() => a.ip(),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    }
-}
-
-/// First ENR sequence number: the current time in milliseconds, as
-/// go-ethereum does without a node database, so restarts never reuse one.
-fn initial_enr_seq() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(1)
 }

@@ -26,7 +26,7 @@ fn record_of(server: &Server) -> Enr {
 async fn extip_sets_the_announced_ip() {
     let (tx, _seen) = tokio::sync::mpsc::channel(16);
     let mut c: Config = config(61, tx);
-    c.nat = Some("extip:198.51.100.9".into());
+    c.nat = "extip:198.51.100.9".parse().unwrap();
     let server = Server::start(c).await.unwrap();
     assert_eq!(server.node_info().ip, "198.51.100.9");
     assert_eq!(
@@ -86,7 +86,7 @@ async fn pmp_gateway_maps_ports_into_the_record_and_unmaps_on_stop() {
     // machine (no bootnodes, the gateway is on 127.0.0.1).
     c.listen_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
     c.no_discovery = false;
-    c.nat = Some("pmp:127.0.0.1".into());
+    c.nat = "pmp:127.0.0.1".parse().unwrap();
     let server = Server::start(c).await.unwrap();
     let seq_before = record_of(&server).seq();
     let tcp = server.local_addr().unwrap().port();

@@ -1,0 +1,293 @@
+//! [`Server::start`] as named steps, in the order they run (as go-ethereum's
+//! `Server.Start` is a list of `setupX` calls): listen, open the node
+//! database and build our record, start discovery, start NAT, collect the
+//! node sources that feed the dialer, run the server task. Adding a
+//! discovery mechanism touches [`setup_discovery`] and [`node_sources`] only:
+//! the server task sees discovery as node sources.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::stream::FuturesUnordered;
+use secp256k1::SecretKey;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tracing::info;
+
+use super::checks::AdmissionLimits;
+use super::conn::{self, SetupCtx};
+use super::inbound::InboundFilter;
+use super::task::ServerTask;
+use super::{
+    nat, persist, stats, Server, ServerError, Shared, COMMAND_QUEUE, EVENT_QUEUE, INTERNAL_QUEUE,
+    LISTEN_BACKLOG, TARGET,
+};
+use crate::banlist::BanList;
+use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
+use crate::dial::{DialLimits, DialState, NodeSources};
+use crate::node::{LocalNode, NodeId};
+use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
+use crate::rlpx::HandshakeKey;
+use devp2p_discover::db::NodeDb;
+use devp2p_discover::v4::{Discv4, Discv4Config};
+
+pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
+    config.validate()?;
+    let key = config.private_key.expect("validated: key is set");
+    let (listener, local_addr) = setup_listening(&config)?;
+    let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
+    let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
+    let nat = setup_nat(&config, &local_node, local_addr, discovery.as_ref());
+    let sources = node_sources(&config, discovery.as_ref());
+    Ok(run(
+        config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
+    ))
+}
+
+/// Binds the TCP listener (none without `listen_addr`) and returns it with
+/// the address it got.
+fn setup_listening(
+    config: &Config,
+) -> Result<(Option<TcpListener>, Option<SocketAddr>), ServerError> {
+    let Some(addr) = config.listen_addr else {
+        return Ok((None, None));
+    };
+    let listener = bind_listener(addr).map_err(|source| ServerError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen_addr.unwrap_or(DEFAULT_LISTEN_ADDR),
+            source,
+        })?;
+    Ok((Some(listener), Some(local)))
+}
+
+/// Binds the TCP listener at `addr` with [`LISTEN_BACKLOG`].
+fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // Same as std/mio: rebinding a port in TIME_WAIT after a restart works.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Opens the node database (in memory without `node_database`) and builds
+/// our record, continuing its sequence number from the database so peers
+/// never see it go backwards across restarts.
+fn setup_local_node(
+    config: &Config,
+    key: SecretKey,
+    local_addr: Option<SocketAddr>,
+) -> Result<(NodeDb, LocalNode), ServerError> {
+    let node_db = NodeDb::open_or_memory(config.node_database.as_deref())
+        .map_err(ServerError::NodeDatabase)?;
+    let self_id = NodeId::from_secret_key(&key);
+    let seq = match node_db.local_seq(&self_id) {
+        Ok(Some(stored)) => stored.max(initial_enr_seq()),
+        _ => initial_enr_seq(),
+    };
+    let local_node = LocalNode::new(key, seq);
+    local_node.set_ip(announced_ip(config, local_addr));
+    if let Some(addr) = local_addr {
+        local_node.set_tcp(addr.port());
+    }
+    Ok((node_db, local_node))
+}
+
+/// Starts discv4 on the discovery address, if discovery runs, and puts its
+/// UDP port into our record.
+async fn setup_discovery(
+    config: &Config,
+    key: SecretKey,
+    local_node: &LocalNode,
+    node_db: &NodeDb,
+    local_addr: Option<SocketAddr>,
+) -> Result<Option<Discv4>, ServerError> {
+    let Some(addr) = discovery_addr(config, local_addr) else {
+        return Ok(None);
+    };
+    let cfg = Discv4Config {
+        bootnodes: config.bootstrap_nodes.clone(),
+        net_restrict: config.net_restrict.clone(),
+        db: Some(node_db.clone()),
+        ..Discv4Config::default()
+    };
+    let disc = Discv4::bind(addr, key, local_node.clone(), cfg)
+        .await
+        .map_err(|source| ServerError::Discovery { addr, source })?;
+    local_node.set_udp(disc.local_addr().port());
+    Ok(Some(disc))
+}
+
+/// Starts port mapping when the NAT spec asks for it (not `extip:`, not a
+/// loopback listener); the mapper writes the external endpoint into our
+/// record.
+fn setup_nat(
+    config: &Config,
+    local_node: &LocalNode,
+    local_addr: Option<SocketAddr>,
+    discovery: Option<&Discv4>,
+) -> Option<nat::NatMapping> {
+    let nat = config.nat.build()?;
+    nat::NatMapping::start(
+        nat,
+        local_node.clone(),
+        local_addr,
+        discovery.map(|d| d.local_addr()),
+    )
+}
+
+/// The dialer's candidate sources: every discovery mechanism that runs
+/// (none when the server never dials).
+fn node_sources(config: &Config, discovery: Option<&Discv4>) -> NodeSources {
+    let mut sources = NodeSources::new();
+    if !config.no_dial {
+        if let Some(disc) = discovery {
+            sources.push(disc.random_nodes());
+        }
+    }
+    sources
+}
+
+/// Builds the server task from what the steps produced, spawns it (and the
+/// listener) and returns the handle.
+#[allow(clippy::too_many_arguments)] // the steps' outputs, named
+fn run(
+    config: Config,
+    key: SecretKey,
+    listener: Option<TcpListener>,
+    local_addr: Option<SocketAddr>,
+    node_db: NodeDb,
+    local_node: LocalNode,
+    discovery: Option<Discv4>,
+    nat: Option<nat::NatMapping>,
+    sources: NodeSources,
+) -> Server {
+    let self_id = local_node.id();
+    let our_hello = Hello {
+        protocol_version: BASE_PROTOCOL_VERSION,
+        client_id: config.name.clone(),
+        caps: config.protocols.iter().map(|p| p.cap()).collect(),
+        listen_port: local_addr.map(|a| a.port()).unwrap_or(0),
+        id: self_id,
+    };
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let setup_stats = Arc::new(stats::SetupStats::default());
+    let ctx = Arc::new(SetupCtx {
+        key: HandshakeKey::new(key),
+        our_hello,
+        protocols: config.protocols.clone(),
+        to_server: internal_tx,
+        stats: setup_stats.clone(),
+    });
+    let listener_task = listener.map(|l| {
+        let filter = InboundFilter::new(config.net_restrict.clone());
+        let pending = Arc::new(Semaphore::new(config.max_pending_peers));
+        tokio::spawn(conn::listen(l, ctx.clone(), filter, pending))
+    });
+    let mut dial = DialState::new(DialLimits {
+        self_id,
+        max_dialed_peers: config.max_dialed_peers(),
+        max_active_dials: config.max_pending_peers,
+        net_restrict: config.net_restrict.clone(),
+        history_expiration: config.dial_history_expiration,
+    });
+    for node in &config.static_nodes {
+        dial.add_static(node.clone());
+    }
+    let (reputation_sink, reputation_reports) = ReputationSink::channel();
+    let mut bans = BanList::new();
+    persist::load(&node_db, &mut bans);
+    let task = ServerTask {
+        ctx,
+        commands: cmd_rx,
+        internal: internal_rx,
+        reputation_reports,
+        reputation_sink,
+        events: events.clone(),
+        limits: AdmissionLimits {
+            self_id,
+            max_peers: config.max_peers,
+            max_inbound: config.max_inbound_peers(),
+        },
+        dial,
+        dialer: config.dialer.clone(),
+        no_dial: config.no_dial,
+        bans,
+        trusted: config
+            .trusted_nodes
+            .iter()
+            .map(|n| n.id)
+            .collect::<HashSet<_>>(),
+        enable_msg_events: config.enable_msg_events,
+        listener: listener_task,
+        sources,
+        peers: HashMap::new(),
+        inbound_count: 0,
+        peer_done: FuturesUnordered::new(),
+        dials: JoinSet::new(),
+        discovery: discovery.clone(),
+        nat,
+        node_db: Some((node_db, local_node.clone())),
+    };
+    let handle = tokio::spawn(task.run());
+    info!(target: TARGET, id = ?self_id, addr = ?local_addr, "server started");
+    Server {
+        shared: Arc::new(Shared {
+            commands: cmd_tx,
+            events: events.downgrade(),
+            local_node,
+            local_addr,
+            name: config.name,
+            protocols: config.protocols,
+            discovery,
+            setup_stats,
+            task: Mutex::new(Some(handle)),
+        }),
+    }
+}
+
+/// Where discovery binds, if it runs: `discovery_addr`, else the listen
+/// address with the port the listener actually got (so TCP and UDP share a
+/// port as in the enode URL), else nothing.
+fn discovery_addr(config: &Config, local_addr: Option<SocketAddr>) -> Option<SocketAddr> {
+    if config.no_discovery {
+        return None;
+    }
+    match (config.discovery_addr, config.listen_addr, local_addr) {
+        (Some(addr), _, _) => Some(addr),
+        (None, Some(listen), Some(bound)) => Some(SocketAddr::new(listen.ip(), bound.port())),
+        _ => None,
+    }
+}
+
+/// Our announced IP: `extip:` from the NAT spec, else the listen IP when it
+/// is specific, else 127.0.0.1 (go-ethereum's fallback IP).
+fn announced_ip(config: &Config, local_addr: Option<SocketAddr>) -> IpAddr {
+    if let NatSpec::ExtIp(ip) = config.nat {
+        return ip;
+    }
+    match local_addr {
+        Some(a) if !a.ip().is_unspecified() => a.ip(),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+/// First ENR sequence number: the current time in milliseconds, as
+/// go-ethereum does without a node database, so restarts never reuse one.
+fn initial_enr_seq() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(1)
+}
