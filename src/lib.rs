@@ -96,6 +96,6 @@ pub use peer::{
     exchange_hello, Hello, HelloDone, NegotiatedConn, Peer, PeerError, PeerExit, PeerInfo,
     PeerSetup, PeerStats, ProtoReader, ProtoRw, ProtoWriter,
 };
-pub use protocol::{Cap, Protocol, ProtocolError};
+pub use protocol::{Cap, Protocol, ProtocolError, ProtocolHandler};
 pub use server::{NodeInfo, Server, ServerError};
 pub use tracker::{RequestTracker, TrackerError};

@@ -1,5 +1,7 @@
 //! User-facing protocol definitions: [`Cap`] (a capability advertised in Hello)
-//! and [`Protocol`] (a sub-protocol implementation run once per peer).
+//! and [`Protocol`] (a sub-protocol implementation run once per peer), built
+//! from a closure ([`Protocol::new`]) or from a shared [`ProtocolHandler`]
+//! ([`Protocol::from_handler`]).
 
 use std::fmt;
 use std::future::Future;
@@ -158,7 +160,60 @@ pub struct Protocol {
     pub write_queue: usize,
 }
 
+/// A protocol implementation as one shared value: its state lives in the
+/// handler, which every peer's session borrows, so nothing is cloned per
+/// peer (the closure form of [`Protocol::new`] clones its captures instead).
+/// Register it with [`Protocol::from_handler`].
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use devp2p::{MsgReader, Peer, ProtoRw, Protocol, ProtocolError, ProtocolHandler};
+///
+/// /// Counts the messages all peers sent us.
+/// #[derive(Default)]
+/// struct Counter {
+///     received: AtomicU64,
+/// }
+///
+/// impl ProtocolHandler for Counter {
+///     async fn run(&self, _peer: Peer, mut rw: ProtoRw) -> Result<(), ProtocolError> {
+///         loop {
+///             rw.read_msg().await?;
+///             self.received.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// let counter = Arc::new(Counter::default());
+/// let protocol = Protocol::from_handler("count", 1, 1, counter.clone());
+/// assert_eq!(protocol.cap().to_string(), "count/1");
+/// ```
+pub trait ProtocolHandler: Send + Sync + 'static {
+    /// Runs the protocol with one peer, as a [`Protocol`]'s `run` closure
+    /// does; what returning means is described there.
+    fn run(
+        &self,
+        peer: Peer,
+        rw: ProtoRw,
+    ) -> impl Future<Output = Result<(), ProtocolError>> + Send;
+}
+
 impl Protocol {
+    /// A protocol run by a shared `handler` (see [`ProtocolHandler`]), with
+    /// default queues and weight and no info callbacks.
+    pub fn from_handler<H: ProtocolHandler>(
+        name: impl Into<String>,
+        version: u32,
+        length: u64,
+        handler: Arc<H>,
+    ) -> Self {
+        Protocol::new(name, version, length, move |peer, rw| {
+            let handler = handler.clone();
+            async move { handler.run(peer, rw).await }
+        })
+    }
+
     /// A protocol with default queues and weight and no info callbacks.
     pub fn new<F, Fut>(name: impl Into<String>, version: u32, length: u64, run: F) -> Self
     where

@@ -364,3 +364,58 @@ async fn discovery_feeds_the_dialer() {
         s.stop().await;
     }
 }
+
+/// A protocol implemented once as a shared handler: two peers' sessions
+/// run against the same value (no per-peer clones of its state).
+#[tokio::test]
+async fn a_shared_handler_serves_every_peer() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// Counts greetings from all peers; sends one greeting per session.
+    #[derive(Default)]
+    struct Greeter {
+        greetings: AtomicU64,
+    }
+    impl devp2p::ProtocolHandler for Greeter {
+        async fn run(
+            &self,
+            _peer: devp2p::Peer,
+            mut rw: devp2p::ProtoRw,
+        ) -> Result<(), devp2p::ProtocolError> {
+            devp2p::send(&rw, 0, &"hi").await?;
+            loop {
+                rw.read_msg().await?;
+                self.greetings.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    let hub = Arc::new(Greeter::default());
+    let (tx, _seen) = mpsc::channel(16);
+    let mut c = config(71, tx.clone());
+    c.protocols = vec![Protocol::from_handler("greet", 1, 1, hub.clone())];
+    let a = Server::start(c).await.unwrap();
+    let mut others = Vec::new();
+    for n in [72, 73] {
+        let mut c = config(n, tx.clone());
+        c.protocols = vec![Protocol::from_handler(
+            "greet",
+            1,
+            1,
+            Arc::new(Greeter::default()),
+        )];
+        let s = Server::start(c).await.unwrap();
+        s.add_peer(node_of(&a)).await.unwrap();
+        others.push(s);
+    }
+    wait_until("both peers greeted the shared handler", || async {
+        hub.greetings.load(Ordering::Relaxed) == 2
+    })
+    .await;
+    assert_eq!(a.peer_count().await, 2);
+    for s in others {
+        s.stop().await;
+    }
+    a.stop().await;
+}
