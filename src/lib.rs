@@ -89,8 +89,8 @@ pub use config::{Config, ConfigError, Dialer, TcpDialer};
 pub use disc_reason::DiscReason;
 pub use event::{PeerEvent, PeerEventKind};
 pub use message::{
-    expect_items, expect_msg, msg_pipe, send, send_items, Msg, MsgError, MsgPipe, MsgReadWriter,
-    MsgReader, MsgWriter,
+    expect_items, expect_msg, send, send_items, Msg, MsgError, MsgPipe, MsgReadWriter, MsgReader,
+    MsgWriter,
 };
 pub use peer::{
     exchange_hello, Hello, HelloDone, NegotiatedConn, Peer, PeerError, PeerExit, PeerInfo,

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use pipe::{msg_pipe, MsgPipe};
+pub use pipe::MsgPipe;
 
 /// Largest message payload accepted or sent, in bytes (after decompression):
 /// RLPx frames carry a 24-bit size, and go-ethereum rejects snappy payloads

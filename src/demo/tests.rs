@@ -7,7 +7,7 @@ use secp256k1::SecretKey;
 use tokio::task::JoinHandle;
 
 use super::*;
-use crate::message::msg_pipe;
+use crate::message::MsgPipe;
 
 /// Time limit for every wait in these tests (paused clock: virtual time).
 const WAIT: Duration = Duration::from_secs(30);
@@ -26,8 +26,8 @@ type Session = JoinHandle<Result<(), ProtocolError>>;
 /// Connects two demo services with two pipes (one per direction, so each
 /// side can write while it reads).
 fn connect(a: &Demo, b: &Demo) -> (Session, Session) {
-    let (a_in, b_out) = msg_pipe();
-    let (b_in, a_out) = msg_pipe();
+    let (a_in, b_out) = MsgPipe::pair();
+    let (b_in, a_out) = MsgPipe::pair();
     let (a2, b2) = (a.clone(), b.clone());
     let (a_id, b_id) = (a.local_id(), b.local_id());
     let sa = tokio::spawn(async move { a2.run_session(b_id, a_in, a_out).await });
@@ -148,8 +148,8 @@ async fn network_mismatch_disconnects() {
 #[tokio::test(start_paused = true)]
 async fn silent_peer_times_out() {
     let a = demo(1);
-    let (a_in, _b_out) = msg_pipe();
-    let (_b_in, a_out) = msg_pipe();
+    let (a_in, _b_out) = MsgPipe::pair();
+    let (_b_in, a_out) = MsgPipe::pair();
     // Nobody reads our status: the exchange times out.
     let r = a.run_session(node_id(2), a_in, a_out).await;
     assert!(matches!(
@@ -170,8 +170,8 @@ async fn pings_are_answered_and_tracked() {
 #[tokio::test(start_paused = true)]
 async fn bad_gossip_is_a_breach() {
     let a = demo(1);
-    let (a_in, b_out) = msg_pipe();
-    let (mut b_in, a_out) = msg_pipe();
+    let (a_in, b_out) = MsgPipe::pair();
+    let (mut b_in, a_out) = MsgPipe::pair();
     let a2 = a.clone();
     let session = tokio::spawn(async move { a2.run_session(node_id(2), a_in, a_out).await });
     let status = Status {

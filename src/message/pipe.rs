@@ -1,5 +1,6 @@
-//! [`MsgPipe`]: two connected in-memory message ends with go-ethereum's
-//! `p2p.MsgPipe` semantics, for unit-testing protocols.
+//! [`MsgPipe`]: two connected in-memory message ends for unit-testing
+//! protocols, with go-ethereum's `p2p.MsgPipe` semantics
+//! ([`MsgPipe::pair`]) or a real peer's queueing ([`MsgPipe::buffered`]).
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -10,10 +11,14 @@ use super::{Msg, MsgError, MsgReader, MsgWriter};
 /// One message in flight plus the signal that tells its writer it was read.
 type Delivery = (Msg, oneshot::Sender<()>);
 
-/// One end of an in-memory message pipe (see [`msg_pipe`]).
+/// One end of an in-memory message pipe.
 ///
-/// * `write_msg` returns once the other end's `read_msg` has taken the
-///   message (at most one message is in flight per direction).
+/// * From [`MsgPipe::pair`] (go-ethereum's `MsgPipe`): `write_msg` returns
+///   once the other end's `read_msg` has taken the message (at most one
+///   message is in flight per direction).
+/// * From [`MsgPipe::buffered`]: `write_msg` returns once the message is
+///   queued, as a real peer's [`ProtoRw`](crate::peer::ProtoRw) does; it
+///   waits only while the other end has `capacity` messages unread.
 /// * [`MsgPipe::close`] on either end makes every pending and future read and
 ///   write on both ends fail with [`MsgError::PipeClosed`].
 ///
@@ -24,7 +29,7 @@ type Delivery = (Msg, oneshot::Sender<()>);
 /// [`ProtoRw`](crate::peer::ProtoRw), a test passes a pipe end:
 ///
 /// ```
-/// use devp2p::{expect_msg, msg_pipe, send, MsgError, MsgReadWriter, Protocol};
+/// use devp2p::{expect_msg, send, MsgError, MsgPipe, MsgReadWriter, Protocol};
 ///
 /// const PING: u64 = 0;
 /// const PONG: u64 = 1;
@@ -47,7 +52,7 @@ type Delivery = (Msg, oneshot::Sender<()>);
 /// });
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let (mut ours, mut theirs) = msg_pipe();
+/// let (mut ours, mut theirs) = MsgPipe::pair();
 /// let server = tokio::spawn(async move { echo_plus_one(&mut theirs).await });
 /// send(&ours, PING, &41u64).await.unwrap();
 /// expect_msg(&mut ours, PONG, &42u64).await.unwrap();
@@ -60,33 +65,37 @@ pub struct MsgPipe {
     tx: mpsc::Sender<Delivery>,
     rx: mpsc::Receiver<Delivery>,
     closed: CancellationToken,
-}
-
-/// Creates two connected pipe ends (go-ethereum's `MsgPipe()`).
-pub fn msg_pipe() -> (MsgPipe, MsgPipe) {
-    MsgPipe::pair()
+    /// Whether a write waits until the other end has read the message.
+    synchronous: bool,
 }
 
 impl MsgPipe {
-    /// Creates two connected pipe ends.
+    /// Two connected ends with go-ethereum's semantics: a write completes
+    /// once the other end has read it.
     pub fn pair() -> (MsgPipe, MsgPipe) {
         // Capacity 1 per direction: the writer waits for the read
         // acknowledgement anyway, so at most one message is ever buffered.
-        let (a_tx, a_rx) = mpsc::channel(1);
-        let (b_tx, b_rx) = mpsc::channel(1);
+        Self::connected(1, true)
+    }
+
+    /// Two connected ends that queue up to `capacity` (at least 1) unread
+    /// messages per direction, like a real peer: a write completes once
+    /// queued and waits only while the queue is full.
+    pub fn buffered(capacity: usize) -> (MsgPipe, MsgPipe) {
+        Self::connected(capacity.max(1), false)
+    }
+
+    fn connected(capacity: usize, synchronous: bool) -> (MsgPipe, MsgPipe) {
+        let (a_tx, a_rx) = mpsc::channel(capacity);
+        let (b_tx, b_rx) = mpsc::channel(capacity);
         let closed = CancellationToken::new();
-        (
-            MsgPipe {
-                tx: a_tx,
-                rx: b_rx,
-                closed: closed.clone(),
-            },
-            MsgPipe {
-                tx: b_tx,
-                rx: a_rx,
-                closed,
-            },
-        )
+        let end = |tx, rx| MsgPipe {
+            tx,
+            rx,
+            closed: closed.clone(),
+            synchronous,
+        };
+        (end(a_tx, b_rx), end(b_tx, a_rx))
     }
 
     /// Closes both ends: all pending and future operations fail with
@@ -126,6 +135,9 @@ impl MsgWriter for MsgPipe {
             _ = self.closed.cancelled() => return Err(MsgError::PipeClosed),
             sent = self.tx.send((msg, ack_tx)) => sent.map_err(|_| MsgError::PipeClosed)?,
         }
+        if !self.synchronous {
+            return Ok(());
+        }
         tokio::select! {
             biased;
             _ = self.closed.cancelled() => Err(MsgError::PipeClosed),
@@ -143,7 +155,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn write_completes_only_after_read() {
-        let (a, mut b) = msg_pipe();
+        let (a, mut b) = MsgPipe::pair();
         let write = tokio::spawn(async move {
             a.write_msg(3, Bytes::from_static(&[0xc0])).await.unwrap();
             a
@@ -157,7 +169,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn close_fails_both_ends_including_pending_ops() {
-        let (a, mut b) = msg_pipe();
+        let (a, mut b) = MsgPipe::pair();
         let pending_read = tokio::spawn(async move {
             let r = b.read_msg().await;
             (r, b)
@@ -176,7 +188,7 @@ mod tests {
             Err(MsgError::PipeClosed)
         );
         // A write blocked waiting for the reader fails too.
-        let (c, d) = msg_pipe();
+        let (c, d) = MsgPipe::pair();
         let w = tokio::spawn(async move { c.write_msg(1, Bytes::new()).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
         d.close();
@@ -185,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn expect_msg_checks_code_and_content() {
-        let (a, mut b) = msg_pipe();
+        let (a, mut b) = MsgPipe::pair();
         let w = tokio::spawn(async move {
             send_items(&a, 1, &[1u64, 2]).await.unwrap();
             crate::message::send(&a, 1, &7u64).await.unwrap();
@@ -203,5 +215,35 @@ mod tests {
             Err(MsgError::UnexpectedCode { got: 2, want: 1 })
         );
         w.await.unwrap();
+    }
+
+    /// A buffered pipe behaves like a peer's queue: writes return at once
+    /// until `capacity` messages are unread, then wait for the reader; order
+    /// is kept; close still fails both ends.
+    #[tokio::test(start_paused = true)]
+    async fn buffered_pipe_queues_up_to_its_capacity() {
+        let (a, mut b) = MsgPipe::buffered(2);
+        a.write_msg(0, Bytes::from_static(b"x")).await.unwrap();
+        a.write_msg(1, Bytes::from_static(b"y")).await.unwrap();
+        let third = tokio::spawn(async move {
+            a.write_msg(2, Bytes::new()).await.unwrap();
+            a
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!third.is_finished(), "a full queue makes the writer wait");
+        for want in 0..3 {
+            assert_eq!(b.read_msg().await.unwrap().code, want);
+        }
+        let a = third.await.unwrap();
+        b.close();
+        assert_eq!(
+            a.write_msg(0, Bytes::new()).await,
+            Err(MsgError::PipeClosed)
+        );
+        assert_eq!(
+            MsgPipe::buffered(0).0.tx.max_capacity(),
+            1,
+            "capacity at least 1"
+        );
     }
 }
