@@ -47,6 +47,10 @@ use crate::tracker::{RequestTracker, TrackerError};
 #[cfg(test)]
 mod tests;
 
+/// Tracing target of the demo protocol (its sessions also run inside their
+/// peer's `peer` span).
+const TARGET: &str = "p2p::demo";
+
 /// Protocol name in Hello.
 pub const PROTOCOL_NAME: &str = "demo";
 /// Protocol version in Hello and [`Status`].
@@ -460,7 +464,7 @@ impl Demo {
         writer: W,
     ) -> Result<(), ProtocolError> {
         let status = self.handshake(&mut reader, &writer).await?;
-        tracing::debug!(target: "p2p::peer", %peer, name = %status.name, "demo session up");
+        tracing::debug!(target: TARGET, %peer, name = %status.name, "demo session up");
 
         let session = self
             .inner
@@ -586,7 +590,7 @@ impl Demo {
                 Err(TrackerError::Timeout) => {
                     // A busy peer is not necessarily a dead one: the RLPx
                     // layer's own ping detects dead connections.
-                    tracing::debug!(target: "p2p::peer", id, "demo ping timed out");
+                    tracing::debug!(target: TARGET, id, "demo ping timed out");
                     let _ = self.command(Command::PingTimedOut).await;
                 }
                 Err(e) => return Err(ProtocolError::Other(Box::new(e))),

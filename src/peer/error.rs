@@ -5,8 +5,6 @@ use crate::disc_reason::DiscReason;
 use crate::node::NodeId;
 use crate::protocol::ProtocolError;
 
-use super::hello::MAX_HELLO_SIZE;
-
 /// A transport error, type-erased (RLPx, TCP, or a test transport).
 pub type TransportError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -28,11 +26,14 @@ pub enum PeerError {
     /// A write did not complete within the write deadline.
     #[error("write timeout")]
     WriteTimeout,
-    /// The remote's Hello payload exceeded [`MAX_HELLO_SIZE`].
-    #[error("Hello of {size} bytes exceeds the {MAX_HELLO_SIZE}-byte limit")]
+    /// The remote's Hello payload exceeded
+    /// [`MAX_HELLO_SIZE`](super::MAX_HELLO_SIZE).
+    #[error("Hello of {size} bytes exceeds the {max}-byte limit")]
     HelloTooLarge {
         /// Payload size in bytes.
         size: usize,
+        /// The limit in bytes.
+        max: usize,
     },
     /// The first message was neither Hello nor Disconnect.
     #[error("expected Hello, got message code {0:#x}")]

@@ -59,6 +59,7 @@ impl Hello {
         if payload.len() > MAX_HELLO_SIZE {
             return Err(PeerError::HelloTooLarge {
                 size: payload.len(),
+                max: MAX_HELLO_SIZE,
             });
         }
         let bad = |e: rlp::DecoderError| PeerError::MalformedHello(e.to_string());
@@ -167,6 +168,7 @@ where
     if payload.len() > MAX_HELLO_SIZE {
         return Err(PeerError::HelloTooLarge {
             size: payload.len(),
+            max: MAX_HELLO_SIZE,
         });
     }
     match code {

@@ -52,6 +52,10 @@ pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};
 use crate::disc_reason::DiscReason;
 use crate::node::NodeId;
 
+/// Tracing target of this layer. Every task of a peer runs inside a `peer`
+/// span carrying its `id`, so filtering by one peer shows its whole story.
+pub(crate) const TARGET: &str = "p2p::peer";
+
 /// What the server knows about a connection when it hands it to the peer
 /// layer.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, trace};
+use tracing::{debug, debug_span, trace, Instrument};
 
 use crate::disc_reason::DiscReason;
 use crate::event::{publish, PeerEvent, PeerEventKind};
@@ -29,7 +29,7 @@ use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
 use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
-use super::{PeerExit, PeerSetup};
+use super::{PeerExit, PeerSetup, TARGET};
 
 /// How long protocols may keep running after the peer started closing (their
 /// reads and writes already fail with `Closed`), so async clean-up can finish;
@@ -116,7 +116,7 @@ where
     add.local = Some(peer.local_addr());
     add.remote = Some(peer.remote_addr());
     publish(&events, add);
-    debug!(target: "p2p::peer", peer = ?peer, caps = ?peer.running_caps(), snappy, "peer added");
+    debug!(target: TARGET, peer = ?peer, caps = ?peer.running_caps(), snappy, "peer added");
     let ctx = Ctx {
         shared: peer.shared.clone(),
         snappy,
@@ -126,15 +126,22 @@ where
     // state, ~5 KiB) moves into the shared half once instead of also being
     // reserved inside the peer task's future for its whole life.
     let (sink, stream) = conn.split();
-    let task = tokio::spawn(run_peer(
-        sink,
-        stream,
-        ctx,
-        inbound,
-        FairScheduler::new(outbound),
-        (peer.clone(), windows),
-        disc_rx,
-    ));
+    let span = debug_span!(
+        target: TARGET, "peer",
+        id = %peer.id(), remote = %peer.remote_addr(), inbound = peer.inbound()
+    );
+    let task = tokio::spawn(
+        run_peer(
+            sink,
+            stream,
+            ctx,
+            inbound,
+            FairScheduler::new(outbound),
+            (peer.clone(), windows),
+            disc_rx,
+        )
+        .instrument(span),
+    );
     (peer, task)
 }
 
@@ -187,14 +194,17 @@ where
 {
     let (ctl_tx, ctl_rx) = mpsc::channel(CONTROL_QUEUE);
     let (final_tx, final_rx) = oneshot::channel();
-    let mut reader = tokio::spawn(reader_loop(stream, ctx.clone(), inbound, ctl_tx));
-    let mut writer = tokio::spawn(writer_loop(sink, ctx.clone(), sched, ctl_rx, final_rx));
+    // Child tasks stay in the peer's span (tokio does not pass it on).
+    let mut reader =
+        tokio::spawn(reader_loop(stream, ctx.clone(), inbound, ctl_tx).in_current_span());
+    let mut writer =
+        tokio::spawn(writer_loop(sink, ctx.clone(), sched, ctl_rx, final_rx).in_current_span());
     let mut protos = JoinSet::new();
     let mut names = HashMap::new();
     // The users' `run` closures are called here, on the peer's own task:
     // set-up work they do before their future starts delays only this peer.
     for (p, rw) in windows {
-        let handle = protos.spawn((p.run)(peer.clone(), rw));
+        let handle = protos.spawn((p.run)(peer.clone(), rw).in_current_span());
         names.insert(handle.id(), p.cap().to_string());
     }
     drop(peer);
@@ -240,7 +250,7 @@ where
     let shared = &ctx.shared;
     shared.closing.cancel();
     let reason = error.disconnect_reason();
-    debug!(target: "p2p::peer", id = %shared.setup.id, %reason, %error, "peer closing");
+    debug!(target: TARGET, id = %shared.setup.id, %reason, %error, "peer closing");
 
     // Polite disconnect: the writer sends it after its current message, within
     // DISC_WRITE_TIMEOUT, then closes the transport.
@@ -343,7 +353,7 @@ async fn handle_frame(
                     // Full queue: the pong is dropped, like a rate-limited one.
                     let _ = ctl_tx.try_send(Control::Pong);
                 } else {
-                    trace!(target: "p2p::peer", id = %shared.setup.id, "ping not answered (rate limit)");
+                    trace!(target: TARGET, id = %shared.setup.id, "ping not answered (rate limit)");
                 }
             }
             PONG_MSG => {

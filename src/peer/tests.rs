@@ -1065,3 +1065,44 @@ proptest! {
         });
     }
 }
+
+/// Everything a peer's tasks log, its protocols' own logs included, carries
+/// the peer's id from its `peer` span, so a user can filter one peer's story.
+#[tokio::test]
+async fn peer_logs_carry_the_peer_span() {
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread runtime polls every task of the peer on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let chatty = scripted("echo", |_peer, _rw| async move {
+        tracing::info!("inside the protocol");
+        Err(ProtocolError::Breach("done".into()))
+    });
+    let (a, _b) = connect(vec![chatty], vec![echo_proto("echo", 1)], false).await;
+    let _ = a.task.await;
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let id = node_id(2).to_string();
+    for line in ["inside the protocol", "peer closing"] {
+        let found = text
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no {line:?} in:\n{text}"));
+        assert!(found.contains(&format!("peer{{id={id}")), "{found}");
+    }
+}

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{debug, trace};
+use tracing::{debug, debug_span, trace, Instrument};
 
 use super::inbound::InboundFilter;
 use super::stats::{SetupErrorKind, SetupStats};
@@ -119,7 +119,10 @@ pub(super) async fn listen(
             debug!(target: TARGET, %remote, %reason, "rejected inbound connection");
             continue;
         }
-        setups.spawn(setup_inbound(ctx.clone(), tcp, remote, permit));
+        // The span gets the node id once RLPx has authenticated it; the
+        // peer's own `peer` span (same id) takes over after set-up.
+        let span = debug_span!(target: TARGET, "serve", %remote, id = tracing::field::Empty);
+        setups.spawn(setup_inbound(ctx.clone(), tcp, remote, permit).instrument(span));
     }
 }
 
@@ -154,6 +157,7 @@ async fn setup_inbound(
         local,
         dial: None,
     };
+    tracing::Span::current().record("id", tracing::field::display(&meta.id));
     match setup(&ctx, conn, meta).await {
         Ok(()) => stats.succeeded(started.elapsed()),
         Err(kind) => stats.failed(kind),
@@ -164,7 +168,8 @@ async fn setup_inbound(
 /// Runs one dial task to its end and reports it with [`Internal::DialDone`].
 pub(super) async fn run_dial(ctx: Arc<SetupCtx>, dialer: Arc<dyn Dialer>, task: DialTask) {
     let id = task.node.id;
-    let outcome = dial(&ctx, dialer.as_ref(), task).await;
+    let span = debug_span!(target: TARGET, "dial", %id, kind = ?task.kind);
+    let outcome = dial(&ctx, dialer.as_ref(), task).instrument(span).await;
     let _ = ctx.to_server.send(Internal::DialDone { id, outcome }).await;
 }
 
