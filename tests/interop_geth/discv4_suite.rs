@@ -12,6 +12,7 @@
 //!   past (`wire::NEGATIVE_EXPIRATION`, unit tests in `wire_tests.rs` and
 //!   `discover/tests/v4_conformance.rs`).
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use crate::geth::{devp2p_tool, text};
@@ -82,8 +83,11 @@ async fn geths_discv4_suite_passes_against_our_node() {
     )
     .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    // go-ethereum's own case list, verdicts and summary line, for the log.
-    println!("go-ethereum devp2p discv4 test against {enode}:\n{stdout}");
+    // go-ethereum's own case list, verdicts and summary line, for the log:
+    // written to stderr directly (print! would be captured and shown only
+    // on failure), in one write so parallel tests do not split it.
+    let report = format!("go-ethereum `devp2p discv4 test` against our {enode}:\n{stdout}");
+    let _ = std::io::stderr().lock().write_all(report.as_bytes());
     let got = verdicts(&stdout);
     let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, CASES, "the suite ran other cases\n{}", text(&out));
