@@ -85,6 +85,43 @@ async fn expired_ping_gets_no_reply() {
     d.shutdown().await;
 }
 
+/// go-ethereum's `devp2p discv4 test` (Ping/PastExpiration,
+/// Findnode/PastExpiration) sends the expiration `-(now + 20 s)` as a
+/// uint64, which go-ethereum reads as a negative, past time. We drop it too.
+fn negative_expiration() -> u64 {
+    Peer::expiration().wrapping_neg()
+}
+
+#[tokio::test]
+async fn ping_with_negative_expiration_gets_no_reply() {
+    let (d, _) = start(24, cfg()).await;
+    let peer = Peer::new("127.0.0.1", 117).await;
+    let msg = Message::Ping(wire::Ping {
+        version: 4,
+        from: Endpoint::new(peer.addr(), 0),
+        to: Endpoint::new(d.local_addr(), 0),
+        expiration: negative_expiration(),
+        enr_seq: None,
+    });
+    peer.send(d.local_addr(), &msg).await;
+    assert!(peer.recv_any(SILENCE_WAIT).await.is_none());
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn findnode_with_negative_expiration_gets_no_reply() {
+    let (d, _) = start(25, cfg()).await;
+    let peer = Peer::new("127.0.0.1", 118).await;
+    peer.bond(d.local_addr()).await;
+    let msg = Message::FindNode(wire::FindNode {
+        target: peer.id,
+        expiration: negative_expiration(),
+    });
+    peer.send(d.local_addr(), &msg).await;
+    assert!(peer.recv_where(SILENCE_WAIT, is_neighbors).await.is_none());
+    d.shutdown().await;
+}
+
 #[tokio::test]
 async fn unknown_type_and_garbage_get_no_reply() {
     let (d, _) = start(4, cfg()).await;

@@ -15,6 +15,8 @@ mod child_peer;
 #[path = "../common/geth.rs"]
 mod geth;
 
+mod discovery;
+mod discv4_suite;
 mod mixed;
 mod ours;
 mod rlpx_ping;

@@ -10,8 +10,10 @@
 //! ping hash as token and a ping back when we hold no endpoint proof;
 //! FindNode and ENRRequest answered only with a proof (a Pong from the same
 //! IP within 24 h); unsolicited Pong/Neighbors/ENRResponse dropped; expired
-//! packets dropped; lookups with α = 3 keeping the 16 closest. Where we
-//! differ, on purpose:
+//! packets dropped (an expiration at or above 2^63 counts as past:
+//! go-ethereum reads the field as a signed int64, see
+//! [`wire::NEGATIVE_EXPIRATION`]); lookups with α = 3 keeping the 16
+//! closest. Where we differ, on purpose:
 //! - every queue is bounded: requests waiting for replies
 //!   ([`MAX_PENDING_REPLIES`]), endpoint-proof records ([`MAX_BOND_RECORDS`]),
 //!   per-IP inbound rate ([`PACKET_RATE_PER_IP`], loopback exempt by default);

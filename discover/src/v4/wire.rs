@@ -547,9 +547,20 @@ pub fn expiration_from_now() -> u64 {
     unix_now() + EXPIRATION_SECS
 }
 
-/// True when `expiration` (Unix seconds) is in the past (geth `v4wire.Expired`).
+/// Smallest `expiration` read as a negative time, so as already past: 2^63.
+/// The spec only says "a UNIX time stamp"; go-ethereum converts the field
+/// to a signed 64-bit integer (`time.Unix(int64(ts), 0)` in
+/// `v4wire.Expired`), so `2^64 - t` means `-t` there, and its conformance
+/// suite (`devp2p discv4 test`: Ping/PastExpiration, Findnode/PastExpiration)
+/// sends exactly such values and expects them dropped. No real clock gets
+/// near 2^63 s (~292 billion years), so we read the field the same way.
+pub const NEGATIVE_EXPIRATION: u64 = 1 << 63;
+
+/// True when `expiration` (Unix seconds) is in the past (geth `v4wire.Expired`):
+/// before `now_unix`, or at or above [`NEGATIVE_EXPIRATION`] (a negative
+/// time as go-ethereum reads it).
 pub fn is_expired(expiration: u64, now_unix: u64) -> bool {
-    expiration < now_unix
+    expiration >= NEGATIVE_EXPIRATION || expiration < now_unix
 }
 
 #[cfg(test)]

@@ -192,6 +192,19 @@ fn expiry() {
     assert!(!is_expired(expiration_from_now(), unix_now()));
 }
 
+#[test]
+fn expiration_with_top_bit_set_is_a_negative_time() {
+    // go-ethereum's suite sends `-futureExpiration()` as uint64 (2^64 - t)
+    // and expects it dropped: go-ethereum reads the field as int64.
+    let now = unix_now();
+    let minus_future = (now + EXPIRATION_SECS).wrapping_neg();
+    assert!(is_expired(minus_future, now));
+    assert!(is_expired(u64::MAX, now));
+    assert!(is_expired(NEGATIVE_EXPIRATION, now));
+    // The largest positive int64 is a (far) future time, as in go-ethereum.
+    assert!(!is_expired(NEGATIVE_EXPIRATION - 1, now));
+}
+
 proptest! {
     #[test]
     fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..1400)) {
