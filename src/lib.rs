@@ -82,6 +82,8 @@ pub mod rlpx;
 pub mod server;
 pub mod tracker;
 
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 #[cfg(test)]
 mod test_vectors;
 

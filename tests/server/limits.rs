@@ -91,7 +91,7 @@ async fn dial_ratio_limits_dialed_peers() {
     a.add_node_source(futures::stream::iter(nodes))
         .await
         .unwrap();
-    wait_until("2 dialed peers", || async { a.peer_count().await >= 2 }).await;
+    wait_peer_count(&a, "2 dialed peers", |n| n >= 2).await;
     // Give the scheduler time to (wrongly) dial more.
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Target 2 dialed peers → at most 2 × 2 dials were started (go-ethereum

@@ -355,10 +355,7 @@ async fn discovery_feeds_the_dialer() {
         .unwrap();
     // Nobody calls add_peer: they learn each other from discv4 and dial.
     for s in [&a, &b, &c] {
-        wait_until("a peer found by discovery", || async {
-            s.peer_count().await >= 1
-        })
-        .await;
+        wait_peer_count(s, "a peer found by discovery", |n| n >= 1).await;
     }
     for s in [a, b, c] {
         s.stop().await;
@@ -366,56 +363,59 @@ async fn discovery_feeds_the_dialer() {
 }
 
 /// A protocol implemented once as a shared handler: two peers' sessions
-/// run against the same value (no per-peer clones of its state).
+/// run against the same value (no per-peer clones of its state). Uses the
+/// public test harness.
 #[tokio::test]
 async fn a_shared_handler_serves_every_peer() {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use devp2p::test_utils::Testnet;
     use std::sync::Arc;
 
-    /// Counts greetings from all peers; sends one greeting per session.
-    #[derive(Default)]
+    /// Reports each greeting it reads, from any peer, on one channel.
     struct Greeter {
-        greetings: AtomicU64,
+        greeted: mpsc::Sender<devp2p::node::NodeId>,
     }
     impl devp2p::ProtocolHandler for Greeter {
         async fn run(
             &self,
-            _peer: devp2p::Peer,
+            peer: devp2p::Peer,
             mut rw: devp2p::ProtoRw,
         ) -> Result<(), devp2p::ProtocolError> {
             devp2p::send(&rw, 0, &"hi").await?;
             loop {
                 rw.read_msg().await?;
-                self.greetings.fetch_add(1, Ordering::Relaxed);
+                let _ = self.greeted.send(peer.id()).await;
             }
         }
     }
 
-    let hub = Arc::new(Greeter::default());
-    let (tx, _seen) = mpsc::channel(16);
-    let mut c = config(71, tx.clone());
-    c.protocols = vec![Protocol::from_handler("greet", 1, 1, hub.clone())];
-    let a = Server::start(c).await.unwrap();
-    let mut others = Vec::new();
-    for n in [72, 73] {
-        let mut c = config(n, tx.clone());
-        c.protocols = vec![Protocol::from_handler(
-            "greet",
-            1,
-            1,
-            Arc::new(Greeter::default()),
-        )];
-        let s = Server::start(c).await.unwrap();
-        s.add_peer(node_of(&a)).await.unwrap();
-        others.push(s);
-    }
-    wait_until("both peers greeted the shared handler", || async {
-        hub.greetings.load(Ordering::Relaxed) == 2
+    let (tx, mut greeted) = mpsc::channel(16);
+    let hub = Arc::new(Greeter { greeted: tx });
+    let mut net = Testnet::start(3, |i| {
+        // Node 0 runs the shared handler; the others a handler each.
+        let handler = if i == 0 {
+            hub.clone()
+        } else {
+            let (tx, _rx) = mpsc::channel(16);
+            Arc::new(Greeter { greeted: tx })
+        };
+        vec![Protocol::from_handler("greet", 1, 1, handler)]
     })
-    .await;
-    assert_eq!(a.peer_count().await, 2);
-    for s in others {
-        s.stop().await;
+    .await
+    .unwrap();
+    net.connect(1, 0, WAIT).await.unwrap();
+    net.connect(2, 0, WAIT).await.unwrap();
+    let mut from = Vec::new();
+    for _ in 0..2 {
+        from.push(
+            tokio::time::timeout(WAIT, greeted.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
-    a.stop().await;
+    from.sort();
+    let mut want = vec![net.node(1).id(), net.node(2).id()];
+    want.sort();
+    assert_eq!(from, want);
+    net.stop().await;
 }

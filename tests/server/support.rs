@@ -12,7 +12,7 @@ use devp2p::node::{Node, NodeId};
 use devp2p::peer::{Hello, BASE_PROTOCOL_VERSION};
 use devp2p::rlpx::{connect, RlpxStream};
 use devp2p::server::Server;
-use devp2p::{Cap, Protocol, ProtocolError};
+use devp2p::{Cap, PeerEventKind, Protocol, ProtocolError};
 use futures::StreamExt;
 use secp256k1::SecretKey;
 use tokio::net::TcpStream;
@@ -102,10 +102,34 @@ where
 
 /// Waits until `server` has exactly `n` peers.
 pub async fn wait_peers(server: &Server, n: usize) {
-    wait_until(&format!("{n} peers"), || async {
-        server.peer_count().await == n
-    })
-    .await;
+    wait_peer_count(server, &format!("{n} peers"), |have| have == n).await;
+}
+
+/// Waits until `server`'s peer count satisfies `ok`: re-checks it after each
+/// Add or Drop event (subscribed before the first check, so no change is
+/// missed); panics naming `what` after [`WAIT`].
+pub async fn wait_peer_count(server: &Server, what: &str, ok: impl Fn(usize) -> bool) {
+    let mut events = server.subscribe_events();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let have = server.peer_count().await;
+        if ok(have) {
+            return;
+        }
+        let change = tokio::time::timeout_at(deadline, async {
+            while let Some(ev) = events.next().await {
+                if matches!(ev.kind, PeerEventKind::Add | PeerEventKind::Drop) {
+                    return true;
+                }
+            }
+            false
+        });
+        match change.await {
+            Ok(true) => {}
+            Ok(false) => panic!("server stopped while waiting for {what}"),
+            Err(_) => panic!("timed out waiting for {what} (have {have} peers)"),
+        }
+    }
 }
 
 /// Our Hello for a raw client with key `n`, offering `caps`.
