@@ -15,6 +15,7 @@ mod child_peer;
 #[path = "../common/geth.rs"]
 mod geth;
 
+mod eth_status;
 mod ours;
 mod rlpx_ping;
 mod server;
