@@ -18,19 +18,20 @@
 //! 2. The negotiated `eth` protocol's first message, in both directions, is
 //!    Status (code 0x00). Its layout depends on the version (see [`Status`]).
 //!    go-ethereum sends its Status at once and drops the peer if ours does not
-//!    arrive within 5 s ([`HANDSHAKE_TIMEOUT`]), so we send ours first and
-//!    read theirs concurrently.
+//!    arrive within 5 s ([`HANDSHAKE_TIMEOUT`]); we check theirs before
+//!    sending ours, so that on a mismatch we can tell why ([`handshake`]).
 //! 3. We check their Status as go-ethereum checks ours: same protocol
 //!    version, network id and genesis hash, and a compatible EIP-2124 fork id
 //!    ([`ForkSchedule::validate`]).
 //! 4. Then we idle: read and ignore every further message. go-ethereum does
 //!    not require anything else from an idle `eth` peer: the only liveness
-//!    requirement is below `eth`, in the base protocol (a peer that sends
-//!    nothing for 30 s is dropped; both sides ping every 15 s and answer
-//!    pings, which the library does for us). It does not drop a new peer for
-//!    being useless before 10 minutes (eth/dropper.go), and asks nothing of a
-//!    peer unless it syncs from it (which needs a consensus client) or was
-//!    started with `--eth.requiredblocks`.
+//!    requirement is below `eth`, in the base protocol (a connection silent
+//!    for 30 s is dropped, p2p/server.go `frameReadTimeout`; both sides ping
+//!    every 15 s and answer pings, which the library does for us). Its
+//!    random peer dropper spares peers younger than 10 minutes
+//!    (eth/dropper.go), and it asks nothing of a peer unless it syncs from
+//!    it (which needs a consensus client) or runs with
+//!    `--eth.requiredblocks`.
 //!
 //! The pieces are public functions so the go-ethereum interop test
 //! (`tests/interop_geth/eth_status.rs`) runs exactly this code.
@@ -56,7 +57,7 @@ use tokio::sync::mpsc;
 /// The protocol's name in Hello.
 pub const ETH: &str = "eth";
 /// eth/68: Status carries total difficulty and head hash (EIP-2124 fork id
-/// since eth/64). go-ethereum dropped it in v1.17 (it speaks eth/69 to
+/// since eth/64). go-ethereum v1.17.10 no longer speaks it (it has eth/69 to
 /// eth/72 there), but other clients still speak it.
 pub const ETH68: u32 = 68;
 /// eth/69 (EIP-7642): Status carries the served block range instead of
@@ -78,6 +79,11 @@ pub const STATUS_MSG: u64 = 0x00;
 /// How long we wait for the remote Status, in seconds: go-ethereum's
 /// `handshakeTimeout` (eth/protocols/eth/handshake.go) is 5 s on its side.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long we wait for the remote Status before sending ours anyway, in
+/// seconds (see [`handshake`]): go-ethereum sends its Status within
+/// milliseconds, and 1 s leaves 4 s of its 5 s [`HANDSHAKE_TIMEOUT`] for ours.
+pub const STATUS_GRACE: Duration = Duration::from_secs(1);
 
 /// Largest Status we accept, in bytes: go-ethereum's `maxMessageSize` for
 /// every `eth` message (10 MiB; a real Status is under 200 bytes).
@@ -454,97 +460,98 @@ impl Status {
     /// Decodes a Status received on an `eth/version` session. Extra trailing
     /// fields are ignored (forward compatibility, as devp2p asks).
     pub fn decode(version: u32, payload: &[u8]) -> Result<Status, StatusError> {
-        let r = Rlp::new(payload);
-        let info = r.payload_info().map_err(|_| StatusError::NotAList)?;
-        if !r.is_list() {
+        let list = Rlp::new(payload);
+        let info = list.payload_info().map_err(|_| StatusError::NotAList)?;
+        if !list.is_list() {
             return Err(StatusError::NotAList);
         }
         if info.total() < payload.len() {
             return Err(StatusError::TrailingBytes(payload.len() - info.total()));
         }
-        let (fields, want): (&[&'static str], usize) = match version {
-            ETH68 => (
-                &[
-                    "version",
-                    "networkid",
-                    "td",
-                    "blockhash",
-                    "genesis",
-                    "forkid",
-                ],
-                6,
-            ),
-            ETH69 => (
-                &[
-                    "version",
-                    "networkid",
-                    "genesis",
-                    "forkid",
-                    "earliest",
-                    "latest",
-                    "latesthash",
-                ],
-                7,
-            ),
+        let names = match version {
+            ETH68 => STATUS68_FIELDS,
+            ETH69 => STATUS69_FIELDS,
             v => return Err(StatusError::UnsupportedVersion(v)),
         };
-        let got = r.item_count().map_err(|_| StatusError::NotAList)?;
-        if got < want {
+        let got = list.item_count().map_err(|_| StatusError::NotAList)?;
+        if got < names.len() {
+            let want = names.len();
             return Err(StatusError::TooFewFields { version, got, want });
         }
-        // Field i decoded with `f`; an error names the field.
-        let field = |i: usize| {
-            let name = fields[i];
-            let item = r
-                .at(i)
-                .map_err(|error| StatusError::Field { field: name, error })?;
-            Ok::<_, StatusError>((name, item))
-        };
-        let val = |i: usize| -> Result<u64, StatusError> {
-            let (name, item) = field(i)?;
-            item.as_val()
-                .map_err(|error| StatusError::Field { field: name, error })
-        };
-        let hash = |i: usize| -> Result<Hash, StatusError> {
-            let (name, item) = field(i)?;
-            fixed_bytes(&item).map_err(|error| StatusError::Field { field: name, error })
-        };
-        let fork_id = |i: usize| -> Result<ForkId, StatusError> {
-            let (name, item) = field(i)?;
-            item.as_val()
-                .map_err(|error| StatusError::Field { field: name, error })
-        };
-        let version_field = {
-            let (name, item) = field(0)?;
-            item.as_val::<u32>()
-                .map_err(|error| StatusError::Field { field: name, error })?
-        };
+        let f = Fields { list, names };
         Ok(match version {
-            ETH68 => {
-                let (name, td_item) = field(2)?;
-                let td = td_item
-                    .as_val::<u128>()
-                    .map_err(|error| StatusError::Field { field: name, error })?;
-                Status {
-                    version: version_field,
-                    network_id: val(1)?,
-                    head: Head::TotalDifficulty { td, hash: hash(3)? },
-                    genesis: hash(4)?,
-                    fork_id: fork_id(5)?,
-                }
-            }
+            ETH68 => Status {
+                version: f.val(0)?,
+                network_id: f.val(1)?,
+                head: Head::TotalDifficulty {
+                    td: f.val(2)?,
+                    hash: f.hash(3)?,
+                },
+                genesis: f.hash(4)?,
+                fork_id: f.val(5)?,
+            },
             _ => Status {
-                version: version_field,
-                network_id: val(1)?,
-                genesis: hash(2)?,
-                fork_id: fork_id(3)?,
+                version: f.val(0)?,
+                network_id: f.val(1)?,
+                genesis: f.hash(2)?,
+                fork_id: f.val(3)?,
                 head: Head::BlockRange {
-                    earliest: val(4)?,
-                    latest: val(5)?,
-                    latest_hash: hash(6)?,
+                    earliest: f.val(4)?,
+                    latest: f.val(5)?,
+                    latest_hash: f.hash(6)?,
                 },
             },
         })
+    }
+}
+
+/// Field names of the eth/68 Status, in order (the devp2p spec's).
+const STATUS68_FIELDS: &[&str] = &[
+    "version",
+    "networkid",
+    "td",
+    "blockhash",
+    "genesis",
+    "forkid",
+];
+/// Field names of the eth/69 Status, in order.
+const STATUS69_FIELDS: &[&str] = &[
+    "version",
+    "networkid",
+    "genesis",
+    "forkid",
+    "earliest",
+    "latest",
+    "latesthash",
+];
+
+/// The fields of a Status list; errors name the field.
+struct Fields<'a> {
+    list: Rlp<'a>,
+    names: &'static [&'static str],
+}
+
+impl Fields<'_> {
+    fn item(&self, i: usize) -> Result<(&'static str, Rlp<'_>), StatusError> {
+        let field = self.names[i];
+        let item = self
+            .list
+            .at(i)
+            .map_err(|error| StatusError::Field { field, error })?;
+        Ok((field, item))
+    }
+
+    /// Field `i` as an RLP value (integer, fork id).
+    fn val<T: rlp::Decodable>(&self, i: usize) -> Result<T, StatusError> {
+        let (field, item) = self.item(i)?;
+        item.as_val()
+            .map_err(|error| StatusError::Field { field, error })
+    }
+
+    /// Field `i` as a 32-byte hash.
+    fn hash(&self, i: usize) -> Result<Hash, StatusError> {
+        let (field, item) = self.item(i)?;
+        fixed_bytes(&item).map_err(|error| StatusError::Field { field, error })
     }
 }
 
@@ -723,9 +730,14 @@ pub enum HandshakeError {
     BadBlockRange(&'static str),
 }
 
-/// The Status exchange on a negotiated `eth/version`: sends our Status and,
-/// concurrently, reads and checks theirs (within [`HANDSHAKE_TIMEOUT`]).
-/// Returns their Status.
+/// The Status exchange on a negotiated `eth/version`; returns their Status.
+///
+/// We read and check theirs before sending ours: go-ethereum sends its
+/// Status as soon as the protocol starts, and if ours reached it first with
+/// the wrong chain it would hang up, maybe before sending its own, leaving
+/// us with a bare "connection closed" instead of the reason. A peer that
+/// waits for our Status first gets it after [`STATUS_GRACE`]. The whole
+/// exchange is bounded by [`HANDSHAKE_TIMEOUT`].
 pub async fn handshake<R: MsgReader, W: MsgWriter>(
     reader: &mut R,
     writer: &W,
@@ -733,12 +745,6 @@ pub async fn handshake<R: MsgReader, W: MsgWriter>(
     chain: &Chain,
 ) -> Result<Status, HandshakeError> {
     let ours = chain.status(version)?;
-    let send = async {
-        writer
-            .write_msg(STATUS_MSG, ours.encode().into())
-            .await
-            .map_err(HandshakeError::from)
-    };
     let receive = async {
         let msg = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.read_msg())
             .await
@@ -753,8 +759,23 @@ pub async fn handshake<R: MsgReader, W: MsgWriter>(
         chain.check(version, &theirs)?;
         Ok(theirs)
     };
-    let ((), theirs) = tokio::try_join!(send, receive)?;
+    tokio::pin!(receive);
+    let theirs = match tokio::time::timeout(STATUS_GRACE, &mut receive).await {
+        // Theirs arrived first and is fine: now ours.
+        Ok(theirs) => {
+            let theirs = theirs?;
+            send_status(writer, &ours).await?;
+            theirs
+        }
+        // They are waiting for ours (or slow): send it and keep reading.
+        Err(_) => tokio::try_join!(send_status(writer, &ours), receive)?.1,
+    };
     Ok(theirs)
+}
+
+async fn send_status<W: MsgWriter>(writer: &W, status: &Status) -> Result<(), HandshakeError> {
+    let payload = status.encode().into();
+    Ok(writer.write_msg(STATUS_MSG, payload).await?)
 }
 
 /// After the handshake: read and drop every message until the connection
@@ -874,7 +895,7 @@ pub enum SessionError {
     },
     /// The connection failed before any protocol ran: TCP, RLPx, Hello, or
     /// the node shares no capability with us (`useless`; go-ethereum
-    /// v1.17 speaks eth/69 to eth/72, so an eth/68-only offer ends here).
+    /// v1.17.10 speaks eth/69 to eth/72, so an eth/68-only offer ends here).
     #[error("connection to {peer} failed during setup ({kind}); we offered {offered}")]
     SetupFailed {
         /// The peer.
@@ -1428,7 +1449,8 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
+    // Paused clock: the grace period and timeouts pass instantly.
+    #[tokio::test(start_paused = true)]
     async fn handshake_over_a_pipe() {
         // Two ends of a MsgPipe per direction so each side has its own
         // reader and writer.
@@ -1441,6 +1463,19 @@ mod tests {
         );
         assert_eq!(a.unwrap(), c.status(ETH69).unwrap());
         assert_eq!(b.unwrap(), c.status(ETH69).unwrap());
+
+        // A peer that waits for our Status before sending its own.
+        let (a_out, mut b_in) = devp2p::MsgPipe::pair();
+        let (b_out, mut a_in) = devp2p::MsgPipe::pair();
+        let theirs = c.status(ETH69).unwrap();
+        let patient = async {
+            let msg = b_in.read_msg().await.unwrap();
+            assert_eq!(Status::decode(ETH69, &msg.payload), Ok(theirs.clone()));
+            b_out.write_msg(STATUS_MSG, theirs.encode().into()).await
+        };
+        let (a, b) = tokio::join!(handshake(&mut a_in, &a_out, ETH69, &c), patient);
+        assert_eq!(a.unwrap(), theirs);
+        b.unwrap();
 
         let mut other = chain();
         other.network_id = 5;

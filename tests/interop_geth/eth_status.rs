@@ -9,7 +9,7 @@
 //! read its enode and genesis hash over its IPC socket (JSON-RPC), then:
 //!
 //! - `sessions_stay_up`: two sessions at once, one offering eth/69, one
-//!   eth/68 and eth/69; both must negotiate eth/69 (geth v1.17 no longer
+//!   eth/68 and eth/69; both must negotiate eth/69 (geth v1.17.10 no longer
 //!   speaks eth/68), pass the Status exchange and stay connected for 30 s,
 //!   after which geth's `admin_peers` must list both with `eth` version 69.
 //! - `refusals_are_fast`: an eth/68-only offer (no shared version), a wrong
@@ -50,7 +50,7 @@ const NETWORK_ID: u64 = 39_390;
 const OSAKA_TIME: u64 = 4_102_444_800;
 
 /// How long each session must stay up, in seconds: go-ethereum drops a
-/// connection that is silent for 30 s (p2p/rlpx `frameReadTimeout`), so a
+/// connection that is silent for 30 s (p2p/server.go `frameReadTimeout`), so a
 /// session that survives 30 s has been kept alive by pings, not by luck.
 const HOLD: Duration = Duration::from_secs(30);
 
@@ -466,7 +466,7 @@ async fn sessions_stay_up() {
 async fn refusals_are_fast() {
     let geth = Geth::start().await;
 
-    // eth/68 only: geth v1.17 speaks eth/69 to eth/72, nothing is shared,
+    // eth/68 only: geth v1.17.10 speaks eth/69 to eth/72, nothing is shared,
     // the connection ends right after Hello ("useless peer").
     let started = Instant::now();
     match connect(&geth, 0xc2, geth.chain(), &[ETH68]).await {
