@@ -94,6 +94,9 @@ pub const MAX_STATUS_SIZE: u32 = 10 * 1024 * 1024;
 /// Status exchange.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Connections our server allows, in peers: just the node we dial.
+pub const MAX_PEERS: usize = 1;
+
 /// How often [`connect`] looks at the server's dial statistics for a
 /// failed connection setup, in milliseconds: a tenth of a second is
 /// immediate for a human and costs nothing (an atomic snapshot).
@@ -883,9 +886,8 @@ pub enum SessionError {
         /// Why.
         error: HandshakeError,
     },
-    /// The peer went away before the `eth` session started (e.g. it shares
-    /// no `eth` version with us: go-ethereum then disconnects with "useless
-    /// peer").
+    /// The peer was added but went away before the Status exchange ended
+    /// without a Status error of ours (e.g. it hung up or timed out).
     #[error("{peer} disconnected before the eth handshake: {reason}")]
     Disconnected {
         /// The peer.
@@ -963,7 +965,7 @@ pub async fn connect(
     let config = Config {
         listen_addr: None, // we only dial
         no_discovery: true,
-        max_peers: 1,
+        max_peers: MAX_PEERS,
         protocols,
         ..Config::with_key(key)
     };

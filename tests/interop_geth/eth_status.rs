@@ -78,6 +78,14 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// config is ~2 KiB, `admin_peers` ~1 KiB per peer.
 const MAX_RPC_REPLY: usize = 1024 * 1024;
 
+/// geth's `--maxpeers`, in connections: small, yet room to spare for our
+/// two concurrent sessions (8 allows 6 inbound; go-ethereum keeps a third
+/// of its slots for dialing).
+const GETH_MAX_PEERS: u32 = 8;
+
+/// Size of one read from the IPC socket, in bytes (a reply comes in a few).
+const RPC_READ_CHUNK: usize = 8192;
+
 /// Bytes of geth's log shown when something fails.
 const LOG_TAIL: usize = 4000;
 
@@ -148,7 +156,7 @@ async fn rpc(ipc: &Path, method: &str, params: Value) -> Result<Value, RpcError>
         bytes.push(b'\n');
         stream.write_all(&bytes).await.map_err(io)?;
         let mut reply = Vec::new();
-        let mut chunk = [0u8; 8192];
+        let mut chunk = [0u8; RPC_READ_CHUNK];
         loop {
             let n = stream.read(&mut chunk).await.map_err(io)?;
             if n == 0 {
@@ -278,7 +286,7 @@ impl Geth {
                 "--nat",
                 "none",
             ])
-            .args(["--maxpeers", "8"])
+            .args(["--maxpeers", &GETH_MAX_PEERS.to_string()])
             // The engine API cannot be switched off: keep it on loopback,
             // on a free port, its secret in our directory.
             .args(["--authrpc.addr", "127.0.0.1"])
