@@ -17,6 +17,7 @@ mod geth;
 
 mod discovery;
 mod discv4_suite;
+mod eth_status;
 mod mixed;
 mod ours;
 mod rlpx_ping;
