@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let boot = args.next().map(|s| s.parse()).transpose()?;
 
-    let key = generate_node_key(&mut rand::thread_rng());
+    let key = generate_node_key();
     let demo = Demo::new(DemoConfig::new(NodeId::from_secret_key(&key)));
     let server = Server::start(Config {
         listen_addr: Some(addr),

@@ -51,7 +51,7 @@ async fn start(protocol: Protocol, static_nodes: Vec<devp2p::node::Node>) -> Ser
         no_discovery: true,
         protocols: vec![protocol],
         static_nodes,
-        ..Config::with_key(generate_node_key(&mut rand::thread_rng()))
+        ..Config::with_key(generate_node_key())
     };
     Server::start(config).await.expect("server starts")
 }

@@ -1157,7 +1157,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     println!("our fork id: {}", chain.fork_id());
-    let key = devp2p::node::generate_node_key(&mut rand::thread_rng());
+    let key = devp2p::node::generate_node_key();
     let mut session = connect(key, target, chain, &args.eth).await?;
     println!("eth/{} session with {}", session.version, session.peer);
     println!("their Status: {}", session.remote);

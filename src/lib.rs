@@ -66,6 +66,9 @@
 #![warn(missing_docs)]
 
 pub use devp2p_discover::node;
+/// The secp256k1 crate our keys come from (`Config::with_key` takes its
+/// `SecretKey`), re-exported so you need not guess its version.
+pub use secp256k1;
 
 pub mod banlist;
 pub mod config;

@@ -32,7 +32,7 @@ fn value(body: &str, metric: &str) -> Option<u64> {
 }
 
 async fn server(static_nodes: Vec<devp2p::node::Node>) -> Server {
-    let key = generate_node_key(&mut rand::thread_rng());
+    let key = generate_node_key();
     // Peers need a shared protocol to stay connected.
     let demo = Demo::new(DemoConfig::new(NodeId::from_secret_key(&key)));
     let config = Config {
@@ -103,7 +103,7 @@ async fn metrics_over_http_are_per_server() {
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     let nobody = devp2p::node::Node::new(
-        NodeId::from_secret_key(&generate_node_key(&mut rand::thread_rng())),
+        NodeId::from_secret_key(&generate_node_key()),
         "127.0.0.1".parse().unwrap(),
         closed_port,
         0,
@@ -138,7 +138,7 @@ async fn metrics_over_http_are_per_server() {
 #[tokio::test]
 async fn discovery_metrics_count_packets_and_buckets() {
     let with_discovery = |bootstrap_nodes| {
-        let key = generate_node_key(&mut rand::thread_rng());
+        let key = generate_node_key();
         Config {
             listen_addr: Some("127.0.0.1:0".parse().unwrap()),
             bootstrap_nodes,

@@ -122,7 +122,7 @@ pub async fn run(args: DevnetArgs) -> Result<(), CliError> {
 
 /// Starts node `i` on 127.0.0.1 with a free port, knowing only `boot`.
 async fn start_node(i: usize, boot: Option<devp2p::node::Node>) -> Result<DevNode, CliError> {
-    let key = generate_node_key(&mut rand::thread_rng());
+    let key = generate_node_key();
     let id = NodeId::from_secret_key(&key);
     let demo = Demo::new(DemoConfig {
         name: format!("devnet-{i}"),

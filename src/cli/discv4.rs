@@ -179,7 +179,7 @@ fn key(common: &CommonArgs) -> Result<SecretKey, CliError> {
     Ok(match (&common.nodekeyhex, &common.nodekey) {
         (Some(hex), _) => parse_node_key(hex)?,
         (None, Some(path)) => load_node_key(path)?,
-        (None, None) => generate_node_key(&mut rand::thread_rng()),
+        (None, None) => generate_node_key(),
     })
 }
 

@@ -81,7 +81,7 @@ fn generate(file: &Path) -> Result<NodeId, CliError> {
     if file.exists() {
         return Err(CliError::Exists(file.to_path_buf()));
     }
-    let key = generate_node_key(&mut rand::thread_rng());
+    let key = generate_node_key();
     save_node_key(file, &key)?;
     Ok(NodeId::from_secret_key(&key))
 }

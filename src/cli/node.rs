@@ -95,14 +95,14 @@ fn node_key(args: &NodeArgs) -> Result<SecretKey, CliError> {
         return match load_node_key(&path) {
             Ok(key) => Ok(key),
             Err(e) if e.is_not_found() => {
-                let key = generate_node_key(&mut rand::thread_rng());
+                let key = generate_node_key();
                 save_node_key(&path, &key)?;
                 Ok(key)
             }
             Err(e) => Err(e.into()),
         };
     }
-    Ok(generate_node_key(&mut rand::thread_rng()))
+    Ok(generate_node_key())
 }
 
 /// Builds the server config: the TOML file (if any), then every flag given.

@@ -37,7 +37,7 @@ pub async fn run(cmd: RlpxCommand) -> Result<(), CliError> {
         .await
         .map_err(|_| io_err(std::io::ErrorKind::TimedOut.into()))?
         .map_err(io_err)?;
-    let key = generate_node_key(&mut rand::thread_rng());
+    let key = generate_node_key();
     let mut conn = devp2p::rlpx::connect(tcp, &key, node.id)
         .await
         .map_err(|e| CliError::Peer(e.to_string()))?;

@@ -77,8 +77,15 @@ impl NodeKeyError {
     }
 }
 
-/// Generates a fresh random node key.
-pub fn generate_node_key<R: rand::Rng + ?Sized>(rng: &mut R) -> SecretKey {
+/// Generates a fresh random node key from the operating system's random
+/// source (through a thread-local generator seeded from it).
+pub fn generate_node_key() -> SecretKey {
+    SecretKey::new(&mut rand::thread_rng())
+}
+
+/// Generates a node key from `rng`, for reproducible keys in tests and
+/// simulations (seed the generator yourself).
+pub fn node_key_from_rng<R: rand::Rng + ?Sized>(rng: &mut R) -> SecretKey {
     SecretKey::new(rng)
 }
 
@@ -245,9 +252,10 @@ mod tests {
     #[test]
     fn generate_is_seeded_and_round_trips_through_a_file() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let key = generate_node_key(&mut rng);
+        let key = node_key_from_rng(&mut rng);
         let mut rng2 = rand::rngs::StdRng::seed_from_u64(7);
-        assert_eq!(generate_node_key(&mut rng2), key);
+        assert_eq!(node_key_from_rng(&mut rng2), key);
+        assert_ne!(generate_node_key(), generate_node_key());
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nodekey");

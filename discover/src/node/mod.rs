@@ -52,7 +52,7 @@ pub use enr::{
 };
 pub use id::{distance_cmp, keccak256, log_distance, NodeId, NodeIdError, NODE_ID_LEN};
 pub use key::{
-    generate_node_key, load_node_key, node_key_to_hex, parse_node_key, save_node_key, NodeKeyError,
-    NODE_KEY_FILE_MAX_BYTES, NODE_KEY_HEX_LEN,
+    generate_node_key, load_node_key, node_key_from_rng, node_key_to_hex, parse_node_key,
+    save_node_key, NodeKeyError, NODE_KEY_FILE_MAX_BYTES, NODE_KEY_HEX_LEN,
 };
 pub use local::{LocalNode, ENDPOINT_HEADROOM};

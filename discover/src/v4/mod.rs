@@ -27,7 +27,7 @@
 //! # async fn demo() -> Result<(), devp2p_discover::v4::DiscoverError> {
 //! use devp2p_discover::node::{generate_node_key, LocalNode};
 //! use devp2p_discover::v4::{Discv4, Discv4Config};
-//! let key = generate_node_key(&mut rand::thread_rng());
+//! let key = generate_node_key();
 //! let local = LocalNode::new(key, 1);
 //! let disc = Discv4::bind("0.0.0.0:30303".parse().unwrap(), key, local, Discv4Config::default()).await?;
 //! let near_me = disc.lookup(disc.local_id()).await;
