@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use devp2p::config::Config;
 use devp2p::demo::{Demo, DemoConfig};
+use devp2p::message::{MsgReader, MsgWriter};
 use devp2p::metrics;
 use devp2p::node::{generate_node_key, NodeId};
 use devp2p::server::Server;
@@ -40,7 +41,8 @@ async fn server(static_nodes: Vec<devp2p::node::Node>) -> Server {
         listen_addr: Some("127.0.0.1:0".parse().unwrap()),
         no_discovery: true,
         static_nodes,
-        enable_msg_events: true,
+        // Off (the default): traffic is counted without message events.
+        enable_msg_events: false,
         ..Config::with_key(key)
     };
     Server::start(config).await.unwrap()
@@ -61,7 +63,7 @@ async fn metrics_over_http_are_per_server() {
     tokio::time::timeout(WAIT, async {
         loop {
             let body = get(ma.local_addr(), "/metrics").await;
-            // Message events are on: the demo handshake gets counted too.
+            // Message events are off: the demo handshake gets counted anyway.
             if value(&body, "p2p_peers") == Some(1)
                 && value(&body, "p2p_ingress_bytes_total").unwrap_or(0) > 0
             {
@@ -149,12 +151,11 @@ async fn discovery_metrics_count_packets_and_buckets() {
     let node = Server::start(with_discovery(vec![boot.self_node()]))
         .await
         .unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let m_boot = metrics::Metrics::start(boot.clone(), stop.clone());
-    let m_node = metrics::Metrics::start(node.clone(), stop.clone());
+    let m_boot = metrics::Metrics::new(&boot);
+    let m_node = node.metrics();
     tokio::time::timeout(WAIT, async {
         loop {
-            let body = m_boot.render().await;
+            let body = m_boot.render();
             if value(&body, "p2p_discovery_table_nodes") == Some(1) {
                 break;
             }
@@ -163,8 +164,8 @@ async fn discovery_metrics_count_packets_and_buckets() {
     })
     .await
     .expect("the bootnode learns the node");
-    let boot_body = m_boot.render().await;
-    let node_body = m_node.render().await;
+    let boot_body = m_boot.render();
+    let node_body = m_node.render();
     let ping_in = "p2p_discovery_packets_in_total{type=\"ping\"}";
     let ping_out = "p2p_discovery_packets_out_total{type=\"ping\"}";
     assert!(value(&boot_body, ping_in).unwrap_or(0) >= 1, "{boot_body}");
@@ -183,7 +184,81 @@ async fn discovery_metrics_count_packets_and_buckets() {
         17,
         "one gauge per bucket"
     );
-    stop.cancel();
     boot.stop().await;
     node.stop().await;
+}
+
+/// Byte and message totals per protocol and code come from the traffic
+/// table, with message events off: `cnt/1` sends 3 messages of code 2 with
+/// a 100-byte payload each way, and both servers count exactly that.
+#[tokio::test]
+async fn traffic_is_counted_without_message_events() {
+    const MSGS: u64 = 3;
+    const PAYLOAD: usize = 100;
+    let cnt = devp2p::Protocol::new("cnt", 1, 4, |peer, mut rw| async move {
+        for _ in 0..MSGS {
+            rw.write_msg(2, bytes::Bytes::from(vec![7u8; PAYLOAD]))
+                .await?;
+        }
+        for _ in 0..MSGS {
+            rw.read_msg().await?;
+        }
+        peer.closed().await;
+        Ok(())
+    });
+    let start = |static_nodes| {
+        let key = generate_node_key(&mut rand::thread_rng());
+        Server::start(Config {
+            protocols: vec![cnt.clone()],
+            listen_addr: Some("127.0.0.1:0".parse().unwrap()),
+            no_discovery: true,
+            static_nodes,
+            enable_msg_events: false,
+            ..Config::with_key(key)
+        })
+    };
+    let a = start(vec![]).await.unwrap();
+    let b = start(vec![a.self_node()]).await.unwrap();
+    let label = "{protocol=\"cnt/1\",code=\"2\"}";
+    for s in [&a, &b] {
+        let m = s.metrics();
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let body = m.render();
+                let done = |name: &str| value(&body, &format!("{name}{label}")) == Some(MSGS);
+                if done("p2p_ingress_messages_total") && done("p2p_egress_messages_total") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("both directions counted");
+        let body = m.render();
+        let bytes = MSGS * PAYLOAD as u64;
+        for name in [
+            "p2p_ingress_protocol_bytes_total",
+            "p2p_egress_protocol_bytes_total",
+        ] {
+            assert_eq!(
+                value(&body, &format!("{name}{label}")),
+                Some(bytes),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            value(&body, "p2p_ingress_bytes_total"),
+            Some(bytes),
+            "{body}"
+        );
+        assert_eq!(
+            value(&body, "p2p_egress_bytes_total"),
+            Some(bytes),
+            "{body}"
+        );
+        let rows = s.traffic();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+    }
+    a.stop().await;
+    b.stop().await;
 }

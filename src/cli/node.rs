@@ -165,10 +165,6 @@ pub async fn run(args: NodeArgs) -> Result<(), CliError> {
         name: config.name.clone(),
     });
     config.protocols.push(demo.protocol());
-    if args.metrics.is_some() {
-        // Per-protocol byte and message counters come from message events.
-        config.enable_msg_events = true;
-    }
     let server = Server::start(config).await?;
 
     // The contract: the enode URL is the first line on stdout.

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::disc_reason::DiscReason;
+use crate::metrics::LaneTraffic;
 use crate::node::{keccak256, NodeId};
 use crate::protocol::{Cap, PeerInfoFn};
 
@@ -57,7 +58,11 @@ pub(crate) struct RunningProto {
     pub offset: u64,
     pub length: u64,
     pub peer_info: Option<PeerInfoFn>,
+    /// This peer's traffic on the lane (wire bytes).
     pub counters: Counters,
+    /// The server's traffic table row set of the protocol (payload bytes
+    /// per code).
+    pub traffic: LaneTraffic,
 }
 
 /// State shared between the handle and the peer's tasks.
@@ -344,5 +349,20 @@ impl std::fmt::Debug for Peer {
 impl RunningProto {
     pub(crate) fn name(&self) -> String {
         self.cap.to_string()
+    }
+
+    /// Counts a received message: `wire_bytes` for the peer, `payload`
+    /// bytes of relative `code` for the server. Relaxed atomic adds only.
+    #[inline]
+    pub(crate) fn record_in(&self, wire_bytes: usize, code: u64, payload: usize) {
+        self.counters.record_in(wire_bytes);
+        self.traffic.record_in(code, payload);
+    }
+
+    /// Counts a sent message (see [`RunningProto::record_in`]).
+    #[inline]
+    pub(crate) fn record_out(&self, wire_bytes: usize, code: u64, payload: usize) {
+        self.counters.record_out(wire_bytes);
+        self.traffic.record_out(code, payload);
     }
 }

@@ -50,6 +50,7 @@ pub use reputation::{ReputationSink, REPUTATION_QUEUE};
 pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};
 
 use crate::disc_reason::DiscReason;
+use crate::metrics::TrafficSink;
 use crate::node::NodeId;
 
 /// Tracing target of this layer. Every task of a peer runs inside a `peer`
@@ -76,6 +77,8 @@ pub struct PeerSetup {
     pub enable_msg_events: bool,
     /// Where [`Peer::adjust_reputation`] sends its reports.
     pub reputation: ReputationSink,
+    /// The server's traffic table, bumped per sub-protocol message.
+    pub traffic: TrafficSink,
 }
 
 impl PeerSetup {
@@ -90,6 +93,7 @@ impl PeerSetup {
             static_dial: false,
             enable_msg_events: false,
             reputation: ReputationSink::default(),
+            traffic: TrafficSink::default(),
         }
     }
 }

@@ -94,6 +94,7 @@ where
             length: n.length,
             peer_info: p.peer_info.clone(),
             counters: Counters::default(),
+            traffic: setup.traffic.lane(&n.cap),
         });
     }
     let peer = Peer {
@@ -376,8 +377,8 @@ async fn handle_frame(
         frame.split_off(wire_len - raw_len).freeze()
     };
     let proto = &shared.running[lane];
-    proto.counters.record_in(wire_len);
     let rel_code = code - proto.offset;
+    proto.record_in(wire_len, rel_code, payload.len());
     ctx.msg_event(PeerEventKind::MsgRecv, lane, rel_code, payload.len());
     let msg = Msg::new(rel_code, payload);
     let msg = match inbound[lane].try_send(msg) {
@@ -477,7 +478,7 @@ where
     while let Some((lane, msg)) = next.take() {
         let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
         let proto = &ctx.shared.running[lane];
-        proto.counters.record_out(frame.len());
+        proto.record_out(frame.len(), msg.code - proto.offset, msg.payload.len());
         batch_bytes += frame.len();
         sent.push(Unflushed {
             lane,

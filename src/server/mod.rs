@@ -71,7 +71,7 @@ mod info;
 mod nat;
 mod persist;
 mod start;
-mod stats;
+pub(crate) mod stats;
 mod task;
 
 use std::io;
@@ -87,13 +87,17 @@ pub use checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
 pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
-pub use stats::{DirectionSnapshot, SetupErrorKind, SetupStatsSnapshot, SETUP_DURATION_BUCKETS};
+pub use stats::{
+    DirectionSnapshot, PeerCountersSnapshot, SetupErrorKind, SetupStatsSnapshot,
+    SETUP_DURATION_BUCKETS,
+};
 pub use task::STOP_PEER_TIMEOUT;
 
 use crate::banlist::ReputationChange;
 use crate::config::{Config, ConfigError};
 use crate::dial::NodeSource;
 use crate::event::PeerEvent;
+use crate::metrics::{Metrics, TrafficRow, TrafficTable};
 use crate::node::{LocalNode, Node, NodeId};
 use crate::peer::{Peer, PeerInfo};
 use crate::protocol::Protocol;
@@ -166,6 +170,8 @@ struct Shared {
     protocols: Vec<Protocol>,
     discovery: Option<Discv4>,
     setup_stats: Arc<stats::SetupStats>,
+    peer_counters: Arc<stats::PeerCounters>,
+    traffic: Arc<TrafficTable>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -337,6 +343,36 @@ impl Server {
     /// the server task.
     pub fn setup_stats(&self) -> SetupStatsSnapshot {
         self.shared.setup_stats.snapshot()
+    }
+
+    /// Peers connected now (inbound, outbound) and added and dropped so
+    /// far (read directly, without asking the server task).
+    pub fn peer_counters(&self) -> PeerCountersSnapshot {
+        self.shared.peer_counters.snapshot()
+    }
+
+    /// Sub-protocol traffic by protocol and message code (every row that
+    /// saw a message), counted whether or not message events are enabled.
+    pub fn traffic(&self) -> Vec<TrafficRow> {
+        self.shared.traffic.snapshot()
+    }
+
+    /// This server's metrics: a Prometheus registry of its own whose
+    /// collectors read the server's counters at scrape time (see
+    /// [`crate::metrics`]). Holds no server handle, so it does not keep the
+    /// server running.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new(self)
+    }
+
+    /// The counters [`Metrics`] reads.
+    pub(crate) fn metric_sources(&self) -> crate::metrics::Sources {
+        crate::metrics::Sources {
+            setups: self.shared.setup_stats.clone(),
+            peers: self.shared.peer_counters.clone(),
+            traffic: self.shared.traffic.clone(),
+            discovery: self.shared.discovery.clone(),
+        }
     }
 
     /// Adds `delta` to `id`'s reputation (negative for misbehaviour). At

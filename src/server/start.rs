@@ -28,6 +28,7 @@ use super::{
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
 use crate::dial::{DialLimits, DialState, NodeSources};
+use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::rlpx::HandshakeKey;
@@ -183,6 +184,8 @@ fn run(
     let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let setup_stats = Arc::new(stats::SetupStats::default());
+    let peer_counters = Arc::new(stats::PeerCounters::default());
+    let traffic = Arc::new(TrafficTable::new(&config.protocols));
     let ctx = Arc::new(SetupCtx {
         key: HandshakeKey::new(key),
         our_hello,
@@ -230,6 +233,8 @@ fn run(
             .map(|n| n.id)
             .collect::<HashSet<_>>(),
         enable_msg_events: config.enable_msg_events,
+        peer_counters: peer_counters.clone(),
+        traffic: TrafficSink::new(traffic.clone()),
         listener: listener_task,
         sources,
         peers: HashMap::new(),
@@ -252,6 +257,8 @@ fn run(
             protocols: config.protocols,
             discovery,
             setup_stats,
+            peer_counters,
+            traffic,
             task: Mutex::new(Some(handle)),
         }),
     }

@@ -1,6 +1,7 @@
 //! Connection setup statistics of one server: dials and serves (inbound
-//! connections) by outcome, and how long successful setups took. Plain
-//! atomics shared by the setup tasks; read without asking the server task.
+//! connections) by outcome, and how long successful setups took; and its
+//! peer counts. Plain atomics shared by the setup tasks and the server
+//! task; read without asking the server task.
 //!
 //! The error kinds are go-ethereum's dial/serve error meters
 //! (`p2p/dials/error/saturated`, `…/known`, `…/self`, `…/useless`,
@@ -111,8 +112,9 @@ pub(crate) struct DirectionStats {
     attempts: AtomicU64,
     successes: AtomicU64,
     errors: [AtomicU64; SetupErrorKind::ALL.len()],
-    /// Cumulative histogram counts, one per bucket of
-    /// [`SETUP_DURATION_BUCKETS`].
+    /// Histogram counts, one per bucket of [`SETUP_DURATION_BUCKETS`]: each
+    /// setup is counted in the first bucket its duration fits (one add per
+    /// setup; slower setups only in `successes`, the `+Inf` bucket).
     duration_buckets: [AtomicU64; SETUP_DURATION_BUCKETS.len()],
     duration_sum_micros: AtomicU64,
 }
@@ -129,15 +131,41 @@ impl DirectionStats {
     pub(crate) fn succeeded(&self, took: Duration) {
         self.successes.fetch_add(1, Ordering::Relaxed);
         let secs = took.as_secs_f64();
-        for (bound, count) in SETUP_DURATION_BUCKETS.iter().zip(&self.duration_buckets) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = SETUP_DURATION_BUCKETS.iter().position(|b| secs <= *b) {
+            self.duration_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.duration_sum_micros.fetch_add(
             u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Setups started.
+    pub(crate) fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Setups that added a peer.
+    pub(crate) fn successes(&self) -> u64 {
+        self.successes.load(Ordering::Relaxed)
+    }
+
+    /// Setups that failed with `kind`.
+    pub(crate) fn errors(&self, kind: SetupErrorKind) -> u64 {
+        self.errors[kind.index()].load(Ordering::Relaxed)
+    }
+
+    /// Successful setups per bucket of [`SETUP_DURATION_BUCKETS`], not
+    /// cumulative.
+    pub(crate) fn duration_buckets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.duration_buckets
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+    }
+
+    /// Total time of the successful setups.
+    pub(crate) fn duration_sum(&self) -> Duration {
+        Duration::from_micros(self.duration_sum_micros.load(Ordering::Relaxed))
     }
 
     fn snapshot(&self) -> DirectionSnapshot {
@@ -152,11 +180,68 @@ impl DirectionStats {
             duration_buckets: SETUP_DURATION_BUCKETS
                 .iter()
                 .zip(&self.duration_buckets)
-                .map(|(b, c)| (*b, load(c)))
+                .scan(0, |total, (b, c)| {
+                    *total += load(c);
+                    Some((*b, *total))
+                })
                 .collect(),
             duration_sum: Duration::from_micros(load(&self.duration_sum_micros)),
         }
     }
+}
+
+/// Peers of one server: current inbound and outbound counts (gauges) and
+/// peers added and dropped so far. Written by the server task only, where
+/// it adds and removes peers; read at scrape time.
+#[derive(Debug, Default)]
+pub(crate) struct PeerCounters {
+    inbound: AtomicU64,
+    outbound: AtomicU64,
+    adds: AtomicU64,
+    drops: AtomicU64,
+}
+
+impl PeerCounters {
+    pub(crate) fn added(&self, inbound: bool) {
+        self.gauge(inbound).fetch_add(1, Ordering::Relaxed);
+        self.adds.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dropped(&self, inbound: bool) {
+        self.gauge(inbound).fetch_sub(1, Ordering::Relaxed);
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn gauge(&self, inbound: bool) -> &AtomicU64 {
+        if inbound {
+            &self.inbound
+        } else {
+            &self.outbound
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> PeerCountersSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PeerCountersSnapshot {
+            inbound: load(&self.inbound),
+            outbound: load(&self.outbound),
+            adds: load(&self.adds),
+            drops: load(&self.drops),
+        }
+    }
+}
+
+/// A copy of a server's peer counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCountersSnapshot {
+    /// Connected inbound peers.
+    pub inbound: u64,
+    /// Connected outbound peers.
+    pub outbound: u64,
+    /// Peers added since the server started.
+    pub adds: u64,
+    /// Peers dropped since the server started.
+    pub drops: u64,
 }
 
 /// Setup statistics of one server (see the module docs).

@@ -23,6 +23,7 @@ use crate::config::Dialer;
 use crate::dial::{DialKind, DialOutcome, DialState, NodeSources};
 use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
+use crate::metrics::TrafficSink;
 use crate::node::{Node, NodeId};
 use crate::peer::{Peer, PeerExit, PeerSetup, ReputationSink};
 
@@ -70,6 +71,10 @@ pub(super) struct ServerTask {
     pub bans: BanList,
     pub trusted: HashSet<NodeId>,
     pub enable_msg_events: bool,
+    /// Peer gauges and counters for metrics, kept next to `peers`.
+    pub peer_counters: Arc<super::stats::PeerCounters>,
+    /// The traffic table every peer gets.
+    pub traffic: TrafficSink,
     pub listener: Option<JoinHandle<()>>,
     pub sources: NodeSources,
     pub peers: HashMap<NodeId, PeerEntry>,
@@ -248,6 +253,7 @@ impl ServerTask {
                     static_dial: meta.dial == Some(DialKind::Static),
                     enable_msg_events: self.enable_msg_events,
                     reputation: self.reputation_sink.clone(),
+                    traffic: self.traffic.clone(),
                 };
                 let (peer, handle) = conn.spawn(setup, self.events.clone());
                 self.register(meta, peer, handle);
@@ -267,6 +273,7 @@ impl ServerTask {
         if inbound {
             self.inbound_count += 1;
         }
+        self.peer_counters.added(inbound);
         self.dial.peer_added(meta.id, !inbound);
         debug!(target: TARGET, peer = ?peer, inbound, peers = self.peers.len() + 1, "peer added");
         let abort = handle.abort_handle();
@@ -290,6 +297,7 @@ impl ServerTask {
         if entry.inbound {
             self.inbound_count -= 1;
         }
+        self.peer_counters.dropped(entry.inbound);
         self.dial.peer_removed(&id);
         match exit {
             Some(exit) => debug!(

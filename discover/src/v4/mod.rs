@@ -183,6 +183,13 @@ impl Discv4 {
         self.stats.snapshot()
     }
 
+    /// Nodes per table bucket, closest bucket first (17 buckets), as the
+    /// service last published them: read directly, without asking the
+    /// service task (all zero once the service has stopped). For metrics.
+    pub fn bucket_fill(&self) -> Vec<usize> {
+        self.stats.bucket_fill()
+    }
+
     /// Nodes per table bucket, closest bucket first (17 buckets; empty when
     /// the service has stopped).
     pub async fn bucket_sizes(&self) -> Vec<usize> {

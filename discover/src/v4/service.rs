@@ -260,6 +260,7 @@ impl<T: DatagramTransport> Service<T> {
         let mut buf = vec![0u8; MAX_PACKET_SIZE + 1];
         let shutdown_tx = loop {
             let wake = self.next_wakeup();
+            self.stats.set_buckets(&self.table);
             tokio::select! {
                 res = self.transport.recv_from(&mut buf) => match res {
                     Ok((n, from)) => {
@@ -283,6 +284,7 @@ impl<T: DatagramTransport> Service<T> {
             }
         };
         self.jobs.shutdown().await;
+        self.stats.clear_buckets();
         // Release the database before acknowledging shutdown, so a caller can
         // reopen the file as soon as `shutdown()` returns.
         if let Some(db) = self.cfg.db.take() {

@@ -1,8 +1,10 @@
 //! Packet counters of one discovery service, per packet type and direction,
-//! for metrics. Plain atomics shared by the service task and its handles.
+//! and the fill of its table's buckets, for metrics. Plain atomics written
+//! by the service task and read by its handles without asking the task.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::table::{Table, N_BUCKETS};
 use super::wire::Message;
 
 /// Packet type names in wire order (types 1..=6), as metric labels.
@@ -23,6 +25,9 @@ pub(crate) struct PacketStats {
     /// Datagrams dropped before dispatch: rate limited, undecodable, badly
     /// signed or expired.
     dropped: AtomicU64,
+    /// Nodes per table bucket, closest first, as of the service loop's
+    /// last turn.
+    buckets: [AtomicU64; N_BUCKETS],
 }
 
 fn index(msg: &Message) -> usize {
@@ -47,6 +52,28 @@ impl PacketStats {
 
     pub(crate) fn dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Copies the table's bucket fill (the service task calls this once per
+    /// loop turn, so handles see the table as of its last change).
+    pub(crate) fn set_buckets(&self, table: &Table) {
+        for (slot, len) in self.buckets.iter().zip(table.bucket_lens()) {
+            slot.store(len as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks the table gone (the service stopped): every bucket empty.
+    pub(crate) fn clear_buckets(&self) {
+        for slot in &self.buckets {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn bucket_fill(&self) -> Vec<usize> {
+        self.buckets
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed) as usize)
+            .collect()
     }
 
     pub(crate) fn snapshot(&self) -> PacketCounts {

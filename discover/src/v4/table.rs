@@ -337,7 +337,13 @@ impl Table {
 
     /// Number of nodes in each bucket, closest bucket first.
     pub fn bucket_sizes(&self) -> Vec<usize> {
-        self.buckets.iter().map(|b| b.entries.len()).collect()
+        self.bucket_lens().collect()
+    }
+
+    /// Number of nodes in each bucket, closest bucket first, without
+    /// allocating.
+    pub fn bucket_lens(&self) -> impl Iterator<Item = usize> + '_ {
+        self.buckets.iter().map(|b| b.entries.len())
     }
 
     /// Number of nodes in buckets.
