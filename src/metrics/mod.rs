@@ -354,7 +354,7 @@ mod tests {
     async fn names_types_and_labels_are_unchanged() {
         let config = Config {
             listen_addr: Some("127.0.0.1:0".parse().unwrap()),
-            ..Config::with_key(generate_node_key(&mut rand::thread_rng()))
+            ..Config::with_key(generate_node_key())
         };
         let server = Server::start(config).await.unwrap();
         let body = server.metrics().render();
