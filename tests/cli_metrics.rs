@@ -207,7 +207,7 @@ async fn traffic_is_counted_without_message_events() {
         Ok(())
     });
     let start = |static_nodes| {
-        let key = generate_node_key(&mut rand::thread_rng());
+        let key = generate_node_key();
         Server::start(Config {
             protocols: vec![cnt.clone()],
             listen_addr: Some("127.0.0.1:0".parse().unwrap()),
