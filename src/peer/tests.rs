@@ -191,6 +191,49 @@ fn hello_with_id(id: &[u8]) -> Vec<u8> {
     ])
 }
 
+/// Hello decoding is strict about RLP form (every header goes through
+/// alloy-rlp) while still ignoring extra elements and trailing bytes.
+#[test]
+fn hello_rlp_must_be_canonical() {
+    let good = hello_with_id(&[7u8; 64]);
+    let fields: Vec<Vec<u8>> = devp2p_discover::rlp_item::Item::exact(&good)
+        .unwrap()
+        .list()
+        .unwrap()
+        .map(|item| item.unwrap().raw.to_vec())
+        .collect();
+    // `good` with field `i` replaced by `raw`.
+    let with = |i: usize, raw: &[u8]| {
+        let mut f = fields.clone();
+        f[i] = raw.to_vec();
+        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+        list_of_raw(&refs)
+    };
+    // Extra elements after the id, and bytes after the list, are ignored.
+    let future = alloy_rlp::encode("future");
+    let mut refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    refs.push(&future);
+    let mut extra = list_of_raw(&refs);
+    extra.extend_from_slice(&[0xde, 0xad]);
+    assert!(Hello::decode(&extra).is_ok());
+    let malformed = |payload: Vec<u8>| {
+        let e = Hello::decode(&payload).unwrap_err();
+        assert!(matches!(e, PeerError::MalformedHello(_)), "{e}");
+    };
+    // A single byte below 0x80 must encode as itself (client id "\x05").
+    malformed(with(1, &[0x81, 0x05]));
+    // No leading zeros in integers; no long form for short lengths.
+    malformed(with(0, &[0x82, 0x00, 0x05]));
+    malformed(with(1, &[0xb8, 0x01, b'x']));
+    // A malformed capability is an error, not the end of the list.
+    malformed(with(
+        2,
+        &list_of_raw(&[&alloy_rlp::encode(Cap::new("eth", 68)), &[0xc3, 0x80]]),
+    ));
+    // A list where the client id (a string) belongs.
+    malformed(with(1, &[0xc1, 0x01]));
+}
+
 #[test]
 fn malformed_hello_ids_are_invalid_identity() {
     for len in [0usize, 2, 63, 65, 128] {
