@@ -231,7 +231,7 @@ async fn session(
         id: NodeId::from_secret_key(&key),
     };
     exchange_hello(&mut conn, &hello, server_id).await?;
-    let payload = rlp::encode(&vec![0x5au8; PAYLOAD_LEN - 3]).freeze();
+    let payload = devp2p::alloy_rlp::encode(vec![0x5au8; PAYLOAD_LEN - 3].as_slice());
     for _ in 0..MSGS_PER_SESSION {
         conn.send(encode_frame(ECHO_REQ, &payload, true)?).await?;
         loop {

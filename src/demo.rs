@@ -32,7 +32,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alloy_rlp::{BufMut, Encodable, Header};
 use bytes::Bytes;
+use devp2p_discover::rlp_item::Item;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -131,14 +133,14 @@ impl DemoError {
     }
 }
 
-impl From<rlp::DecoderError> for DemoError {
-    fn from(_: rlp::DecoderError) -> Self {
+impl From<alloy_rlp::Error> for DemoError {
+    fn from(_: alloy_rlp::Error) -> Self {
         DemoError::Malformed("demo")
     }
 }
 
 /// The handshake message: `[version, network_id, name]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, alloy_rlp::RlpEncodable)]
 pub struct Status {
     /// Protocol version ([`PROTOCOL_VERSION`]).
     pub version: u64,
@@ -148,23 +150,16 @@ pub struct Status {
     pub name: String,
 }
 
-impl rlp::Encodable for Status {
-    fn rlp_append(&self, s: &mut rlp::RlpStream) {
-        s.begin_list(3);
-        s.append(&self.version);
-        s.append(&self.network_id);
-        s.append(&self.name.as_bytes());
-    }
-}
-
 impl Status {
     /// Decodes a Status payload (extra list items are ignored, EIP-8 style).
     pub fn decode(payload: &[u8]) -> Result<Status, DemoError> {
-        let r = rlp::Rlp::new(payload);
-        if !r.is_list() || r.item_count()? < 3 {
-            return Err(DemoError::Malformed("status"));
-        }
-        let name = r.at(2)?.data()?;
+        let malformed = |_| DemoError::Malformed("status");
+        let mut fields = Item::first(payload)
+            .and_then(|item| item.list())
+            .map_err(malformed)?;
+        let version = fields.next_decode().map_err(malformed)?;
+        let network_id = fields.next_decode().map_err(malformed)?;
+        let name = fields.next_bytes().map_err(malformed)?;
         if name.len() > MAX_NAME_LEN {
             return Err(DemoError::TooLong {
                 field: "status name",
@@ -173,8 +168,8 @@ impl Status {
             });
         }
         Ok(Status {
-            version: r.val_at(0)?,
-            network_id: r.val_at(1)?,
+            version,
+            network_id,
             name: String::from_utf8_lossy(name).into_owned(),
         })
     }
@@ -191,27 +186,47 @@ pub struct Gossip {
     pub text: String,
 }
 
-impl rlp::Encodable for Gossip {
-    fn rlp_append(&self, s: &mut rlp::RlpStream) {
-        s.begin_list(3);
-        s.append(&self.origin.as_bytes().as_slice());
-        s.append(&self.seq);
-        s.append(&self.text.as_bytes());
+impl Gossip {
+    /// The header of the RLP list `[origin, seq, text]`.
+    fn rlp_header(&self) -> Header {
+        Header {
+            list: true,
+            payload_length: self.origin.as_bytes().length()
+                + self.seq.length()
+                + self.text.length(),
+        }
+    }
+}
+
+impl Encodable for Gossip {
+    fn encode(&self, out: &mut dyn BufMut) {
+        self.rlp_header().encode(out);
+        self.origin.as_bytes().encode(out);
+        self.seq.encode(out);
+        self.text.encode(out);
+    }
+
+    fn length(&self) -> usize {
+        self.rlp_header().length_with_payload()
     }
 }
 
 impl Gossip {
     /// Decodes a Gossip payload, checking the text length before copying it.
     pub fn decode(payload: &[u8]) -> Result<Gossip, DemoError> {
-        let r = rlp::Rlp::new(payload);
-        if !r.is_list() || r.item_count()? != 3 {
+        let malformed = |_| DemoError::Malformed("gossip");
+        let mut fields = Item::first(payload)
+            .and_then(|item| item.list())
+            .map_err(malformed)?;
+        let origin = fields.next_bytes().map_err(malformed)?;
+        let seq = fields.next_decode().map_err(malformed)?;
+        let text = fields.next_bytes().map_err(malformed)?;
+        if !fields.is_empty() {
             return Err(DemoError::Malformed("gossip"));
         }
-        let origin = r.at(0)?.data()?;
         if origin.len() != NODE_ID_LEN {
             return Err(DemoError::Malformed("gossip origin"));
         }
-        let text = r.at(2)?.data()?;
         if text.len() > MAX_TEXT_LEN {
             return Err(DemoError::TooLong {
                 field: "gossip text",
@@ -222,7 +237,7 @@ impl Gossip {
         Ok(Gossip {
             origin: NodeId::from_slice(origin)
                 .map_err(|_| DemoError::Malformed("gossip origin"))?,
-            seq: r.val_at(1)?,
+            seq,
             text: std::str::from_utf8(text)
                 .map_err(|_| DemoError::NotUtf8)?
                 .to_string(),
@@ -231,7 +246,7 @@ impl Gossip {
 
     /// The RLP encoding (the payload of a Gossip message).
     pub fn encode(&self) -> Bytes {
-        rlp::encode(self).freeze()
+        Bytes::from(alloy_rlp::encode(self))
     }
 }
 
@@ -544,7 +559,7 @@ impl Demo {
                 }
                 PING_MSG => {
                     let id: u64 = msg.decode()?;
-                    let pong = (PONG_MSG, rlp::encode(&id).freeze());
+                    let pong = (PONG_MSG, Bytes::from(alloy_rlp::encode(id)));
                     let cmd = match tx.try_send(pong) {
                         Ok(()) => Command::PingAnswered,
                         Err(_) => Command::Dropped,
@@ -579,7 +594,10 @@ impl Demo {
             let pending = tracker
                 .track(id)
                 .map_err(|e| ProtocolError::Other(Box::new(e)))?;
-            if tx.try_send((PING_MSG, rlp::encode(&id).freeze())).is_err() {
+            if tx
+                .try_send((PING_MSG, Bytes::from(alloy_rlp::encode(id))))
+                .is_err()
+            {
                 continue; // queue full: skip this round
             }
             match pending.await {

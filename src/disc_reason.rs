@@ -10,6 +10,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use devp2p_discover::rlp_item::Item;
 use serde::{Deserialize, Serialize};
 
 /// Largest Disconnect payload we look at, in bytes: the canonical encoding is
@@ -114,7 +115,9 @@ impl DiscReason {
 
     /// The canonical Disconnect payload: the RLP list `[reason]`.
     pub fn encode(self) -> Bytes {
-        rlp::encode_list::<u8, u8>(&[self.code()]).freeze()
+        let mut out = Vec::with_capacity(2);
+        alloy_rlp::encode_list::<u8, u8>(&[self.code()], &mut out);
+        Bytes::from(out)
     }
 
     /// Decodes a (decompressed) Disconnect payload: `[reason, ...]` or a bare
@@ -126,15 +129,18 @@ impl DiscReason {
         if payload.len() > MAX_DISCONNECT_PAYLOAD {
             return Err(DiscReasonError::TooLarge(payload.len()));
         }
-        let item = rlp::Rlp::new(payload);
-        let bad = |e: rlp::DecoderError| DiscReasonError::Malformed(e.to_string());
-        let code: u8 = if item.is_list() {
-            if item.item_count().map_err(bad)? == 0 {
+        let bad = |e: alloy_rlp::Error| DiscReasonError::Malformed(e.to_string());
+        // Only the first item counts; like go-ethereum's stream decoder we
+        // ignore bytes after it.
+        let item = Item::first(payload).map_err(bad)?;
+        let code: u8 = if item.is_list {
+            let mut fields = item.list().map_err(bad)?;
+            if fields.is_empty() {
                 return Err(DiscReasonError::Empty);
             }
-            item.val_at(0).map_err(bad)?
+            fields.next_decode().map_err(bad)?
         } else {
-            item.as_val().map_err(bad)?
+            item.decode().map_err(bad)?
         };
         Ok(Self::from_code(code))
     }

@@ -36,6 +36,15 @@
 //! # });
 //! ```
 //!
+//! Message payloads are RLP: every type implementing
+//! [`alloy_rlp::Encodable`] can be sent ([`send`], [`ProtoWriter::try_send`],
+//! ...) and every type implementing [`alloy_rlp::Decodable`] read back with
+//! [`Msg::decode`], so the message types of reth, alloy and the other crates
+//! of that ecosystem work as they are, and your own can derive both
+//! (`#[derive(alloy_rlp::RlpEncodable, alloy_rlp::RlpDecodable)]`). The
+//! crate is re-exported as [`devp2p::alloy_rlp`](crate::alloy_rlp), so you
+//! need not guess a compatible version.
+//!
 //! Unit-test protocol logic without sockets: [`MsgPipe`] gives two connected
 //! in-memory ends (a write completes once the other side has read it).
 //!
@@ -69,6 +78,10 @@ pub use devp2p_discover::node;
 /// The secp256k1 crate our keys come from (`Config::with_key` takes its
 /// `SecretKey`), re-exported so you need not guess its version.
 pub use secp256k1;
+
+/// The RLP library of message payloads (`Encodable`, `Decodable`, the
+/// derives), re-exported so users need no guessing of versions.
+pub use alloy_rlp;
 
 pub mod banlist;
 pub mod config;

@@ -6,12 +6,39 @@
 //! window ([`ProtoRw`](crate::peer::ProtoRw)) and by the in-memory
 //! [`MsgPipe`] used in tests, so protocol logic written against the traits can
 //! be unit-tested without sockets.
+//!
+//! Payloads are RLP: [`send`], [`expect_msg`] and [`Msg::decode`] take any
+//! type implementing [`alloy_rlp::Encodable`] / [`alloy_rlp::Decodable`]
+//! (re-exported as [`crate::alloy_rlp`]), so types from reth, alloy and
+//! other crates of that ecosystem can be sent as they are, and a struct
+//! can derive both:
+//!
+//! ```
+//! use devp2p::alloy_rlp::{RlpDecodable, RlpEncodable};
+//! use devp2p::{send, MsgPipe, MsgReader};
+//!
+//! #[derive(Debug, PartialEq, RlpEncodable, RlpDecodable)]
+//! struct Status {
+//!     version: u64,
+//!     name: String,
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let (ours, mut theirs) = MsgPipe::pair();
+//! let status = Status { version: 1, name: "demo".into() };
+//! let writer = tokio::spawn(async move { send(&ours, 0, &status).await });
+//! let msg = theirs.read_msg().await.unwrap();
+//! assert_eq!(msg.decode::<Status>().unwrap(), Status { version: 1, name: "demo".into() });
+//! writer.await.unwrap().unwrap();
+//! # });
+//! ```
 
 mod pipe;
 
 use std::future::Future;
 use std::time::Instant;
 
+use alloy_rlp::{Decodable, Encodable};
 use bytes::Bytes;
 
 pub use pipe::MsgPipe;
@@ -45,9 +72,11 @@ impl Msg {
         }
     }
 
-    /// Decodes the payload as RLP.
-    pub fn decode<T: rlp::Decodable>(&self) -> Result<T, MsgError> {
-        rlp::decode(&self.payload).map_err(|e| MsgError::Decode {
+    /// Decodes the payload as one RLP item of type `T`. The item must be
+    /// canonical and fill the payload: bytes after it are an error
+    /// (`alloy_rlp::decode_exact`).
+    pub fn decode<T: Decodable>(&self) -> Result<T, MsgError> {
+        alloy_rlp::decode_exact(&self.payload).map_err(|e| MsgError::Decode {
             code: self.code,
             error: e,
         })
@@ -86,7 +115,7 @@ pub enum MsgError {
         /// Message code.
         code: u64,
         /// RLP error.
-        error: rlp::DecoderError,
+        error: alloy_rlp::Error,
     },
     /// `expect_msg`: a different code arrived.
     #[error("message code mismatch: got {got}, want {want}")]
@@ -136,45 +165,57 @@ pub trait MsgReadWriter: MsgReader + MsgWriter {}
 
 impl<T: MsgReader + MsgWriter> MsgReadWriter for T {}
 
+/// The RLP encoding of `value`, as a message payload.
+pub(crate) fn encode_payload<T: Encodable + ?Sized>(value: &T) -> Bytes {
+    Bytes::from(alloy_rlp::encode(value))
+}
+
+/// The RLP list of `items`, as a message payload.
+pub(crate) fn encode_items_payload<T: Encodable>(items: &[T]) -> Bytes {
+    let mut out = Vec::with_capacity(alloy_rlp::list_length::<T, T>(items));
+    alloy_rlp::encode_list::<T, T>(items, &mut out);
+    Bytes::from(out)
+}
+
 /// Writes `value` RLP-encoded as the payload of message `code`.
-pub async fn send<W: MsgWriter, T: rlp::Encodable>(
+pub async fn send<W: MsgWriter, T: Encodable + ?Sized>(
     w: &W,
     code: u64,
     value: &T,
 ) -> Result<(), MsgError> {
-    w.write_msg(code, rlp::encode(value).freeze()).await
+    w.write_msg(code, encode_payload(value)).await
 }
 
 /// Writes `items` as an RLP list, the payload of message `code`
 /// (go-ethereum's `SendItems`).
-pub async fn send_items<W: MsgWriter, T: rlp::Encodable>(
+pub async fn send_items<W: MsgWriter, T: Encodable>(
     w: &W,
     code: u64,
     items: &[T],
 ) -> Result<(), MsgError> {
-    w.write_msg(code, rlp::encode_list(items).freeze()).await
+    w.write_msg(code, encode_items_payload(items)).await
 }
 
 /// Reads one message and checks its code and that its payload is the RLP
 /// encoding of `content` (go-ethereum's `ExpectMsg`). Returns the message.
-pub async fn expect_msg<R: MsgReader, T: rlp::Encodable>(
+pub async fn expect_msg<R: MsgReader, T: Encodable + ?Sized>(
     r: &mut R,
     code: u64,
     content: &T,
 ) -> Result<Msg, MsgError> {
-    expect_payload(r, code, &rlp::encode(content)).await
+    expect_payload(r, code, &alloy_rlp::encode(content)).await
 }
 
 /// Like [`expect_msg`] for a payload written with [`send_items`]: the RLP
-/// list of `items`. (`rlp` encodes a `Vec<u8>` as a byte string, not a list,
-/// so `expect_msg(r, code, &vec![1u8, 2])` does not match
+/// list of `items`. (A slice or array of bytes encodes as a byte string,
+/// not a list, so `expect_msg(r, code, &[1u8, 2])` does not match
 /// `send_items(w, code, &[1u8, 2])`; this does.)
-pub async fn expect_items<R: MsgReader, T: rlp::Encodable>(
+pub async fn expect_items<R: MsgReader, T: Encodable>(
     r: &mut R,
     code: u64,
     items: &[T],
 ) -> Result<Msg, MsgError> {
-    expect_payload(r, code, &rlp::encode_list(items)).await
+    expect_payload(r, code, &encode_items_payload(items)).await
 }
 
 async fn expect_payload<R: MsgReader>(r: &mut R, code: u64, want: &[u8]) -> Result<Msg, MsgError> {

@@ -11,6 +11,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde::{Serialize, Serializer};
 
+use devp2p_discover::rlp_item::Item;
+
 use crate::disc_reason::DiscReason;
 use crate::message::MsgError;
 use crate::node::NodeId;
@@ -33,7 +35,7 @@ pub const DEFAULT_WRITE_WEIGHT: u32 = 1;
 /// A capability: a sub-protocol name and version, as listed in Hello.
 ///
 /// RLP form `[name, version]`; displayed as `name/version` (e.g. `eth/68`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, alloy_rlp::RlpEncodable)]
 pub struct Cap {
     /// Protocol name, e.g. `eth`.
     pub name: String,
@@ -63,29 +65,20 @@ impl Serialize for Cap {
     }
 }
 
-impl rlp::Encodable for Cap {
-    fn rlp_append(&self, s: &mut rlp::RlpStream) {
-        s.begin_list(2);
-        s.append(&self.name.as_bytes());
-        s.append(&self.version);
-    }
-}
-
-impl rlp::Decodable for Cap {
-    fn decode(r: &rlp::Rlp) -> Result<Self, rlp::DecoderError> {
-        if !r.is_list() {
-            return Err(rlp::DecoderError::RlpExpectedToBeList);
-        }
-        if r.item_count()? < 2 {
-            return Err(rlp::DecoderError::RlpIncorrectListLen);
-        }
-        let name_bytes = r.at(0)?.data()?;
+impl alloy_rlp::Decodable for Cap {
+    /// `[name, version, ...]`; elements after the version are ignored
+    /// (EIP-8 forward compatibility).
+    fn decode(buf: &mut &[u8]) -> alloy_rlp::Result<Self> {
+        let (item, rest) = Item::read(buf)?;
+        let mut fields = item.list()?;
+        let name_bytes = fields.next_bytes()?;
+        let version = fields.next_decode()?;
+        *buf = rest;
         // Liberal like go-ethereum (any bytes are a Go string): invalid UTF-8
         // is replaced, so such a capability simply never matches ours.
-        let name = String::from_utf8_lossy(name_bytes).into_owned();
         Ok(Cap {
-            name,
-            version: r.val_at(1)?,
+            name: String::from_utf8_lossy(name_bytes).into_owned(),
+            version,
         })
     }
 }
@@ -289,10 +282,13 @@ mod tests {
     fn cap_rlp_and_display() {
         let c = Cap::new("eth", 68);
         assert_eq!(c.to_string(), "eth/68");
-        let enc = rlp::encode(&c);
+        let enc = alloy_rlp::encode(&c);
         assert_eq!(&enc[..], &[0xc5, 0x83, b'e', b't', b'h', 0x44]);
-        assert_eq!(rlp::decode::<Cap>(&enc).unwrap(), c);
-        assert!(rlp::decode::<Cap>(&[0xc1, 0x80]).is_err());
+        assert_eq!(alloy_rlp::decode_exact::<Cap>(&enc).unwrap(), c);
+        assert!(alloy_rlp::decode_exact::<Cap>([0xc1, 0x80]).is_err());
+        // Extra elements are ignored.
+        let extra = [0xc6, 0x83, b'e', b't', b'h', 0x44, 0x01];
+        assert_eq!(alloy_rlp::decode_exact::<Cap>(extra).unwrap(), c);
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"eth/68\"");
     }
 

@@ -8,12 +8,12 @@
 #[path = "common/child_peer.rs"]
 mod child_peer;
 
+use alloy_rlp::{Encodable, Header, RlpDecodable, RlpEncodable};
 use bytes::{Bytes, BytesMut};
 use child_peer::{fixed_key_hex, ChildPeer, EVENT_TIMEOUT};
 use devp2p::node::NodeId;
 use devp2p::rlpx::{self, RlpxStream};
 use futures::{SinkExt, StreamExt};
-use rlp::{Rlp, RlpStream};
 use secp256k1::SecretKey;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -73,50 +73,61 @@ struct Hello {
 
 /// Splits a message into its id and data (`rlp(msg-id) || msg-data`).
 fn split_message(msg: &[u8]) -> (u64, &[u8]) {
-    let rlp = Rlp::new(msg);
-    let info = rlp.payload_info().expect("msg-id header");
-    let id_len = info.header_len + info.value_len;
-    (rlp.as_val::<u64>().expect("msg-id"), &msg[id_len..])
+    let mut rest = msg;
+    let id = <u64 as alloy_rlp::Decodable>::decode(&mut rest).expect("msg-id");
+    (id, rest)
+}
+
+/// A capability as the peer sends it, `[name, version]`.
+#[derive(RlpEncodable, RlpDecodable)]
+struct WireCap {
+    name: String,
+    version: u64,
 }
 
 fn decode_hello(data: &[u8]) -> Hello {
-    let rlp = Rlp::new(data);
-    assert!(rlp.is_list(), "Hello is a list");
-    let caps = rlp
-        .at(2)
-        .expect("caps")
-        .iter()
-        .map(|cap| {
-            let name: String = cap.val_at(0).expect("cap name");
-            let version: u64 = cap.val_at(1).expect("cap version");
-            (name, version)
-        })
-        .collect();
+    let mut rlp = alloy_rlp::Rlp::new(data).expect("Hello is a list");
+    let version = rlp.get_next().expect("version").expect("version");
+    let client_id = rlp.get_next().expect("client id").expect("client id");
+    let caps: Vec<WireCap> = rlp.get_next().expect("caps").expect("caps");
+    let port = rlp.get_next().expect("port").expect("port");
+    let id: alloy_rlp::Bytes = rlp.get_next().expect("id").expect("id");
     Hello {
-        version: rlp.val_at(0).expect("version"),
-        client_id: rlp.val_at(1).expect("client id"),
-        caps,
-        port: rlp.val_at(3).expect("port"),
-        id: rlp.at(4).expect("id").data().expect("id bytes").to_vec(),
+        version,
+        client_id,
+        caps: caps.into_iter().map(|c| (c.name, c.version)).collect(),
+        port,
+        id: id.to_vec(),
     }
 }
 
 /// `rlp(msg-id) || data` as one frame's payload.
 fn message(id: u64, data: &[u8]) -> Bytes {
-    let mut out = rlp::encode(&id).to_vec();
+    let mut out = alloy_rlp::encode(id);
     out.extend_from_slice(data);
     Bytes::from(out)
 }
 
 fn our_hello(id: &NodeId, listen_port: u16) -> Bytes {
-    let mut s = RlpStream::new_list(5);
-    s.append(&BASE_PROTOCOL_VERSION);
-    s.append(&"devp2p-rs/interop-test");
-    s.begin_list(1);
-    s.begin_list(2).append(&"tst").append(&1u64);
-    s.append(&listen_port);
-    s.append(&id.as_bytes().as_slice());
-    message(HELLO, &s.out())
+    let caps = vec![WireCap {
+        name: "tst".into(),
+        version: 1,
+    }];
+    let fields: [&dyn Encodable; 5] = [
+        &BASE_PROTOCOL_VERSION,
+        &"devp2p-rs/interop-test",
+        &caps,
+        &listen_port,
+        id.as_bytes(),
+    ];
+    let mut out = Vec::new();
+    Header {
+        list: true,
+        payload_length: fields.iter().map(|f| f.length()).sum(),
+    }
+    .encode(&mut out);
+    fields.iter().for_each(|f| f.encode(&mut out));
+    message(HELLO, &out)
 }
 
 fn snappy(data: &[u8]) -> Vec<u8> {

@@ -81,7 +81,7 @@ async fn exchange_messages(
     let msg = js.wait_for("message", EVENT_TIMEOUT).await;
     assert_eq!(msg["cap"], "tst");
     assert_eq!(msg["code"], 0);
-    assert_eq!(msg["payload"], hex::encode(rlp::encode(&"rust-hello")));
+    assert_eq!(msg["payload"], hex::encode(alloy_rlp::encode("rust-hello")));
 
     // Theirs → ours, and our answer back.
     js.send(json!({"cmd": "send", "cap": "tst", "code": 1, "payload": "c3010203"}))

@@ -15,7 +15,11 @@
 
 pub mod db;
 pub mod node;
+pub mod rlp_item;
 pub mod v4;
+
+/// The RLP library of the stack, re-exported so users need no version guess.
+pub use alloy_rlp;
 
 #[cfg(test)]
 mod vectors;

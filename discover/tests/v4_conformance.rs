@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use devp2p_discover::node::NodeId;
+use devp2p_discover::rlp_item::list_of_raw;
 use devp2p_discover::v4::wire::{self, Endpoint, Message};
 use devp2p_discover::v4::{DiscoverError, Discv4Config, Enr, Netlist, Node};
 use v4_support::*;
@@ -534,22 +535,26 @@ fn sign_raw(peer: &Peer, ptype: u8, body: &[u8]) -> Vec<u8> {
 async fn ping_with_extra_list_elements_and_trailing_bytes_is_answered() {
     let (d, _) = start(21, cfg()).await;
     let peer = Peer::new("127.0.0.1", 114).await;
-    let mut s = rlp::RlpStream::new_list(7);
-    s.append(&4u32);
-    for addr in [peer.addr(), d.local_addr()] {
-        s.begin_list(3);
-        s.append(&match addr.ip() {
+    let endpoint = |addr: SocketAddr| {
+        let ip = match addr.ip() {
             std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
             std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-        });
-        s.append(&addr.port());
-        s.append(&addr.port());
-    }
-    s.append(&Peer::expiration());
-    s.append(&1u64); // enr-seq
-    s.begin_list(2).append(&1u8).append(&2u8); // unknown extra list
-    s.append(&"future field");
-    let mut body = s.out().to_vec();
+        };
+        list_of_raw(&[
+            &alloy_rlp::encode(ip.as_slice()),
+            &alloy_rlp::encode(addr.port()),
+            &alloy_rlp::encode(addr.port()),
+        ])
+    };
+    let mut body = list_of_raw(&[
+        &alloy_rlp::encode(4u32),
+        &endpoint(peer.addr()),
+        &endpoint(d.local_addr()),
+        &alloy_rlp::encode(Peer::expiration()),
+        &alloy_rlp::encode(1u64), // enr-seq
+        &list_of_raw(&[&alloy_rlp::encode(1u8), &alloy_rlp::encode(2u8)]), // unknown extra list
+        &alloy_rlp::encode("future field"),
+    ]);
     body.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]); // trailing bytes
     let packet = sign_raw(&peer, wire::ptype::PING, &body);
     peer.send_raw(d.local_addr(), &packet).await;

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if mode % 2 == 0 {
-        let via_rlp = rlp::decode::<Enr>(rest).ok();
+        let via_rlp = devp2p::alloy_rlp::decode_exact::<Enr>(rest).ok();
         let Ok(enr) = Enr::decode(rest) else {
             assert!(via_rlp.is_none());
             return;

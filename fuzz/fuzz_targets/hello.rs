@@ -21,7 +21,7 @@ fn check(payload: &[u8]) {
         return;
     };
     assert!(!hello.id.is_zero());
-    let encoded = rlp::encode(&hello);
+    let encoded = devp2p::alloy_rlp::encode(&hello);
     if encoded.len() <= MAX_HELLO_SIZE {
         assert_eq!(Hello::decode(&encoded).as_ref().ok(), Some(&hello));
     }

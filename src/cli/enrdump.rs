@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use devp2p::node::{Enr, Node, MAX_ENR_TEXT_LEN};
+use devp2p_discover::rlp_item::Item;
 
 use super::{read_small_file, CliError};
 
@@ -88,15 +89,16 @@ fn describe_value(key: &[u8], raw: &[u8]) -> String {
         b"ip6" => string_payload(raw)
             .and_then(|p| <[u8; 16]>::try_from(p).ok())
             .map(|b| std::net::Ipv6Addr::from(b).to_string()),
-        b"tcp" | b"udp" | b"tcp6" | b"udp6" | b"quic" | b"quic6" => rlp::Rlp::new(raw)
-            .as_val::<u16>()
-            .ok()
-            .map(|p| p.to_string()),
+        b"tcp" | b"udp" | b"tcp6" | b"udp6" | b"quic" | b"quic6" => {
+            alloy_rlp::decode_exact::<u16>(raw)
+                .ok()
+                .map(|p| p.to_string())
+        }
         b"eth" | b"les" | b"bsc" => fork_id(raw),
-        b"snap" => rlp::Rlp::new(raw)
-            .item_count()
+        b"snap" => Item::exact(raw)
+            .and_then(|item| item.list())
             .ok()
-            .map(|n| format!("present ({n} fields)")),
+            .map(|fields| format!("present ({} fields)", fields.count())),
         b"eth2" | b"attnets" | b"syncnets" | b"client" => {
             string_payload(raw).map(|p| format!("0x{}", hex::encode(p)))
         }
@@ -110,20 +112,21 @@ fn describe_value(key: &[u8], raw: &[u8]) -> String {
 
 /// The payload of an RLP string item, `None` for a list or malformed item.
 fn string_payload(raw: &[u8]) -> Option<&[u8]> {
-    let item = rlp::Rlp::new(raw);
-    if item.is_data() {
-        item.data().ok()
-    } else {
-        None
-    }
+    Item::exact(raw).and_then(|item| item.bytes()).ok()
 }
 
 /// The EIP-2124 fork ID entry: `[[fork_hash(4 bytes), fork_next]]`.
 fn fork_id(raw: &[u8]) -> Option<String> {
-    let outer = rlp::Rlp::new(raw);
-    let entry = outer.at(0).ok()?;
-    let hash = entry.at(0).ok()?.data().ok()?;
-    let next: u64 = entry.at(1).ok()?.as_val().ok()?;
+    let mut entry = Item::exact(raw)
+        .ok()?
+        .list()
+        .ok()?
+        .next_item()
+        .ok()?
+        .list()
+        .ok()?;
+    let hash = entry.next_bytes().ok()?;
+    let next: u64 = entry.next_decode().ok()?;
     if hash.len() != 4 {
         return None;
     }

@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::*;
 use crate::message::MsgPipe;
+use devp2p_discover::rlp_item::list_of_raw;
 
 /// Time limit for every wait in these tests (paused clock: virtual time).
 const WAIT: Duration = Duration::from_secs(30);
@@ -183,11 +184,12 @@ async fn bad_gossip_is_a_breach() {
     sent.unwrap();
     assert_eq!(got.unwrap().code, STATUS_MSG);
     // Gossip with a 3-byte origin.
-    let mut s = rlp::RlpStream::new_list(3);
-    s.append(&vec![1u8, 2, 3]);
-    s.append(&0u64);
-    s.append(&"x".as_bytes());
-    b_out.write_msg(GOSSIP_MSG, s.out().freeze()).await.unwrap();
+    let bad = list_of_raw(&[
+        &alloy_rlp::encode([1u8, 2, 3]),
+        &alloy_rlp::encode(0u64),
+        &alloy_rlp::encode("x"),
+    ]);
+    b_out.write_msg(GOSSIP_MSG, Bytes::from(bad)).await.unwrap();
     let r = tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
     assert!(matches!(r, Err(ProtocolError::Breach(_))), "{r:?}");
 }
@@ -224,7 +226,7 @@ fn gossip_round_trip_and_limits() {
         network_id: 5,
         name: "n".into(),
     };
-    assert_eq!(Status::decode(&rlp::encode(&st)).unwrap(), st);
+    assert_eq!(Status::decode(&alloy_rlp::encode(&st)).unwrap(), st);
     assert!(Status::decode(&[0xc0]).is_err());
 }
 

@@ -246,4 +246,58 @@ mod tests {
             "capacity at least 1"
         );
     }
+
+    /// A message type from another crate of the alloy ecosystem would look
+    /// like this: derived `alloy_rlp` impls, sent and decoded unchanged.
+    #[derive(Debug, Clone, PartialEq, Eq, alloy_rlp::RlpEncodable, alloy_rlp::RlpDecodable)]
+    struct Status {
+        version: u64,
+        network_id: u64,
+        genesis: [u8; 32],
+        name: String,
+        forks: Vec<u64>,
+    }
+
+    #[tokio::test]
+    async fn derived_alloy_rlp_types_are_sent_and_decoded() {
+        let status = Status {
+            version: 68,
+            network_id: 1,
+            genesis: [0xd4; 32],
+            name: "devp2p".into(),
+            forks: vec![1_150_000, 0],
+        };
+        let (a, mut b) = MsgPipe::pair();
+        let sent = status.clone();
+        let w = tokio::spawn(async move { crate::message::send(&a, 4, &sent).await });
+        let msg = b.read_msg().await.unwrap();
+        assert_eq!(msg.code, 4);
+        assert_eq!(&msg.payload[..], &alloy_rlp::encode(&status)[..]);
+        assert_eq!(msg.decode::<Status>().unwrap(), status);
+        w.await.unwrap().unwrap();
+
+        // Strict decoding: trailing bytes, non-canonical integers and
+        // missing fields are errors naming the code.
+        let mut trailing = msg.payload.to_vec();
+        trailing.push(0x80);
+        let bad = Msg::new(4, Bytes::from(trailing));
+        assert_eq!(
+            bad.decode::<Status>(),
+            Err(MsgError::Decode {
+                code: 4,
+                error: alloy_rlp::Error::UnexpectedLength
+            })
+        );
+        let leading_zero = Msg::new(5, Bytes::from_static(&[0x82, 0x00, 0x01]));
+        assert_eq!(
+            leading_zero.decode::<u64>(),
+            Err(MsgError::Decode {
+                code: 5,
+                error: alloy_rlp::Error::LeadingZero
+            })
+        );
+        assert!(Msg::new(6, Bytes::from_static(&[0xc1, 0x01]))
+            .decode::<Status>()
+            .is_err());
+    }
 }

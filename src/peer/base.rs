@@ -6,6 +6,8 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::time::Instant;
 
+use devp2p_discover::rlp_item::Item;
+
 use crate::message::MAX_MSG_SIZE;
 
 use super::error::PeerError;
@@ -73,7 +75,7 @@ impl PongLimiter {
 /// Builds the transport item `rlp(code) || payload`, snappy-compressing the
 /// payload when `snappy` is set.
 pub fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
-    let code_rlp = rlp::encode(&code);
+    let code_rlp = alloy_rlp::encode(code);
     if !snappy {
         let mut out = BytesMut::with_capacity(code_rlp.len() + payload.len());
         out.put_slice(&code_rlp);
@@ -91,18 +93,18 @@ pub fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, Pe
 
 /// Splits a transport item into its message code and (raw) payload.
 pub fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
-    let bad = |e: rlp::DecoderError| PeerError::MalformedMsg(format!("message code: {e}"));
+    let bad = |e: alloy_rlp::Error| PeerError::MalformedMsg(format!("message code: {e}"));
     if frame.is_empty() {
         return Err(PeerError::MalformedMsg("empty frame".into()));
     }
-    let item = rlp::Rlp::new(frame);
-    let info = item.payload_info().map_err(bad)?;
-    let end = info.header_len + info.value_len;
-    if end > frame.len() {
-        return Err(PeerError::MalformedMsg("truncated message code".into()));
-    }
-    let code: u64 = rlp::Rlp::new(&frame[..end]).as_val().map_err(bad)?;
-    Ok((code, &frame[end..]))
+    let (item, payload) = match Item::read(frame) {
+        Err(alloy_rlp::Error::InputTooShort) => {
+            return Err(PeerError::MalformedMsg("truncated message code".into()))
+        }
+        other => other.map_err(bad)?,
+    };
+    let code: u64 = item.decode().map_err(bad)?;
+    Ok((code, payload))
 }
 
 /// Largest decompressed Disconnect payload we inflate, in bytes (ours is 2:

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use alloy_rlp::{BufMut, Encodable, Header};
 use bytes::{Bytes, BytesMut};
+use devp2p_discover::rlp_item::Item;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 
 use crate::disc_reason::DiscReason;
@@ -62,31 +64,36 @@ impl Hello {
                 max: MAX_HELLO_SIZE,
             });
         }
-        let bad = |e: rlp::DecoderError| PeerError::MalformedHello(e.to_string());
-        let r = rlp::Rlp::new(payload);
-        if !r.is_list() {
-            return Err(PeerError::MalformedHello("not a list".into()));
-        }
-        if r.item_count().map_err(bad)? < 5 {
-            return Err(PeerError::MalformedHello("fewer than 5 elements".into()));
-        }
-        let protocol_version: u64 = r.val_at(0).map_err(bad)?;
-        let client_id =
-            String::from_utf8_lossy(r.at(1).map_err(bad)?.data().map_err(bad)?).into_owned();
-        let caps_rlp = r.at(2).map_err(bad)?;
-        if !caps_rlp.is_list() {
-            return Err(PeerError::MalformedHello("caps is not a list".into()));
-        }
+        let bad = |e: alloy_rlp::Error| PeerError::MalformedHello(e.to_string());
+        // Bytes after the list are ignored, as go-ethereum's stream decoder does.
+        let mut fields = Item::first(payload)
+            .map_err(bad)?
+            .list()
+            .map_err(|_| PeerError::MalformedHello("not a list".into()))?;
+        let mut next = || {
+            if fields.is_empty() {
+                return Err(PeerError::MalformedHello("fewer than 5 elements".into()));
+            }
+            fields.next_item().map_err(bad)
+        };
+        let protocol_version: u64 = next()?.decode().map_err(bad)?;
+        // Any bytes are a client id (go-ethereum reads a Go string).
+        let client_id = String::from_utf8_lossy(next()?.bytes().map_err(bad)?).into_owned();
+        let caps_rlp = next()?
+            .list()
+            .map_err(|_| PeerError::MalformedHello("caps is not a list".into()))?;
         // The count is bounded by MAX_HELLO_SIZE (each cap takes ≥ 3 bytes).
         let mut caps = Vec::new();
-        for item in caps_rlp.iter() {
-            caps.push(rlp::Decodable::decode(&item).map_err(bad)?);
+        for item in caps_rlp {
+            caps.push(item.and_then(|i| i.decode::<Cap>()).map_err(bad)?);
         }
+        let port_item = next()?;
+        let id_item = next()?;
         // go-ethereum decodes the port as uint64; we keep 16 bits and treat a
         // larger (meaningless) value as "not listening".
-        let port: u64 = r.val_at(3).map_err(bad)?;
+        let port: u64 = port_item.decode().map_err(bad)?;
         let listen_port = u16::try_from(port).unwrap_or(0);
-        let id_bytes = r.at(4).map_err(bad)?.data().map_err(bad)?;
+        let id_bytes = id_item.bytes().map_err(bad)?;
         if id_bytes.len() != NODE_ID_LEN {
             return Err(PeerError::InvalidIdentity(format!(
                 "node id has {} bytes, want {NODE_ID_LEN}",
@@ -108,14 +115,32 @@ impl Hello {
     }
 }
 
-impl rlp::Encodable for Hello {
-    fn rlp_append(&self, s: &mut rlp::RlpStream) {
-        s.begin_list(5);
-        s.append(&self.protocol_version);
-        s.append(&self.client_id.as_bytes());
-        s.append_list(&self.caps);
-        s.append(&self.listen_port);
-        s.append(&&self.id.0[..]);
+impl Hello {
+    /// The header of the RLP list `[version, client id, caps, port, id]`.
+    fn rlp_header(&self) -> Header {
+        Header {
+            list: true,
+            payload_length: self.protocol_version.length()
+                + self.client_id.length()
+                + self.caps.length()
+                + self.listen_port.length()
+                + self.id.0.length(),
+        }
+    }
+}
+
+impl Encodable for Hello {
+    fn encode(&self, out: &mut dyn BufMut) {
+        self.rlp_header().encode(out);
+        self.protocol_version.encode(out);
+        self.client_id.encode(out);
+        self.caps.encode(out);
+        self.listen_port.encode(out);
+        self.id.0.encode(out);
+    }
+
+    fn length(&self) -> usize {
+        self.rlp_header().length_with_payload()
     }
 }
 
@@ -137,7 +162,7 @@ where
     T: Stream<Item = Result<BytesMut, E>> + Sink<Bytes, Error = E> + Send + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let frame = encode_frame(HELLO_MSG, &rlp::encode(ours), false)?;
+    let frame = encode_frame(HELLO_MSG, &alloy_rlp::encode(ours), false)?;
     let exchange = async {
         let (mut sink, mut stream) = (&mut *conn).split();
         let send = async { sink.send(frame).await.map_err(PeerError::transport) };

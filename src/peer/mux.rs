@@ -21,7 +21,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::message::{Msg, MsgError, MsgReader, MsgWriter, MAX_MSG_SIZE};
+use alloy_rlp::Encodable;
+
+use crate::message::{encode_payload, Msg, MsgError, MsgReader, MsgWriter, MAX_MSG_SIZE};
 
 /// Bytes a protocol of weight 1 may send per scheduling round (one 64 KiB
 /// chunk: large enough that framing overhead is small, small enough that a
@@ -112,12 +114,12 @@ impl ProtoRw {
     }
 
     /// See [`ProtoWriter::try_send`].
-    pub fn try_send<T: rlp::Encodable>(&self, code: u64, value: &T) -> Result<(), MsgError> {
+    pub fn try_send<T: Encodable + ?Sized>(&self, code: u64, value: &T) -> Result<(), MsgError> {
         self.writer.try_send(code, value)
     }
 
     /// See [`ProtoWriter::send_confirmed`].
-    pub async fn send_confirmed<T: rlp::Encodable>(
+    pub async fn send_confirmed<T: Encodable + ?Sized>(
         &self,
         code: u64,
         value: &T,
@@ -204,18 +206,17 @@ impl ProtoWriter {
     }
 
     /// RLP-encodes `value` and queues it without waiting.
-    pub fn try_send<T: rlp::Encodable>(&self, code: u64, value: &T) -> Result<(), MsgError> {
-        self.try_write_msg(code, rlp::encode(value).freeze())
+    pub fn try_send<T: Encodable + ?Sized>(&self, code: u64, value: &T) -> Result<(), MsgError> {
+        self.try_write_msg(code, encode_payload(value))
     }
 
     /// RLP-encodes `value`, queues it and waits until it reached the transport.
-    pub async fn send_confirmed<T: rlp::Encodable>(
+    pub async fn send_confirmed<T: Encodable + ?Sized>(
         &self,
         code: u64,
         value: &T,
     ) -> Result<(), MsgError> {
-        self.write_msg_confirmed(code, rlp::encode(value).freeze())
-            .await
+        self.write_msg_confirmed(code, encode_payload(value)).await
     }
 
     /// Number of codes of this protocol.

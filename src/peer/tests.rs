@@ -14,6 +14,8 @@ use secp256k1::SecretKey;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use devp2p_discover::rlp_item::list_of_raw;
+
 use super::base::{encode_frame, split_frame};
 use super::*;
 use crate::event::{PeerEvent, PeerEventKind};
@@ -180,17 +182,60 @@ fn hello_v22_vector_decodes_ignoring_extra_elements() {
 #[test]
 fn hello_round_trips() {
     let h = hello(1, vec![Cap::new("eth", 68), Cap::new("snap", 1)]);
-    assert_eq!(Hello::decode(&rlp::encode(&h)).unwrap(), h);
+    assert_eq!(Hello::decode(&alloy_rlp::encode(&h)).unwrap(), h);
 }
 
 fn hello_with_id(id: &[u8]) -> Vec<u8> {
-    let mut s = rlp::RlpStream::new_list(5);
-    s.append(&5u64);
-    s.append(&"x".as_bytes());
-    s.append_list(&[Cap::new("eth", 68)]);
-    s.append(&30303u16);
-    s.append(&id);
-    s.out().to_vec()
+    list_of_raw(&[
+        &alloy_rlp::encode(5u64),
+        &alloy_rlp::encode("x"),
+        &alloy_rlp::encode(vec![Cap::new("eth", 68)]),
+        &alloy_rlp::encode(30303u16),
+        &alloy_rlp::encode(id),
+    ])
+}
+
+/// Hello decoding is strict about RLP form (every header goes through
+/// alloy-rlp) while still ignoring extra elements and trailing bytes.
+#[test]
+fn hello_rlp_must_be_canonical() {
+    let good = hello_with_id(&[7u8; 64]);
+    let fields: Vec<Vec<u8>> = devp2p_discover::rlp_item::Item::exact(&good)
+        .unwrap()
+        .list()
+        .unwrap()
+        .map(|item| item.unwrap().raw.to_vec())
+        .collect();
+    // `good` with field `i` replaced by `raw`.
+    let with = |i: usize, raw: &[u8]| {
+        let mut f = fields.clone();
+        f[i] = raw.to_vec();
+        let refs: Vec<&[u8]> = f.iter().map(Vec::as_slice).collect();
+        list_of_raw(&refs)
+    };
+    // Extra elements after the id, and bytes after the list, are ignored.
+    let future = alloy_rlp::encode("future");
+    let mut refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    refs.push(&future);
+    let mut extra = list_of_raw(&refs);
+    extra.extend_from_slice(&[0xde, 0xad]);
+    assert!(Hello::decode(&extra).is_ok());
+    let malformed = |payload: Vec<u8>| {
+        let e = Hello::decode(&payload).unwrap_err();
+        assert!(matches!(e, PeerError::MalformedHello(_)), "{e}");
+    };
+    // A single byte below 0x80 must encode as itself (client id "\x05").
+    malformed(with(1, &[0x81, 0x05]));
+    // No leading zeros in integers; no long form for short lengths.
+    malformed(with(0, &[0x82, 0x00, 0x05]));
+    malformed(with(1, &[0xb8, 0x01, b'x']));
+    // A malformed capability is an error, not the end of the list.
+    malformed(with(
+        2,
+        &list_of_raw(&[&alloy_rlp::encode(Cap::new("eth", 68)), &[0xc3, 0x80]]),
+    ));
+    // A list where the client id (a string) belongs.
+    malformed(with(1, &[0xc1, 0x01]));
 }
 
 #[test]
@@ -232,7 +277,7 @@ fn frame(code: u64, payload: &[u8]) -> Bytes {
 #[tokio::test(start_paused = true)]
 async fn hello_exchange_rejects_bad_input() {
     // Id differs from the authenticated key.
-    let wrong = rlp::encode(&hello(3, vec![])).to_vec();
+    let wrong = alloy_rlp::encode(hello(3, vec![]));
     let e = hello_against(vec![frame(HELLO_MSG, &wrong)])
         .await
         .unwrap_err();
@@ -247,7 +292,7 @@ async fn hello_exchange_rejects_bad_input() {
     // Over 2 KiB.
     let mut big = hello(2, vec![]);
     big.client_id = "x".repeat(MAX_HELLO_SIZE);
-    let e = hello_against(vec![frame(HELLO_MSG, &rlp::encode(&big))])
+    let e = hello_against(vec![frame(HELLO_MSG, &alloy_rlp::encode(&big))])
         .await
         .unwrap_err();
     assert!(matches!(e, PeerError::HelloTooLarge { .. }), "{e}");
@@ -287,22 +332,21 @@ async fn random_capability_names_are_accepted_and_do_not_match() {
     h.caps = (0..20u32)
         .map(|i| Cap::new(format!("zz{}\u{7f}{}", i * 7919, "é"), i))
         .collect();
-    let got = hello_against(vec![frame(HELLO_MSG, &rlp::encode(&h))])
+    let got = hello_against(vec![frame(HELLO_MSG, &alloy_rlp::encode(&h))])
         .await
         .unwrap();
     assert_eq!(got.caps.len(), 20);
     assert!(match_protocols(&[echo_proto("eth", 68)], &got.caps).is_empty());
     // Non-UTF-8 names decode (lossily) too.
-    let mut s = rlp::RlpStream::new_list(5);
-    s.append(&5u64).append(&"x".as_bytes());
-    s.begin_list(1)
-        .begin_list(2)
-        .append(&&[0xffu8, 0xfe][..])
-        .append(&1u32);
-    s.append(&1u16).append(&&node_id(2).0[..]);
-    let got = hello_against(vec![frame(HELLO_MSG, &s.out())])
-        .await
-        .unwrap();
+    let cap = list_of_raw(&[&alloy_rlp::encode([0xffu8, 0xfe]), &alloy_rlp::encode(1u32)]);
+    let hello = list_of_raw(&[
+        &alloy_rlp::encode(5u64),
+        &alloy_rlp::encode("x"),
+        &list_of_raw(&[&cap]),
+        &alloy_rlp::encode(1u16),
+        &alloy_rlp::encode(node_id(2).0),
+    ]);
+    let got = hello_against(vec![frame(HELLO_MSG, &hello)]).await.unwrap();
     assert_eq!(got.caps.len(), 1);
 }
 
@@ -449,7 +493,7 @@ async fn two_peers_run_a_protocol_both_ways() {
                 match msg.code {
                     ECHO_REQ => {
                         let n: u64 = msg.decode()?;
-                        w.write_msg_confirmed(ECHO_RESP, rlp::encode(&n).freeze())
+                        w.write_msg_confirmed(ECHO_RESP, Bytes::from(alloy_rlp::encode(n)))
                             .await?;
                         asked += 1;
                     }
@@ -767,7 +811,7 @@ async fn snappy_message_declaring_over_16_mib_is_rejected_without_allocating() {
         v >>= 7;
     }
     payload.push(v as u8);
-    let mut f = rlp::encode(&BASE_PROTOCOL_LENGTH).to_vec();
+    let mut f = alloy_rlp::encode(BASE_PROTOCOL_LENGTH);
     f.extend_from_slice(&payload);
     r.conn.send(Bytes::from(f)).await.unwrap();
     assert_eq!(
@@ -812,7 +856,14 @@ async fn ping_burst_is_rate_limited_and_peer_stays_alive() {
     assert!(!r.peer.is_closing());
     // Still works: an echo round trip after the burst.
     r.conn
-        .send(encode_frame(BASE_PROTOCOL_LENGTH + ECHO_REQ, &rlp::encode(&5u64), true).unwrap())
+        .send(
+            encode_frame(
+                BASE_PROTOCOL_LENGTH + ECHO_REQ,
+                &alloy_rlp::encode(5u64),
+                true,
+            )
+            .unwrap(),
+        )
         .await
         .unwrap();
     loop {

@@ -25,9 +25,10 @@ pub enum EciesError {
 /// Why a decrypted auth or ack body could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    /// The RLP body is malformed or misses a mandatory element.
+    /// The RLP body is malformed (not canonical, truncated, a list where a
+    /// string belongs or the reverse) or misses a mandatory element.
     #[error("malformed RLP: {0}")]
-    Rlp(#[from] rlp::DecoderError),
+    Rlp(#[from] alloy_rlp::Error),
     /// A fixed-size element (signature, key, nonce) has the wrong length.
     #[error("{field} has {got} bytes, want {want}")]
     BadLength {

@@ -6,8 +6,9 @@
 //! reads the ack. Recipient: [`Recipient::respond`] reads the auth and builds
 //! the ack. Both end with [`Secrets`] for [`super::FrameCodec`].
 
+use alloy_rlp::{Encodable, Header};
+use devp2p_discover::rlp_item::{Item, List};
 use rand::{CryptoRng, Rng, RngCore};
-use rlp::{Rlp, RlpStream};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
 
@@ -121,13 +122,28 @@ fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], M
 }
 
 /// Decodes the version element leniently: EIP-8 says version mismatches are
-/// ignored, so an oversized number saturates instead of failing.
-fn lenient_version(item: &Rlp<'_>) -> Result<u64, MessageError> {
-    let data = item.data()?;
+/// ignored, so an oversized number saturates instead of failing, and leading
+/// zero bytes are accepted.
+fn lenient_version(item: &Item<'_>) -> u64 {
+    let data = item.payload;
     if data.len() > 8 {
-        return Ok(u64::MAX);
+        return u64::MAX;
     }
-    Ok(data.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    data.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+}
+
+/// The elements of an EIP-8 auth or ack body: an RLP list, followed by
+/// random padding that is ignored.
+fn body_fields(body: &[u8]) -> Result<List<'_>, MessageError> {
+    Ok(Item::first(body)?.list()?)
+}
+
+/// The header of an RLP list whose payload is the encodings of `fields`.
+fn list_header(fields: &[&dyn Encodable]) -> Header {
+    Header {
+        list: true,
+        payload_length: fields.iter().map(|f| f.length()).sum(),
+    }
 }
 
 fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
@@ -147,15 +163,12 @@ impl AuthMessage {
     /// Decodes an EIP-8 auth body: an RLP list of at least four elements;
     /// extra elements and trailing padding are ignored.
     pub fn decode_eip8(body: &[u8]) -> Result<Self, MessageError> {
-        let rlp = Rlp::new(body);
-        if !rlp.is_list() {
-            return Err(rlp::DecoderError::RlpExpectedToBeList.into());
-        }
+        let mut fields = body_fields(body)?;
         Ok(AuthMessage {
-            signature: fixed("signature", rlp.at(0)?.data()?)?,
-            initiator_id: NodeId(fixed("initiator public key", rlp.at(1)?.data()?)?),
-            nonce: fixed("nonce", rlp.at(2)?.data()?)?,
-            version: lenient_version(&rlp.at(3)?)?,
+            signature: fixed("signature", fields.next_bytes()?)?,
+            initiator_id: NodeId(fixed("initiator public key", fields.next_bytes()?)?),
+            nonce: fixed("nonce", fields.next_bytes()?)?,
+            version: lenient_version(&fields.next_item()?),
         })
     }
 
@@ -181,12 +194,14 @@ impl AuthMessage {
 
     /// Appends the EIP-8 RLP body (without padding).
     pub fn encode_eip8(&self, out: &mut Vec<u8>) {
-        let mut s = RlpStream::new_list(4);
-        s.append(&&self.signature[..]);
-        s.append(&&self.initiator_id.0[..]);
-        s.append(&&self.nonce[..]);
-        s.append(&self.version);
-        out.extend_from_slice(&s.out());
+        let fields: [&dyn Encodable; 4] = [
+            &self.signature,
+            &self.initiator_id.0,
+            &self.nonce,
+            &self.version,
+        ];
+        list_header(&fields).encode(out);
+        fields.iter().for_each(|f| f.encode(out));
     }
 
     /// Recovers the initiator's ephemeral public key from the signature,
@@ -210,14 +225,11 @@ impl AckMessage {
     /// Decodes an EIP-8 ack body: an RLP list of at least three elements;
     /// extra elements and trailing padding are ignored.
     pub fn decode_eip8(body: &[u8]) -> Result<Self, MessageError> {
-        let rlp = Rlp::new(body);
-        if !rlp.is_list() {
-            return Err(rlp::DecoderError::RlpExpectedToBeList.into());
-        }
+        let mut fields = body_fields(body)?;
         Ok(AckMessage {
-            ephemeral_id: NodeId(fixed("ephemeral public key", rlp.at(0)?.data()?)?),
-            nonce: fixed("nonce", rlp.at(1)?.data()?)?,
-            version: lenient_version(&rlp.at(2)?)?,
+            ephemeral_id: NodeId(fixed("ephemeral public key", fields.next_bytes()?)?),
+            nonce: fixed("nonce", fields.next_bytes()?)?,
+            version: lenient_version(&fields.next_item()?),
         })
     }
 
@@ -240,11 +252,9 @@ impl AckMessage {
 
     /// Appends the EIP-8 RLP body (without padding).
     pub fn encode_eip8(&self, out: &mut Vec<u8>) {
-        let mut s = RlpStream::new_list(3);
-        s.append(&&self.ephemeral_id.0[..]);
-        s.append(&&self.nonce[..]);
-        s.append(&self.version);
-        out.extend_from_slice(&s.out());
+        let fields: [&dyn Encodable; 3] = [&self.ephemeral_id.0, &self.nonce, &self.version];
+        list_header(&fields).encode(out);
+        fields.iter().for_each(|f| f.encode(out));
     }
 
     /// The legacy plaintext.

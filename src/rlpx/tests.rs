@@ -611,11 +611,9 @@ proptest! {
 
     #[test]
     fn rlp_list_bodies_never_panic(items in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..6)) {
-        let mut s = rlp::RlpStream::new_list(items.len());
-        for item in &items {
-            s.append(&&item[..]);
-        }
-        let body = s.out();
+        let encoded: Vec<Vec<u8>> = items.iter().map(|item| alloy_rlp::encode(item.as_slice())).collect();
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let body = devp2p_discover::rlp_item::list_of_raw(&refs);
         let _ = AuthMessage::decode_eip8(&body);
         let _ = AckMessage::decode_eip8(&body);
     }

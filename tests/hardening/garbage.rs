@@ -78,7 +78,7 @@ async fn garbage_ends_each_connection_and_the_server_stays_up() {
     };
     let bomb = |c: &mut devp2p::rlpx::RlpxStream<TcpStream>| {
         // Snappy raw block whose varint header declares 17 MiB decoded.
-        let mut msg = rlp::encode(&TST).to_vec();
+        let mut msg = alloy_rlp::encode(TST);
         let mut len = 17u32 * 1024 * 1024;
         while len >= 0x80 {
             msg.push((len as u8 & 0x7f) | 0x80);
@@ -97,7 +97,7 @@ async fn garbage_ends_each_connection_and_the_server_stays_up() {
     // then nothing: only the header and its MAC are sent.
     let stall = |c: &mut devp2p::rlpx::RlpxStream<TcpStream>| {
         let body = vec![0u8; devp2p::rlpx::MAX_MESSAGE_SIZE - 1];
-        let mut msg = rlp::encode(&TST).to_vec();
+        let mut msg = alloy_rlp::encode(TST);
         msg.extend_from_slice(&body);
         let mut out = bytes::BytesMut::new();
         c.codec_mut().encode_frame(&msg, &mut out).unwrap();

@@ -125,7 +125,7 @@ async fn protocol_that_never_reads_backpressures_then_drops_its_peer() {
             x as u8
         })
         .collect();
-    let payload = rlp::encode(&noise).to_vec();
+    let payload = alloy_rlp::encode(noise.as_slice());
     let mut all = Vec::new();
     for _ in 0..FLOOD_MSGS {
         all.extend_from_slice(&frame(&mut flooder, BAD_CODE, &payload, true));

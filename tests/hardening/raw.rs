@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use devp2p::rlpx::RlpxStream;
+use devp2p_discover::rlp_item::Item;
 use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -30,7 +31,7 @@ pub fn frame(
     payload: &[u8],
     snappy: bool,
 ) -> BytesMut {
-    let mut msg = rlp::encode(&code).to_vec();
+    let mut msg = alloy_rlp::encode(code);
     if snappy {
         msg.extend(
             snap::raw::Encoder::new()
@@ -100,11 +101,11 @@ fn code_of(frame: &[u8]) -> (u64, &[u8]) {
 /// reason).
 fn disconnect_reason(payload: &[u8]) -> Option<u8> {
     let plain = snap::raw::Decoder::new().decompress_vec(payload).ok()?;
-    let r = rlp::Rlp::new(&plain);
-    if r.is_list() {
-        r.val_at(0).ok()
+    let item = Item::first(&plain).ok()?;
+    if item.is_list {
+        item.list().ok()?.next_decode().ok()
     } else {
-        r.as_val().ok()
+        item.decode().ok()
     }
 }
 
@@ -140,7 +141,7 @@ pub async fn drain(conn: &mut RlpxStream<TcpStream>, within: Duration) -> Outcom
 
 /// Sends a `tst` code-0 message and waits (≤ `within`) for its echo.
 pub async fn tst_echo(conn: &mut RlpxStream<TcpStream>, within: Duration) -> bool {
-    let f = frame(conn, TST, &rlp::encode(&"echo"), true);
+    let f = frame(conn, TST, &alloy_rlp::encode("echo"), true);
     if !write_raw(conn, &f).await {
         return false;
     }

@@ -31,7 +31,7 @@ async fn two_servers_run_a_protocol_both_ways() {
                 .unwrap()
                 .unwrap();
             assert_eq!(peer, from);
-            assert_eq!(payload, Bytes::from(rlp::encode(&"hi").to_vec()));
+            assert_eq!(payload, Bytes::from(alloy_rlp::encode("hi")));
             codes.push(code);
         }
         codes.sort();
@@ -153,7 +153,7 @@ async fn bad_input_after_handshake_then_good_peer_connects() {
     let mut conn = raw_connect(33, &a).await;
     let mut wrong = hello(33, vec![devp2p::Cap::new("tst", 1)]);
     wrong.id = id(99);
-    let payload = rlp::encode(&wrong);
+    let payload = alloy_rlp::encode(&wrong);
     let mut frame = vec![0x80]; // rlp(0) = Hello
     frame.extend_from_slice(&payload);
     conn.send(Bytes::from(frame)).await.unwrap();

@@ -16,11 +16,12 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use alloy_rlp::{Encodable, Header};
 use base64::Engine;
 use secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1, SecretKey};
 
-use super::enr_rlp::{push_bytes, push_list_header, push_u64, read_item, read_u64};
 use super::id::{keccak256, NodeId};
+use crate::rlp_item::{encode_list_header, Item};
 
 /// Largest encoded record, in bytes (EIP-778: "implementations should
 /// reject records larger than this size").
@@ -162,7 +163,7 @@ impl EnrError {
         !matches!(self, EnrError::ReservedKey { .. })
     }
 
-    /// A short fixed description, for APIs (like `rlp::DecoderError::Custom`)
+    /// A short fixed description, for APIs (like `alloy_rlp::Error::Custom`)
     /// that only take static strings.
     pub fn as_static_str(&self) -> &'static str {
         match self {
@@ -193,6 +194,24 @@ impl EnrError {
 
 fn key_text(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
+}
+
+/// Reads the first RLP item of `buf` (canonical form enforced), returning it
+/// and the bytes after it.
+fn read_item(buf: &[u8]) -> Result<(Item<'_>, &[u8]), EnrError> {
+    Item::read(buf).map_err(|e| match e {
+        alloy_rlp::Error::LeadingZero
+        | alloy_rlp::Error::NonCanonicalSingleByte
+        | alloy_rlp::Error::NonCanonicalSize => EnrError::NonCanonical,
+        // Input too short, or a length beyond any buffer.
+        _ => EnrError::Truncated,
+    })
+}
+
+/// Decodes a canonical unsigned integer of at most 8 bytes (no leading
+/// zeros; zero is the empty string).
+fn read_u64(item: &Item<'_>) -> Option<u64> {
+    item.decode::<u64>().ok()
 }
 
 /// A verified node record with the "v4" identity scheme.
@@ -332,7 +351,7 @@ impl Enr {
                 })?;
 
         let mut signed = Vec::with_capacity(content.len() + 3);
-        push_list_header(&mut signed, content.len());
+        encode_list_header(&mut signed, content.len());
         signed.extend_from_slice(content);
         verify_v4(&public_key, &signed, &signature)?;
 
@@ -481,13 +500,13 @@ pub(crate) fn sign_unchecked(secret: &SecretKey, seq: u64, pairs: Vec<(Vec<u8>, 
     let secp = Secp256k1::signing_only();
     let public_key = PublicKey::from_secret_key(&secp, secret);
     let mut body = Vec::with_capacity(MAX_ENR_SIZE);
-    push_u64(&mut body, seq);
+    seq.encode(&mut body);
     for (k, v) in &pairs {
-        push_bytes(&mut body, k);
+        k.as_slice().encode(&mut body);
         body.extend_from_slice(v);
     }
     let mut content = Vec::with_capacity(body.len() + 3);
-    push_list_header(&mut content, body.len());
+    encode_list_header(&mut content, body.len());
     content.extend_from_slice(&body);
     let msg = Message::from_digest(keccak256(&content));
     // RFC 6979 deterministic nonce, no extra entropy: the same key and
@@ -495,10 +514,10 @@ pub(crate) fn sign_unchecked(secret: &SecretKey, seq: u64, pairs: Vec<(Vec<u8>, 
     let signature = secp.sign_ecdsa(&msg, secret).serialize_compact();
 
     let mut payload = Vec::with_capacity(body.len() + ENR_SIGNATURE_LEN + 2);
-    push_bytes(&mut payload, &signature);
+    signature.encode(&mut payload);
     payload.extend_from_slice(&body);
     let mut raw = Vec::with_capacity(payload.len() + 3);
-    push_list_header(&mut raw, payload.len());
+    encode_list_header(&mut raw, payload.len());
     raw.extend_from_slice(&payload);
     Enr {
         seq,
@@ -515,18 +534,15 @@ pub(crate) fn encoded_len<'a>(
     seq: u64,
     pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
 ) -> usize {
-    let mut body = Vec::new();
-    push_bytes(&mut body, &[0u8; ENR_SIGNATURE_LEN]);
-    push_u64(&mut body, seq);
-    let mut len = body.len();
+    let mut len = [0u8; ENR_SIGNATURE_LEN].length() + seq.length();
     for (k, v) in pairs {
-        body.clear();
-        push_bytes(&mut body, k);
-        len += body.len() + v.len();
+        len += k.length() + v.len();
     }
-    let mut header = Vec::new();
-    push_list_header(&mut header, len);
-    header.len() + len
+    Header {
+        list: true,
+        payload_length: len,
+    }
+    .length_with_payload()
 }
 
 /// Checks that `value` is exactly one canonical RLP item.
@@ -539,16 +555,12 @@ pub(crate) fn check_raw_value(key: &[u8], value: &[u8]) -> Result<(), EnrError> 
 
 /// The RLP encoding of a byte string (for raw values).
 pub(crate) fn rlp_bytes(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 3);
-    push_bytes(&mut out, data);
-    out
+    alloy_rlp::encode(data)
 }
 
 /// The RLP encoding of an unsigned integer (for raw values).
 pub(crate) fn rlp_uint(n: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9);
-    push_u64(&mut out, n);
-    out
+    alloy_rlp::encode(n)
 }
 
 /// Builds and signs a v4 [`Enr`].
@@ -626,9 +638,8 @@ impl EnrBuilder {
     }
 
     /// Sets `key` to the RLP encoding of `value`.
-    pub fn add<T: rlp::Encodable>(self, key: impl Into<Vec<u8>>, value: &T) -> Self {
-        let encoded = rlp::encode(value).to_vec();
-        self.add_raw(key, encoded)
+    pub fn add<T: Encodable + ?Sized>(self, key: impl Into<Vec<u8>>, value: &T) -> Self {
+        self.add_raw(key, alloy_rlp::encode(value))
     }
 
     /// Adds `id = "v4"` and the compressed public key of `key`, signs, and
@@ -679,16 +690,26 @@ impl FromStr for Enr {
     }
 }
 
-impl rlp::Encodable for Enr {
-    fn rlp_append(&self, s: &mut rlp::RlpStream) {
-        s.append_raw(&self.raw, 1);
+impl Encodable for Enr {
+    /// The record is an RLP list already: its encoding is copied as is.
+    fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
+        out.put_slice(&self.raw);
+    }
+
+    fn length(&self) -> usize {
+        self.raw.len()
     }
 }
 
-impl rlp::Decodable for Enr {
-    /// Decodes and verifies an embedded record (e.g. in a discv4 ENRResponse).
-    fn decode(rlp: &rlp::Rlp) -> Result<Self, rlp::DecoderError> {
-        Enr::decode(rlp.as_raw()).map_err(|e| rlp::DecoderError::Custom(e.as_static_str()))
+impl alloy_rlp::Decodable for Enr {
+    /// Decodes and verifies an embedded record (e.g. in a discv4
+    /// ENRResponse). Only the first item of `buf` is taken; a record larger
+    /// than [`MAX_ENR_SIZE`] is rejected before it is copied.
+    fn decode(buf: &mut &[u8]) -> alloy_rlp::Result<Self> {
+        let (item, rest) = Item::read(buf)?;
+        let enr = Enr::decode(item.raw).map_err(|e| alloy_rlp::Error::Custom(e.as_static_str()))?;
+        *buf = rest;
+        Ok(enr)
     }
 }
 

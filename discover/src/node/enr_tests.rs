@@ -2,8 +2,19 @@
 //! every rejection rule.
 
 use super::*;
-use crate::node::enr_rlp::{push_bytes, push_list_header, push_u64};
 use proptest::prelude::*;
+
+fn push_bytes(out: &mut Vec<u8>, data: &[u8]) {
+    data.encode(out);
+}
+
+fn push_list_header(out: &mut Vec<u8>, len: usize) {
+    encode_list_header(out, len);
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    n.encode(out);
+}
 
 /// The example record from EIP-778 / devp2p enr.md ("Test Vectors").
 const SPEC_TEXT: &str = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8";
@@ -324,21 +335,23 @@ fn builder_rules() {
 #[test]
 fn rlp_embedding_round_trips_and_verifies() {
     let enr: Enr = SPEC_TEXT.parse().unwrap();
-    let mut s = rlp::RlpStream::new_list(2);
-    s.append(&[0xaau8; 32].as_slice());
-    s.append(&enr);
-    let packet = s.out().to_vec();
-    let view = rlp::Rlp::new(&packet);
-    assert_eq!(view.val_at::<Enr>(1).unwrap(), enr);
+    let packet =
+        crate::rlp_item::list_of_raw(&[&alloy_rlp::encode([0xaau8; 32]), &alloy_rlp::encode(&enr)]);
+    let mut view = Item::exact(&packet).unwrap().list().unwrap();
+    view.next_item().unwrap();
+    assert_eq!(view.next_decode::<Enr>().unwrap(), enr);
+    assert_eq!(alloy_rlp::decode_exact::<Enr>(spec_bytes()).unwrap(), enr);
 
     let mut bad = spec_bytes();
     bad[10] ^= 1;
-    let mut s = rlp::RlpStream::new_list(1);
-    s.append_raw(&bad, 1);
-    let packet = s.out().to_vec();
+    let packet = crate::rlp_item::list_of_raw(&[&bad]);
     assert_eq!(
-        rlp::Rlp::new(&packet).val_at::<Enr>(0),
-        Err(rlp::DecoderError::Custom("enr: invalid signature"))
+        Item::exact(&packet)
+            .unwrap()
+            .list()
+            .unwrap()
+            .next_decode::<Enr>(),
+        Err(alloy_rlp::Error::Custom("enr: invalid signature"))
     );
 }
 

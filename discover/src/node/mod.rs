@@ -40,7 +40,6 @@
 
 mod enode;
 mod enr;
-mod enr_rlp;
 mod id;
 mod key;
 mod local;

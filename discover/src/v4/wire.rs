@@ -10,12 +10,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alloy_rlp::{Encodable, EMPTY_STRING_CODE};
 use bytes::Bytes;
-use rlp::{Rlp, RlpStream};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::{Message as SecpMessage, SecretKey, SECP256K1};
 
 use crate::node::{keccak256, NodeId};
+use crate::rlp_item::{encode_list_with, Item};
 
 /// Largest datagram we send or accept, in bytes (discv4 spec, geth `maxPacketSize`).
 pub const MAX_PACKET_SIZE: usize = 1280;
@@ -254,80 +255,75 @@ impl Message {
         }
     }
 
-    fn encode_body(&self, s: &mut RlpStream) {
+    /// Appends the RLP body.
+    fn encode_body(&self, out: &mut Vec<u8>) {
         match self {
-            Message::Ping(p) => {
-                s.begin_list(if p.enr_seq.is_some() { 5 } else { 4 });
-                s.append(&p.version);
-                append_endpoint(s, &p.from);
-                append_endpoint(s, &p.to);
-                s.append(&p.expiration);
+            Message::Ping(p) => encode_list_with(out, |s| {
+                p.version.encode(s);
+                encode_endpoint(s, &p.from);
+                encode_endpoint(s, &p.to);
+                p.expiration.encode(s);
                 if let Some(seq) = p.enr_seq {
-                    s.append(&seq);
+                    seq.encode(s);
                 }
-            }
-            Message::Pong(p) => {
-                s.begin_list(if p.enr_seq.is_some() { 4 } else { 3 });
-                append_endpoint(s, &p.to);
-                s.append(&p.reply_token.as_slice());
-                s.append(&p.expiration);
+            }),
+            Message::Pong(p) => encode_list_with(out, |s| {
+                encode_endpoint(s, &p.to);
+                p.reply_token.encode(s);
+                p.expiration.encode(s);
                 if let Some(seq) = p.enr_seq {
-                    s.append(&seq);
+                    seq.encode(s);
                 }
-            }
-            Message::FindNode(p) => {
-                s.begin_list(2);
-                s.append(&p.target.0.as_slice());
-                s.append(&p.expiration);
-            }
-            Message::Neighbors(p) => {
-                s.begin_list(2);
-                s.begin_list(p.nodes.len());
-                for n in &p.nodes {
-                    s.begin_list(4);
-                    append_ip(s, Some(n.ip));
-                    s.append(&n.udp);
-                    s.append(&n.tcp);
-                    s.append(&n.id.0.as_slice());
-                }
-                s.append(&p.expiration);
-            }
-            Message::EnrRequest(p) => {
-                s.begin_list(1);
-                s.append(&p.expiration);
-            }
-            Message::EnrResponse(p) => {
-                s.begin_list(2);
-                s.append(&p.reply_token.as_slice());
-                s.append_raw(&p.record, 1);
-            }
+            }),
+            Message::FindNode(p) => encode_list_with(out, |s| {
+                p.target.0.encode(s);
+                p.expiration.encode(s);
+            }),
+            Message::Neighbors(p) => encode_list_with(out, |s| {
+                encode_list_with(s, |s| {
+                    for n in &p.nodes {
+                        encode_list_with(s, |s| {
+                            encode_ip(s, Some(n.ip));
+                            n.udp.encode(s);
+                            n.tcp.encode(s);
+                            n.id.0.encode(s);
+                        });
+                    }
+                });
+                p.expiration.encode(s);
+            }),
+            Message::EnrRequest(p) => encode_list_with(out, |s| p.expiration.encode(s)),
+            Message::EnrResponse(p) => encode_list_with(out, |s| {
+                p.reply_token.encode(s);
+                // The record is one RLP list already.
+                s.extend_from_slice(&p.record);
+            }),
         }
     }
 }
 
-fn append_ip(s: &mut RlpStream, ip: Option<IpAddr>) {
+fn encode_ip(s: &mut Vec<u8>, ip: Option<IpAddr>) {
     match ip {
-        None => s.append_empty_data(),
-        Some(IpAddr::V4(v4)) => s.append(&v4.octets().as_slice()),
-        Some(IpAddr::V6(v6)) => s.append(&v6.octets().as_slice()),
+        None => s.push(EMPTY_STRING_CODE),
+        Some(IpAddr::V4(v4)) => v4.octets().encode(s),
+        Some(IpAddr::V6(v6)) => v6.octets().encode(s),
     };
 }
 
-fn append_endpoint(s: &mut RlpStream, e: &Endpoint) {
-    s.begin_list(3);
-    append_ip(s, e.ip);
-    s.append(&e.udp);
-    s.append(&e.tcp);
+fn encode_endpoint(s: &mut Vec<u8>, e: &Endpoint) {
+    encode_list_with(s, |s| {
+        encode_ip(s, e.ip);
+        e.udp.encode(s);
+        e.tcp.encode(s);
+    });
 }
 
 /// Encodes and signs `msg`; returns the datagram and its hash.
 pub fn encode_packet(key: &SecretKey, msg: &Message) -> (Vec<u8>, [u8; 32]) {
-    let mut s = RlpStream::new();
-    msg.encode_body(&mut s);
-    let body = s.out();
-    let mut out = vec![0u8; HEAD_LEN + 1 + body.len()];
+    let mut out = Vec::with_capacity(MAX_PACKET_SIZE);
+    out.resize(HEAD_LEN + 1, 0);
     out[HEAD_LEN] = msg.packet_type();
-    out[HEAD_LEN + 1..].copy_from_slice(&body);
+    msg.encode_body(&mut out);
     let digest = keccak256(&out[HEAD_LEN..]);
     let sig = SECP256K1.sign_ecdsa_recoverable(&SecpMessage::from_digest(digest), key);
     let (recid, compact) = sig.serialize_compact();
@@ -384,107 +380,95 @@ pub fn decode_body(ptype: u8, data: &[u8]) -> Result<Message, WireError> {
         packet: name,
         field,
     };
-    // EIP-8: ignore whatever follows the outer list.
-    let outer = Rlp::new(data);
-    let info = outer.payload_info().map_err(|_| bad("list"))?;
-    let list = Rlp::new(&data[..info.total()]);
-    if !list.is_list() {
-        return Err(bad("list"));
-    }
+    // EIP-8: ignore whatever follows the outer list, and list elements
+    // after the known ones (elements are read one at a time).
+    let mut list = Item::first(data)
+        .and_then(|outer| outer.list())
+        .map_err(|_| bad("list"))?;
     let msg = match ptype {
         ptype::PING => Message::Ping(Ping {
-            version: list.val_at(0).map_err(|_| bad("version"))?,
-            from: decode_endpoint(&list, 1).map_err(|_| bad("from"))?,
-            to: decode_endpoint(&list, 2).map_err(|_| bad("to"))?,
-            expiration: list.val_at(3).map_err(|_| bad("expiration"))?,
-            enr_seq: optional_u64(&list, 4),
+            version: list.next_decode().map_err(|_| bad("version"))?,
+            from: decode_endpoint(list.next_item()).map_err(|_| bad("from"))?,
+            to: decode_endpoint(list.next_item()).map_err(|_| bad("to"))?,
+            expiration: list.next_decode().map_err(|_| bad("expiration"))?,
+            enr_seq: optional_u64(list.next_item()),
         }),
         ptype::PONG => Message::Pong(Pong {
-            to: decode_endpoint(&list, 0).map_err(|_| bad("to"))?,
-            reply_token: fixed32(&list, 1).ok_or_else(|| bad("reply token"))?,
-            expiration: list.val_at(2).map_err(|_| bad("expiration"))?,
-            enr_seq: optional_u64(&list, 3),
+            to: decode_endpoint(list.next_item()).map_err(|_| bad("to"))?,
+            reply_token: fixed32(list.next_item()).ok_or_else(|| bad("reply token"))?,
+            expiration: list.next_decode().map_err(|_| bad("expiration"))?,
+            enr_seq: optional_u64(list.next_item()),
         }),
         ptype::FIND_NODE => {
-            let target = list.at(0).and_then(|r| r.data().map(<[u8]>::to_vec));
-            let target = target.map_err(|_| bad("target"))?;
+            let target = list.next_bytes().map_err(|_| bad("target"))?;
             Message::FindNode(FindNode {
-                target: NodeId::from_slice(&target).map_err(|_| bad("target"))?,
-                expiration: list.val_at(1).map_err(|_| bad("expiration"))?,
+                target: NodeId::from_slice(target).map_err(|_| bad("target"))?,
+                expiration: list.next_decode().map_err(|_| bad("expiration"))?,
             })
         }
         ptype::NEIGHBORS => {
-            let nodes_rlp = list.at(0).map_err(|_| bad("nodes"))?;
-            if !nodes_rlp.is_list() {
-                return Err(bad("nodes"));
-            }
+            let nodes_rlp = list
+                .next_item()
+                .and_then(|item| item.list())
+                .map_err(|_| bad("nodes"))?;
             // Bounded: the datagram is at most MAX_PACKET_SIZE bytes and each
             // entry takes at least 70 of them.
             let mut nodes = Vec::new();
-            for item in nodes_rlp.iter() {
+            for item in nodes_rlp {
+                let item = item.map_err(|_| bad("node"))?;
                 nodes.push(decode_node_record(&item).ok_or_else(|| bad("node"))?);
             }
             Message::Neighbors(Neighbors {
                 nodes,
-                expiration: list.val_at(1).map_err(|_| bad("expiration"))?,
+                expiration: list.next_decode().map_err(|_| bad("expiration"))?,
             })
         }
         ptype::ENR_REQUEST => Message::EnrRequest(EnrRequest {
-            expiration: list.val_at(0).map_err(|_| bad("expiration"))?,
+            expiration: list.next_decode().map_err(|_| bad("expiration"))?,
         }),
         _ => {
-            let record = list.at(1).map_err(|_| bad("record"))?;
-            if !record.is_list() {
+            let token = list.next_item();
+            let record = token
+                .and_then(|_| list.next_item())
+                .map_err(|_| bad("record"))?;
+            if !record.is_list {
                 return Err(bad("record"));
             }
             Message::EnrResponse(EnrResponse {
-                reply_token: fixed32(&list, 0).ok_or_else(|| bad("reply token"))?,
-                record: Bytes::copy_from_slice(record.as_raw()),
+                reply_token: fixed32(token).ok_or_else(|| bad("reply token"))?,
+                record: Bytes::copy_from_slice(record.raw),
             })
         }
     };
     Ok(msg)
 }
 
-fn fixed32(list: &Rlp<'_>, i: usize) -> Option<[u8; 32]> {
-    let item = list.at(i).ok()?;
-    if !item.is_data() {
-        return None;
-    }
-    item.data().ok()?.try_into().ok()
+/// A 32-byte string element.
+fn fixed32(item: Result<Item<'_>, alloy_rlp::Error>) -> Option<[u8; 32]> {
+    item.ok()?.bytes().ok()?.try_into().ok()
 }
 
 /// EIP-868's optional enr-seq: present only when the element is an integer.
-fn optional_u64(list: &Rlp<'_>, i: usize) -> Option<u64> {
-    let item = list.at(i).ok()?;
-    if !item.is_data() {
-        return None;
-    }
-    item.as_val().ok()
+fn optional_u64(item: Result<Item<'_>, alloy_rlp::Error>) -> Option<u64> {
+    item.ok()?.decode().ok()
 }
 
 /// A port, accepting leading zero bytes: ethereumjs always writes ports as
 /// two bytes, so ports below 256 (and 0) arrive non-canonical. Being liberal
 /// here is what EIP-8 asks; a value that does not fit 16 bits is an error.
-fn lenient_port(item: &Rlp<'_>) -> Result<u16, rlp::DecoderError> {
-    if !item.is_data() {
-        return Err(rlp::DecoderError::RlpExpectedToBeData);
-    }
-    let data = item.data()?;
+fn lenient_port(item: &Item<'_>) -> Result<u16, alloy_rlp::Error> {
+    let data = item.bytes()?;
     let significant = &data[data.iter().take_while(|b| **b == 0).count()..];
     match significant.len() {
         0 => Ok(0),
         1 => Ok(u16::from(significant[0])),
         2 => Ok(u16::from_be_bytes([significant[0], significant[1]])),
-        _ => Err(rlp::DecoderError::RlpIsTooBig),
+        _ => Err(alloy_rlp::Error::Overflow),
     }
 }
 
-fn decode_ip(item: &Rlp<'_>) -> Result<Option<IpAddr>, WireError> {
-    let data = item.data().map_err(|_| WireError::BadIp(0))?;
-    if !item.is_data() {
-        return Err(WireError::BadIp(0));
-    }
+fn decode_ip(item: &Item<'_>) -> Result<Option<IpAddr>, WireError> {
+    let data = item.bytes().map_err(|_| WireError::BadIp(0))?;
     match data.len() {
         0 => Ok(None),
         4 => {
@@ -504,33 +488,29 @@ fn decode_ip(item: &Rlp<'_>) -> Result<Option<IpAddr>, WireError> {
     }
 }
 
-fn decode_endpoint(list: &Rlp<'_>, i: usize) -> Result<Endpoint, rlp::DecoderError> {
-    let e = list.at(i)?;
-    if !e.is_list() {
-        return Err(rlp::DecoderError::RlpExpectedToBeList);
-    }
-    let ip = decode_ip(&e.at(0)?).map_err(|_| rlp::DecoderError::Custom("ip"))?;
+/// `[ip, udp, tcp, ...]`.
+fn decode_endpoint(item: Result<Item<'_>, alloy_rlp::Error>) -> Result<Endpoint, alloy_rlp::Error> {
+    let mut e = item?.list()?;
+    let ip = decode_ip(&e.next_item()?).map_err(|_| alloy_rlp::Error::Custom("ip"))?;
     Ok(Endpoint {
         ip,
-        udp: lenient_port(&e.at(1)?)?,
-        tcp: lenient_port(&e.at(2)?)?,
+        udp: lenient_port(&e.next_item()?)?,
+        tcp: lenient_port(&e.next_item()?)?,
     })
 }
 
-fn decode_node_record(item: &Rlp<'_>) -> Option<NodeRecord> {
-    if !item.is_list() {
-        return None;
-    }
-    let ip = decode_ip(&item.at(0).ok()?).ok()??;
-    let id = item.at(3).ok()?;
-    if !id.is_data() {
-        return None;
-    }
+/// `[ip, udp, tcp, id, ...]`.
+fn decode_node_record(item: &Item<'_>) -> Option<NodeRecord> {
+    let mut fields = item.list().ok()?;
+    let ip = decode_ip(&fields.next_item().ok()?).ok()??;
+    let udp = lenient_port(&fields.next_item().ok()?).ok()?;
+    let tcp = lenient_port(&fields.next_item().ok()?).ok()?;
+    let id = fields.next_bytes().ok()?;
     Some(NodeRecord {
         ip,
-        udp: lenient_port(&item.at(1).ok()?).ok()?,
-        tcp: lenient_port(&item.at(2).ok()?).ok()?,
-        id: NodeId::from_slice(id.data().ok()?).ok()?,
+        udp,
+        tcp,
+        id: NodeId::from_slice(id).ok()?,
     })
 }
 

@@ -236,10 +236,8 @@ fn ports_with_leading_zero_bytes_are_accepted() {
         (vec![0, 1, 2], Some(258)),
         (vec![1, 0, 0], None),
     ] {
-        let mut s = rlp::RlpStream::new();
-        s.append(&raw.as_slice());
-        let out = s.out();
-        let item = rlp::Rlp::new(&out);
+        let out = alloy_rlp::encode(raw.as_slice());
+        let item = Item::exact(&out).unwrap();
         assert_eq!(lenient_port(&item).ok(), want, "{raw:?}");
     }
 }

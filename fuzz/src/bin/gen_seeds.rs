@@ -151,7 +151,7 @@ fn base_protocol(s: &mut Seeds, v: &std::collections::HashMap<String, Vec<u8>>) 
         listen_port: 30303,
         id: key_a().id(),
     };
-    let payload = rlp::encode(&ours);
+    let payload = devp2p::alloy_rlp::encode(&ours);
     s.put("hello", "ours", &[&payload]);
     let frame = encode_frame(HELLO_MSG, &payload, false).expect("frame");
     s.put("hello", "ours-frame", &[&frame]);
@@ -170,14 +170,15 @@ fn base_protocol(s: &mut Seeds, v: &std::collections::HashMap<String, Vec<u8>>) 
         s.put(
             "disconnect",
             &format!("bare-{code}"),
-            &[&[0], &rlp::encode(&code)],
+            &[&[0], &devp2p::alloy_rlp::encode(code)],
         );
         let frame = encode_frame(DISCONNECT_MSG, &reason.encode(), true).expect("frame");
         let (_, compressed) = split_frame(&frame).expect("split");
         s.put("disconnect", &format!("snappy-{code}"), &[&[1], compressed]);
     }
 
-    let list = rlp::encode_list::<u64, u64>(&[1, 2, 3, 1 << 40]);
+    let mut list = Vec::new();
+    devp2p::alloy_rlp::encode_list::<u64, u64>(&[1, 2, 3, 1 << 40], &mut list);
     for (name, code, payload) in [
         ("small", 0x10u64, Bytes::from(list.to_vec())),
         ("repeat", 0x21, Bytes::from(vec![0xabu8; 4000])),
@@ -301,8 +302,8 @@ fn identity(s: &mut Seeds) {
     let mut pairs = Vec::new();
     pairs.extend_from_slice(&5u64.to_be_bytes());
     for (k, val) in [
-        (&b"ip"[..], rlp::encode(&&[127u8, 0, 0, 1][..])),
-        (b"udp", rlp::encode(&30303u16)),
+        (&b"ip"[..], devp2p::alloy_rlp::encode([127u8, 0, 0, 1])),
+        (b"udp", devp2p::alloy_rlp::encode(30303u16)),
     ] {
         pairs.push(k.len() as u8);
         pairs.extend_from_slice(k);
