@@ -75,6 +75,8 @@
 #![warn(missing_docs)]
 
 pub use devp2p_discover::node;
+/// RLPx, the encrypted transport (the `devp2p-rlpx` crate).
+pub use devp2p_rlpx as rlpx;
 /// The secp256k1 crate our keys come from (`Config::with_key` takes its
 /// `SecretKey`), re-exported so you need not guess its version.
 pub use secp256k1;
@@ -94,7 +96,6 @@ pub mod message;
 pub mod metrics;
 pub mod peer;
 pub mod protocol;
-pub mod rlpx;
 pub mod server;
 pub mod tracker;
 

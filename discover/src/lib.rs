@@ -1,9 +1,10 @@
-//! Node identity and discv4 discovery for the devp2p stack.
+//! discv4 discovery and the node database for the devp2p stack.
 //!
-//! [`node`] holds everything that names and locates a node and is shared by
-//! RLPx and discovery: [`node::NodeId`] and XOR distance, node key files,
-//! enode URLs ([`node::Node`]), EIP-778 records ([`node::Enr`]) and our own
-//! evolving record ([`node::LocalNode`]).
+//! [`node`] is the `devp2p-identity` crate (re-exported): [`node::NodeId`]
+//! and XOR distance, node key files, enode URLs ([`node::Node`]), EIP-778
+//! records ([`node::Enr`]) and our own evolving record ([`node::LocalNode`]).
+//! [`v4`] is discv4 (Kademlia table, lookups, endpoint proofs, EIP-868),
+//! [`db`] the node database.
 //!
 //! ```
 //! use devp2p_discover::node::{Node, NodeId};
@@ -14,12 +15,14 @@
 #![warn(missing_docs)]
 
 pub mod db;
-pub mod node;
-pub mod rlp_item;
 pub mod v4;
 
 /// The RLP library of the stack, re-exported so users need no version guess.
 pub use alloy_rlp;
+/// Node identity (the `devp2p-identity` crate).
+pub use devp2p_identity as node;
+/// The stack's strict RLP reader (from `devp2p-identity`).
+pub use devp2p_identity::rlp_item;
 
 #[cfg(test)]
 mod vectors;

@@ -223,7 +223,7 @@ proptest! {
 
 #[test]
 fn from_enr_prefers_ipv4_and_falls_back_to_ipv6() {
-    use crate::node::enr::Enr;
+    use crate::enr::Enr;
     let key = SecretKey::from_slice(&[3u8; 32]).unwrap();
     let id = NodeId::from_secret_key(&key);
     let v4 = Ipv4Addr::new(10, 0, 0, 1);

@@ -9,6 +9,35 @@
 //! The sans-I/O pieces ([`Initiator`], [`Recipient`], [`decode_auth`],
 //! [`decode_ack`], [`Secrets`], [`FrameCodec`]) let tests and fuzzers drive
 //! the protocol without sockets.
+//!
+//! Usable alone (this crate needs only `devp2p-identity`): a handshake and
+//! one message each way over loopback TCP.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use devp2p_identity::{generate_node_key, NodeId};
+//! use futures::{SinkExt, StreamExt};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let (server_key, client_key) = (generate_node_key(), generate_node_key());
+//! let server_id = NodeId::from_secret_key(&server_key);
+//! let addr = listener.local_addr().unwrap();
+//! let server = tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await.unwrap();
+//!     let mut conn = devp2p_rlpx::accept(tcp, &server_key).await.unwrap();
+//!     let msg = conn.next().await.unwrap().unwrap();
+//!     conn.send(msg.freeze()).await.unwrap(); // echo
+//! });
+//! let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+//! let mut conn = devp2p_rlpx::connect(tcp, &client_key, server_id).await.unwrap();
+//! assert_eq!(conn.remote_id(), server_id);
+//! conn.send(Bytes::from_static(b"\x80hello")).await.unwrap();
+//! assert_eq!(&conn.next().await.unwrap().unwrap()[..], b"\x80hello");
+//! server.await.unwrap();
+//! # });
+//! ```
+#![warn(missing_docs)]
 
 mod codec;
 mod ecies;
@@ -17,6 +46,8 @@ mod handshake;
 mod mac;
 mod stream;
 
+#[cfg(test)]
+mod test_vectors;
 #[cfg(test)]
 mod tests;
 

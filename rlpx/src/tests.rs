@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::*;
-use crate::node::NodeId;
+use devp2p_identity::NodeId;
 
 fn vectors() -> HashMap<String, Vec<u8>> {
     crate::test_vectors::eip8_vectors()
@@ -613,7 +613,7 @@ proptest! {
     fn rlp_list_bodies_never_panic(items in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..6)) {
         let encoded: Vec<Vec<u8>> = items.iter().map(|item| alloy_rlp::encode(item.as_slice())).collect();
         let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-        let body = devp2p_discover::rlp_item::list_of_raw(&refs);
+        let body = devp2p_identity::rlp_item::list_of_raw(&refs);
         let _ = AuthMessage::decode_eip8(&body);
         let _ = AckMessage::decode_eip8(&body);
     }

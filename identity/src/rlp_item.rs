@@ -16,7 +16,7 @@
 //! list elements").
 //!
 //! ```
-//! use devp2p_discover::rlp_item::{encode_list_with, Item};
+//! use devp2p_identity::rlp_item::{encode_list_with, Item};
 //! use alloy_rlp::Encodable;
 //!
 //! let mut buf = Vec::new();

@@ -16,7 +16,7 @@ use super::handshake::{
     LEGACY_AUTH_SIZE, SIZE_PREFIX_LEN,
 };
 use super::HANDSHAKE_TIMEOUT;
-use crate::node::NodeId;
+use devp2p_identity::NodeId;
 
 /// Buffered outgoing bytes at which a send waits for a flush (write
 /// back-pressure). 64 KiB: the peer writer's batch size, so one batch of

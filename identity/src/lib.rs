@@ -1,4 +1,5 @@
-//! Node identity: who a node is and where to reach it.
+//! Node identity for the devp2p stack: who a node is and where to reach it.
+//! Shared by RLPx, discovery and the server; depends on nothing of theirs.
 //!
 //! - [`NodeId`]: the 64-byte secp256k1 public key naming a node, with the
 //!   keccak256 XOR distance discovery sorts by ([`log_distance`], [`distance_cmp`]).
@@ -13,7 +14,7 @@
 //!   whenever our endpoint changes.
 //!
 //! ```
-//! use devp2p_discover::node::{parse_node_key, Enr, LocalNode, Node};
+//! use devp2p_identity::{parse_node_key, Enr, LocalNode, Node};
 //! use std::net::{IpAddr, Ipv4Addr};
 //!
 //! // The example key and record of EIP-778.
@@ -38,11 +39,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod enode;
 mod enr;
 mod id;
 mod key;
 mod local;
+pub mod rlp_item;
+
+/// The RLP library of the stack, re-exported so users need no version guess.
+pub use alloy_rlp;
 
 pub use enode::{EnodeError, Node, MAX_ENODE_URL_LEN, MAX_HOSTNAME_LABEL_LEN, MAX_HOSTNAME_LEN};
 pub use enr::{

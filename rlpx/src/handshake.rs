@@ -7,7 +7,7 @@
 //! the ack. Both end with [`Secrets`] for [`super::FrameCodec`].
 
 use alloy_rlp::{Encodable, Header};
-use devp2p_discover::rlp_item::{Item, List};
+use devp2p_identity::rlp_item::{Item, List};
 use rand::{CryptoRng, Rng, RngCore};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
@@ -15,7 +15,7 @@ use secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
 use super::ecies::{self, ecdh_x, ECIES_OVERHEAD};
 use super::error::{MessageError, RlpxError};
 use super::mac::MacState;
-use crate::node::{keccak256, NodeId, NODE_ID_LEN};
+use devp2p_identity::{keccak256, NodeId, NODE_ID_LEN};
 
 /// Handshake version we announce in auth and ack (RLPx spec, EIP-8).
 pub const PROTOCOL_VERSION: u64 = 4;
