@@ -87,8 +87,6 @@ pub use alloy_rlp;
 
 pub mod banlist;
 pub mod config;
-pub mod config_file;
-pub mod demo;
 pub mod dial;
 pub mod disc_reason;
 pub mod event;

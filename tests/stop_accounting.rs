@@ -9,7 +9,7 @@
 //! spawns tasks in this process while it counts.
 
 #[allow(dead_code)]
-#[path = "server/support.rs"]
+#[path = "it/support.rs"]
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

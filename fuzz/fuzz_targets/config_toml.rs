@@ -1,10 +1,10 @@
-//! The TOML server config (`devp2p::config_file::parse`).
+//! The TOML server config (`devp2p_cli::config_file::parse`).
 //!
 //! A config that parses must serialise back to TOML that parses to a config
 //! serialising the same way (serialise∘parse is idempotent).
 #![no_main]
 
-use devp2p::config_file::parse;
+use devp2p_cli::config_file::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

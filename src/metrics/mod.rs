@@ -32,7 +32,6 @@
 //! (after snappy decompression); a message is counted out when it is
 //! handed to the transport.
 
-mod http;
 mod traffic;
 
 use std::sync::Arc;
@@ -44,7 +43,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-pub use http::{serve, MetricsServer, MAX_REQUEST_HEAD, REQUEST_TIMEOUT};
 pub(crate) use traffic::LaneTraffic;
 pub use traffic::{TrafficRow, TrafficSink, TrafficTable, MAX_MESSAGE_LABELS, OTHER_LABEL};
 

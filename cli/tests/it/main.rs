@@ -1,0 +1,22 @@
+//! The CLI crate's integration tests, one binary: the `devp2p` command line
+//! (`cli_*`), and interoperability with independent implementations that
+//! drive our CLI and library over real sockets: ethereumjs (`interop_*`,
+//! Node.js scripts in the workspace's `tests/interop/`) and go-ethereum
+//! (`interop_geth`, Go programs built from `tests/geth/`).
+//!
+//! Run one group with e.g. `cargo test -p devp2p-cli --test it interop_geth`.
+
+mod cli_discv4;
+mod cli_key;
+mod cli_metrics;
+mod cli_node;
+mod common;
+mod interop_discv4;
+mod interop_geth;
+mod interop_js;
+mod interop_rlpx;
+mod interop_server;
+
+// The interop modules name their helpers from the crate root.
+use common::{child_peer, geth};
+use interop_geth::ours;
