@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::message::{MsgReader, MsgWriter};
+use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::{Node, NodeId};
 use devp2p::server::Server;
 use devp2p::{Cap, ProtoRw, Protocol};
@@ -324,14 +324,14 @@ fn idle_child(spec: &str) {
                 let key = key(100_000 + i as u32);
                 let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
                 let mut conn = devp2p::rlpx::connect(tcp, &key, server_id).await.ok()?;
-                let hello = devp2p::Hello {
+                let hello = devp2p::peer::Hello {
                     protocol_version: devp2p::peer::BASE_PROTOCOL_VERSION,
                     client_id: "idle".into(),
                     caps: vec![Cap::new("bnc", 1)],
                     listen_port: 0,
                     id: NodeId::from_secret_key(&key),
                 };
-                devp2p::exchange_hello(&mut conn, &hello, server_id)
+                devp2p::peer::exchange_hello(&mut conn, &hello, server_id)
                     .await
                     .ok()?;
                 Some(conn)

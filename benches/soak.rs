@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::message::{MsgReader, MsgWriter};
+use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::NodeId;
 use devp2p::peer::{
     decompress, encode_frame, exchange_hello, split_frame, Hello, BASE_PROTOCOL_LENGTH,

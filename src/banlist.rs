@@ -2,7 +2,7 @@
 //! passes the current time, so tests need no clock).
 //!
 //! go-ethereum has neither; the model follows reth's peer manager: protocols
-//! adjust a signed score, and a peer whose score falls to [`BAN_THRESHOLD`] or
+//! adjust a signed score, and a peer whose score falls to [`BAN_THRESHOLD`](crate::server::BAN_THRESHOLD) or
 //! below is banned for [`DEFAULT_BAN_DURATION`]. A banned node can neither
 //! connect to us nor be dialed until its ban expires.
 //!
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::node::NodeId;
 
-/// How long a peer whose reputation fell to [`BAN_THRESHOLD`] stays banned:
+/// How long a peer whose reputation fell to [`BAN_THRESHOLD`](crate::server::BAN_THRESHOLD) stays banned:
 /// 12 hours, reth's default `ban_duration`.
 pub const DEFAULT_BAN_DURATION: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -31,43 +31,43 @@ pub const MIN_SCORE: i32 = -1000;
 
 /// Highest score kept; good behaviour earns at most this much credit (our
 /// choice, symmetric to [`MIN_SCORE`]).
-pub const MAX_SCORE: i32 = 1000;
+pub(crate) const MAX_SCORE: i32 = 1000;
 
 /// Most bans held at once (our choice: ~100 bytes each, so ~1 MiB). When full,
 /// the ban that expires soonest is dropped to make room.
-pub const MAX_BANNED: usize = 10_000;
+pub(crate) const MAX_BANNED: usize = 10_000;
 
 /// Most reputation scores held at once (our choice, same budget as
 /// [`MAX_BANNED`]). When full, the highest (least informative) score is
 /// forgotten to make room.
-pub const MAX_REPUTATION_ENTRIES: usize = 10_000;
+pub(crate) const MAX_REPUTATION_ENTRIES: usize = 10_000;
 
-/// Result of [`BanList::adjust`].
+/// The result of a reputation change (`Server::adjust_reputation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReputationChange {
     /// The score moved to the contained value; no ban.
     Score(i32),
-    /// The score reached [`BAN_THRESHOLD`]: the peer is now banned until the
+    /// The score reached [`BAN_THRESHOLD`](crate::server::BAN_THRESHOLD): the peer is now banned until the
     /// contained instant (its score is reset to 0 for when the ban ends).
     Banned(Instant),
 }
 
 /// Banned node ids with their expiry, and reputation scores.
 #[derive(Debug, Default)]
-pub struct BanList {
+pub(crate) struct BanList {
     bans: HashMap<NodeId, Instant>,
     scores: HashMap<NodeId, i32>,
 }
 
 impl BanList {
     /// An empty list.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Bans `id` until `now + duration` (extends, never shortens, an existing
     /// ban). Returns the expiry in force.
-    pub fn ban(&mut self, id: NodeId, duration: Duration, now: Instant) -> Instant {
+    pub(crate) fn ban(&mut self, id: NodeId, duration: Duration, now: Instant) -> Instant {
         let until = now + duration;
         if let Some(existing) = self.bans.get_mut(&id) {
             *existing = (*existing).max(until);
@@ -86,13 +86,13 @@ impl BanList {
     }
 
     /// Lifts a ban; returns whether there was one.
-    pub fn unban(&mut self, id: &NodeId) -> bool {
+    pub(crate) fn unban(&mut self, id: &NodeId) -> bool {
         self.bans.remove(id).is_some()
     }
 
     /// The expiry of `id`'s ban, if it is banned at `now`. An expired entry is
     /// removed on the way.
-    pub fn banned_until(&mut self, id: &NodeId, now: Instant) -> Option<Instant> {
+    pub(crate) fn banned_until(&mut self, id: &NodeId, now: Instant) -> Option<Instant> {
         match self.bans.get(id) {
             Some(until) if *until > now => Some(*until),
             Some(_) => {
@@ -104,28 +104,29 @@ impl BanList {
     }
 
     /// Whether `id` is banned at `now`.
-    pub fn is_banned(&mut self, id: &NodeId, now: Instant) -> bool {
+    pub(crate) fn is_banned(&mut self, id: &NodeId, now: Instant) -> bool {
         self.banned_until(id, now).is_some()
     }
 
     /// Drops every ban that has expired at `now`.
-    pub fn expire(&mut self, now: Instant) {
+    pub(crate) fn expire(&mut self, now: Instant) {
         self.bans.retain(|_, until| *until > now);
     }
 
     /// Number of bans held (expired ones included until [`expire`](Self::expire)).
-    pub fn banned_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn banned_len(&self) -> usize {
         self.bans.len()
     }
 
     /// Current score of `id` (0 when unknown).
-    pub fn score(&self, id: &NodeId) -> i32 {
+    pub(crate) fn score(&self, id: &NodeId) -> i32 {
         self.scores.get(id).copied().unwrap_or(0)
     }
 
     /// Adds `delta` to `id`'s score (saturating in [`MIN_SCORE`]..=[`MAX_SCORE`]).
-    /// Reaching [`BAN_THRESHOLD`] bans the peer for [`DEFAULT_BAN_DURATION`].
-    pub fn adjust(&mut self, id: NodeId, delta: i32, now: Instant) -> ReputationChange {
+    /// Reaching [`BAN_THRESHOLD`](crate::server::BAN_THRESHOLD) bans the peer for [`DEFAULT_BAN_DURATION`].
+    pub(crate) fn adjust(&mut self, id: NodeId, delta: i32, now: Instant) -> ReputationChange {
         let current = self.score(&id);
         let next = current.saturating_add(delta).clamp(MIN_SCORE, MAX_SCORE);
         if next <= BAN_THRESHOLD {
@@ -146,7 +147,8 @@ impl BanList {
     }
 
     /// Number of non-zero scores held.
-    pub fn scores_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn scores_len(&self) -> usize {
         self.scores.len()
     }
 }

@@ -390,11 +390,11 @@ mod nat_text {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(spec: &NatSpec, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(spec: &NatSpec, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(spec)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NatSpec, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NatSpec, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(D::Error::custom)
     }
@@ -406,11 +406,11 @@ mod enode_list {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(nodes: &[Node], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(nodes: &[Node], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(nodes.iter().map(|n| n.to_string()))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Node>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Node>, D::Error> {
         let urls = Vec::<String>::deserialize(d)?;
         urls.iter()
             .enumerate()

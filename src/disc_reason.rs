@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Largest Disconnect payload we look at, in bytes: the canonical encoding is
 /// 2 bytes; go-ethereum reads it through an RLP stream limited to 100 bytes.
-pub const MAX_DISCONNECT_PAYLOAD: usize = 100;
+pub(crate) const MAX_DISCONNECT_PAYLOAD: usize = 100;
 
 /// The reason a devp2p peer connection is closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

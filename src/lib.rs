@@ -58,21 +58,23 @@
 //! # });
 //! ```
 //!
-//! Layers, bottom up, each its own module and testable alone:
+//! Layers, bottom up, each testable alone:
 //!
-//! | layer | module | what |
+//! | layer | where | what |
 //! |---|---|---|
-//! | identity | [`node`] (crate `devp2p-discover`) | `NodeId`, node keys, enode URLs, ENR, `LocalNode` |
-//! | transport | [`rlpx`] | ECIES handshake (EIP-8 and legacy), frame codec with MACs |
-//! | base protocol | [`peer`] | Hello, snappy, ping/pong, disconnect, capability matching, fair write scheduling |
-//! | user protocols | [`protocol`], [`message`], [`tracker`] | `Protocol`, `Msg`, `MsgReadWriter`, `MsgPipe`, request tracking |
-//! | connection management | [`server`], [`dial`], [`banlist`], [`config`] | listening, dialing, limits, static/trusted nodes, bans |
-//! | discovery | `devp2p_discover::v4` | discv4 Kademlia table and lookups, fed to the dialer |
-//! | NAT | crate `devp2p-nat` | UPnP, NAT-PMP, extip; mappings kept alive by the server |
+//! | identity | [`node`] (crate `devp2p-identity`) | `NodeId`, node keys, enode URLs, ENR, `LocalNode` |
+//! | transport | [`rlpx`] (crate `devp2p-rlpx`) | ECIES handshake (EIP-8 and legacy), frame codec with MACs |
+//! | base protocol | [`peer`] | Hello, snappy, ping/pong, disconnect, capability matching; one type per connection stage ([`peer::HelloDone`], [`peer::NegotiatedConn`], [`Peer`]) |
+//! | user protocols | the root | [`Protocol`], [`ProtocolHandler`], [`Msg`], [`MsgReadWriter`], [`MsgPipe`], [`RequestTracker`] |
+//! | connection management | [`server`], [`config`] | listening, dialing, limits, static/trusted nodes, bans, admin info |
+//! | metrics | [`metrics`] | a Prometheus registry per server over the counters kept where they are counted |
+//! | discovery | crate `devp2p-discover` | discv4, fed to the dialer as a [`NodeSource`] |
+//! | NAT | crate `devp2p-nat` | UPnP, NAT-PMP, extip ([`NatSpec`]); mappings kept alive by the server |
 //!
-//! The `demo` module is a small real protocol (status, gossip, ping) used by
-//! the `devp2p devnet` command; read it as an example.
-#![warn(missing_docs)]
+//! The `devp2p` command line tool and `demo/1`, a small real protocol to
+//! read, live in the `devp2p-cli` crate. Feature `test-utils` adds
+//! `test_utils` (a `Testnet` of servers and event waits for your tests).
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub use devp2p_discover::node;
 /// RLPx, the encrypted transport (the `devp2p-rlpx` crate).
@@ -85,34 +87,39 @@ pub use secp256k1;
 /// derives), re-exported so users need no guessing of versions.
 pub use alloy_rlp;
 
-pub mod banlist;
+mod banlist;
 pub mod config;
-pub mod dial;
-pub mod disc_reason;
-pub mod event;
-pub mod message;
+mod dial;
+mod disc_reason;
+mod event;
+mod message;
 pub mod metrics;
 pub mod peer;
-pub mod protocol;
+mod protocol;
 pub mod server;
-pub mod tracker;
+mod tracker;
 
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
 #[cfg(test)]
 mod test_vectors;
 
-pub use config::{Config, ConfigError, Dialer, TcpDialer};
+// The front door: what a protocol author needs. Everything else is in
+// `config`, `peer` (connection stages and the base protocol, for tools),
+// `server` (statistics, admin info), `metrics`, `node` and `rlpx`.
+pub use banlist::ReputationChange;
+pub use config::{Config, NatSpec};
+pub use dial::NodeSource;
 pub use disc_reason::DiscReason;
 pub use event::{PeerEvent, PeerEventKind};
 pub use message::{
     expect_items, expect_msg, send, send_items, Msg, MsgError, MsgPipe, MsgReadWriter, MsgReader,
-    MsgWriter,
+    MsgWriter, MAX_MSG_SIZE,
 };
-pub use peer::{
-    exchange_hello, Hello, HelloDone, NegotiatedConn, Peer, PeerError, PeerExit, PeerInfo,
-    PeerSetup, PeerStats, ProtoReader, ProtoRw, ProtoWriter,
+pub use peer::{Peer, PeerInfo, PeerStats, ProtoReader, ProtoRw, ProtoWriter};
+pub use protocol::{
+    Cap, Protocol, ProtocolError, ProtocolHandler, DEFAULT_READ_QUEUE, DEFAULT_WRITE_QUEUE,
+    DEFAULT_WRITE_WEIGHT,
 };
-pub use protocol::{Cap, Protocol, ProtocolError, ProtocolHandler};
 pub use server::{NodeInfo, Server, ServerError};
-pub use tracker::{RequestTracker, TrackerError};
+pub use tracker::{PendingRequest, RequestTracker, TrackerError, DEFAULT_MAX_OUTSTANDING};

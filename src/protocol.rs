@@ -115,14 +115,14 @@ impl ProtocolError {
 }
 
 /// The future a protocol's `run` returns.
-pub type RunFuture = BoxFuture<'static, Result<(), ProtocolError>>;
+pub(crate) type RunFuture = BoxFuture<'static, Result<(), ProtocolError>>;
 /// A protocol's `run` callback, stored type-erased.
-pub type RunFn = Arc<dyn Fn(Peer, ProtoRw) -> RunFuture + Send + Sync>;
+pub(crate) type RunFn = Arc<dyn Fn(Peer, ProtoRw) -> RunFuture + Send + Sync>;
 /// Callback giving protocol-specific node information (admin_nodeInfo).
-pub type NodeInfoFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+pub(crate) type NodeInfoFn = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 /// Callback giving protocol-specific information about one peer (admin_peers);
 /// `None` means "handshake not finished" (shown as the string `"handshake"`).
-pub type PeerInfoFn = Arc<dyn Fn(&NodeId) -> Option<serde_json::Value> + Send + Sync>;
+pub(crate) type PeerInfoFn = Arc<dyn Fn(&NodeId) -> Option<serde_json::Value> + Send + Sync>;
 
 /// A sub-protocol: what a peer runs for each capability it shares with us.
 ///

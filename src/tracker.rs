@@ -5,7 +5,7 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::time::Duration;
-//! use devp2p::tracker::{RequestTracker, TrackerError};
+//! use devp2p::{RequestTracker, TrackerError};
 //!
 //! let tracker: RequestTracker<Vec<u8>> = RequestTracker::new(Duration::from_secs(10));
 //! let pending = tracker.track(7).unwrap();      // register before sending the request
@@ -66,6 +66,15 @@ pub struct RequestTracker<Resp> {
     state: Arc<Mutex<State<Resp>>>,
     timeout: Duration,
     max_outstanding: usize,
+}
+
+impl<Resp> std::fmt::Debug for RequestTracker<Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestTracker")
+            .field("timeout", &self.timeout)
+            .field("max_outstanding", &self.max_outstanding)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<Resp> Clone for RequestTracker<Resp> {

@@ -39,12 +39,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use devp2p::disc_reason::DiscReason;
-use devp2p::message::{send, MsgError, MsgReader, MsgWriter};
+use devp2p::DiscReason;
+use devp2p::{send, MsgError, MsgReader, MsgWriter};
 use devp2p::node::{keccak256, NodeId, NODE_ID_LEN};
 use devp2p::peer::{Peer, ProtoRw};
-use devp2p::protocol::{Protocol, ProtocolError};
-use devp2p::tracker::{RequestTracker, TrackerError};
+use devp2p::{Protocol, ProtocolError};
+use devp2p::{RequestTracker, TrackerError};
 
 #[cfg(test)]
 mod tests;

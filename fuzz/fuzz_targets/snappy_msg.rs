@@ -6,7 +6,7 @@
 //! (compressed) and back, code and bytes.
 #![no_main]
 
-use devp2p::message::MAX_MSG_SIZE;
+use devp2p::MAX_MSG_SIZE;
 use devp2p::peer::{decompress, encode_frame, split_frame};
 use libfuzzer_sys::fuzz_target;
 

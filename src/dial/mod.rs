@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use crate::banlist::BanList;
 use crate::node::{Node, NodeId};
 
-pub use source::{NodeSource, NodeSources};
+pub use source::NodeSource;
+pub(crate) use source::NodeSources;
 
 /// How long the same node is not re-dialed after a dial attempt: 35 s,
 /// go-ethereum's `dialHistoryExpiration` (inbound throttle + 5 s, so a peer
@@ -37,24 +38,24 @@ pub const DIAL_HISTORY_EXPIRATION: Duration = Duration::from_secs(35);
 
 /// First back-off after a static node's DNS name failed to resolve: 60 s,
 /// go-ethereum's `initialResolveDelay` for static nodes without an endpoint.
-pub const INITIAL_RESOLVE_DELAY: Duration = Duration::from_secs(60);
+pub(crate) const INITIAL_RESOLVE_DELAY: Duration = Duration::from_secs(60);
 
 /// Longest back-off between resolution attempts of one static node: 1 hour,
 /// go-ethereum's `maxResolveDelay`.
-pub const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(60 * 60);
 
 /// Most entries in the dial history (our choice). Dynamic dials are bounded by
 /// the free slots and each entry lives 35 s, so this is never reached in
 /// practice; if it is, the oldest entries go first.
-pub const MAX_DIAL_HISTORY: usize = 16 * 1024;
+pub(crate) const MAX_DIAL_HISTORY: usize = 16 * 1024;
 
 /// Most static nodes (our choice; go-ethereum has no limit, real
-/// deployments use a handful). [`DialState::add_static`] refuses more.
+/// deployments use a handful). `add_peer` refuses more.
 pub const MAX_STATIC_NODES: usize = 1024;
 
 /// Why a node is not dialed now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DialSkip {
+pub(crate) enum DialSkip {
     /// It is our own node.
     #[error("is self")]
     IsSelf,
@@ -83,7 +84,7 @@ pub enum DialSkip {
 
 /// Whether a dial is for a static node or a discovered one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DialKind {
+pub(crate) enum DialKind {
     /// A node from the static set.
     Static,
     /// A candidate from a node source.
@@ -92,7 +93,7 @@ pub enum DialKind {
 
 /// A dial the server should perform.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DialTask {
+pub(crate) struct DialTask {
     /// The node (may carry a DNS name instead of an IP: resolve first).
     pub node: Node,
     /// Static or dynamic.
@@ -101,7 +102,7 @@ pub struct DialTask {
 
 /// How a dial ended, as reported by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DialOutcome {
+pub(crate) enum DialOutcome {
     /// The connection was set up (the peer may still be refused later).
     Connected,
     /// TCP connect, handshake or checks failed.
@@ -112,7 +113,7 @@ pub enum DialOutcome {
 
 /// Limits of the scheduler.
 #[derive(Debug, Clone)]
-pub struct DialLimits {
+pub(crate) struct DialLimits {
     /// Our node id (never dialed).
     pub self_id: NodeId,
     /// Target number of dialed peers (`Config::max_dialed_peers`).
@@ -134,7 +135,7 @@ struct StaticEntry {
 
 /// The dial scheduler's state; see the module docs.
 #[derive(Debug)]
-pub struct DialState {
+pub(crate) struct DialState {
     limits: DialLimits,
     statics: HashMap<NodeId, StaticEntry>,
     dialing: HashMap<NodeId, DialKind>,
@@ -147,7 +148,7 @@ pub struct DialState {
 
 impl DialState {
     /// An empty scheduler.
-    pub fn new(limits: DialLimits) -> Self {
+    pub(crate) fn new(limits: DialLimits) -> Self {
         DialState {
             limits,
             statics: HashMap::new(),
@@ -161,7 +162,7 @@ impl DialState {
 
     /// Adds (or updates) a static node; returns false when the static set is
     /// full ([`MAX_STATIC_NODES`]) or the node has no TCP endpoint.
-    pub fn add_static(&mut self, node: Node) -> bool {
+    pub(crate) fn add_static(&mut self, node: Node) -> bool {
         if !node.is_complete() || node.tcp == 0 || node.id == self.limits.self_id {
             return false;
         }
@@ -184,38 +185,30 @@ impl DialState {
     }
 
     /// Removes a static node; returns whether it was one.
-    pub fn remove_static(&mut self, id: &NodeId) -> bool {
+    pub(crate) fn remove_static(&mut self, id: &NodeId) -> bool {
         self.statics.remove(id).is_some()
     }
 
     /// Whether `id` is in the static set.
-    pub fn is_static(&self, id: &NodeId) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_static(&self, id: &NodeId) -> bool {
         self.statics.contains_key(id)
     }
 
     /// Number of static nodes.
-    pub fn static_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn static_len(&self) -> usize {
         self.statics.len()
     }
 
     /// Whether a dial to `id` is in flight.
-    pub fn is_dialing(&self, id: &NodeId) -> bool {
+    pub(crate) fn is_dialing(&self, id: &NodeId) -> bool {
         self.dialing.contains_key(id)
-    }
-
-    /// Number of dials in flight.
-    pub fn dialing_len(&self) -> usize {
-        self.dialing.len()
-    }
-
-    /// Connected peers that count as dialed by us.
-    pub fn dialed_peers(&self) -> usize {
-        self.dialed_peers
     }
 
     /// `min(2 × (target − dialed peers), max_active_dials) − dials in flight`,
     /// never negative (go-ethereum's `freeDialSlots`).
-    pub fn free_slots(&self) -> usize {
+    pub(crate) fn free_slots(&self) -> usize {
         let missing = self
             .limits
             .max_dialed_peers
@@ -225,7 +218,7 @@ impl DialState {
     }
 
     /// Why `node` cannot be dialed now, if it cannot (slots not considered).
-    pub fn check(&mut self, node: &Node, bans: &mut BanList, now: Instant) -> Result<(), DialSkip> {
+    pub(crate) fn check(&mut self, node: &Node, bans: &mut BanList, now: Instant) -> Result<(), DialSkip> {
         if node.id == self.limits.self_id {
             return Err(DialSkip::IsSelf);
         }
@@ -255,7 +248,7 @@ impl DialState {
 
     /// Static dials to start now (as many as free slots allow), each marked
     /// as in flight and recorded in the history.
-    pub fn static_dials(&mut self, bans: &mut BanList, now: Instant) -> Vec<DialTask> {
+    pub(crate) fn static_dials(&mut self, bans: &mut BanList, now: Instant) -> Vec<DialTask> {
         let mut free = self.free_slots();
         let mut tasks = Vec::new();
         if free == 0 {
@@ -283,7 +276,7 @@ impl DialState {
     }
 
     /// Offers a discovered node; returns the dial to start, or why not.
-    pub fn offer(
+    pub(crate) fn offer(
         &mut self,
         node: Node,
         bans: &mut BanList,
@@ -329,7 +322,7 @@ impl DialState {
     /// Reports the end of the dial to `id` (before the peer is added, if it
     /// is). A failed DNS resolution of a static node backs off exponentially
     /// from [`INITIAL_RESOLVE_DELAY`] to [`MAX_RESOLVE_DELAY`].
-    pub fn dial_done(&mut self, id: &NodeId, outcome: DialOutcome, now: Instant) {
+    pub(crate) fn dial_done(&mut self, id: &NodeId, outcome: DialOutcome, now: Instant) {
         self.dialing.remove(id);
         if let Some(entry) = self.statics.get_mut(id) {
             match outcome {
@@ -348,7 +341,7 @@ impl DialState {
 
     /// Records a connected peer (`dialed`: we dialed it, so it counts toward
     /// the dialed-peer target).
-    pub fn peer_added(&mut self, id: NodeId, dialed: bool) {
+    pub(crate) fn peer_added(&mut self, id: NodeId, dialed: bool) {
         if let Some(previous) = self.connected.insert(id, dialed) {
             if previous {
                 self.dialed_peers -= 1;
@@ -361,7 +354,7 @@ impl DialState {
 
     /// Records a disconnected peer. A static node becomes eligible for a
     /// redial once its history entry expires.
-    pub fn peer_removed(&mut self, id: &NodeId) {
+    pub(crate) fn peer_removed(&mut self, id: &NodeId) {
         if let Some(true) = self.connected.remove(id) {
             self.dialed_peers -= 1;
         }
@@ -369,7 +362,7 @@ impl DialState {
 
     /// When static dialing should be re-evaluated next (a history entry or a
     /// resolve back-off of a static node ends after `now`), if ever.
-    pub fn next_static_wakeup(&self, now: Instant) -> Option<Instant> {
+    pub(crate) fn next_static_wakeup(&self, now: Instant) -> Option<Instant> {
         self.statics
             .iter()
             .filter(|(id, _)| !self.connected.contains_key(id) && !self.dialing.contains_key(id))

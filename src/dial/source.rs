@@ -19,35 +19,30 @@ impl<T: Stream<Item = Node> + Send + Unpin + 'static> NodeSource for T {}
 
 /// Several node sources polled fairly (round-robin) as one.
 #[derive(Default)]
-pub struct NodeSources {
+pub(crate) struct NodeSources {
     inner: SelectAll<BoxStream<'static, Node>>,
 }
 
 impl NodeSources {
     /// No sources.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds a source.
-    pub fn push(&mut self, source: impl NodeSource) {
+    pub(crate) fn push(&mut self, source: impl NodeSource) {
         self.inner.push(source.boxed());
     }
 
     /// Whether there is no (unfinished) source.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.inner.is_empty()
-    }
-
-    /// Number of unfinished sources.
-    pub fn len(&self) -> usize {
-        self.inner.len()
     }
 
     /// The next candidate from any source; `None` once every source ended
     /// (pends forever while there is none, so use it behind an `is_empty`
     /// guard in `select!`).
-    pub async fn next(&mut self) -> Option<Node> {
+    pub(crate) async fn next(&mut self) -> Option<Node> {
         if self.inner.is_empty() {
             return futures::future::pending().await;
         }

@@ -10,7 +10,7 @@
 //! servers in one process keep separate numbers) whose collectors read
 //! those atomics at scrape time; nothing is derived from
 //! [`PeerEvent`](crate::event::PeerEvent)s, so the byte and message
-//! counters work without `Config::enable_msg_events`. [`serve`] runs a tiny
+//! counters work without `Config::enable_msg_events`. `devp2p_cli::metrics_http::serve` runs a tiny
 //! HTTP/1.0 server that answers `GET /metrics` and nothing else.
 //!
 //! Names follow go-ethereum's meters in Prometheus style: `p2p_peers`,

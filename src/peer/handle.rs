@@ -195,8 +195,8 @@ impl Peer {
 
     /// Reports this peer's behaviour to the server: `delta` is added to its
     /// reputation (negative for misbehaviour, e.g. -10 for an invalid
-    /// response; see [`crate::banlist::BAN_THRESHOLD`]). At the threshold the
-    /// server bans the peer for [`crate::banlist::DEFAULT_BAN_DURATION`] and
+    /// response; see [`crate::server::BAN_THRESHOLD`]). At the threshold the
+    /// server bans the peer for [`crate::server::DEFAULT_BAN_DURATION`] and
     /// disconnects it. Never waits; returns `false` if the report was dropped
     /// (no server attached, or its report queue of
     /// [`REPUTATION_QUEUE`](super::REPUTATION_QUEUE) is full).

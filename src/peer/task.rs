@@ -34,7 +34,7 @@ use super::{PeerExit, PeerSetup, TARGET};
 /// How long protocols may keep running after the peer started closing (their
 /// reads and writes already fail with `Closed`), so async clean-up can finish;
 /// then they are aborted.
-pub const PROTOCOL_EXIT_GRACE: Duration = Duration::from_secs(1);
+pub(super) const PROTOCOL_EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// How long to wait for the reader or writer to report why the connection
 /// closed after a protocol saw `Closed` (they end first, so this is only a

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use devp2p::config::Config;
-//! use devp2p::message::MsgReader;
+//! use devp2p::MsgReader;
 //! use devp2p::node::Node;
 //! use devp2p::server::Server;
 //! use devp2p::Protocol;
@@ -92,6 +92,8 @@ pub use stats::{
     SETUP_DURATION_BUCKETS,
 };
 pub use task::STOP_PEER_TIMEOUT;
+pub use crate::banlist::{BAN_THRESHOLD, DEFAULT_BAN_DURATION, MIN_SCORE};
+pub use crate::dial::MAX_STATIC_NODES;
 
 use crate::banlist::ReputationChange;
 use crate::config::{Config, ConfigError};

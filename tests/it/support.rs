@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::message::MsgReader;
+use devp2p::MsgReader;
 use devp2p::node::{Node, NodeId};
 use devp2p::peer::{Hello, BASE_PROTOCOL_VERSION};
 use devp2p::rlpx::{connect, RlpxStream};
@@ -48,7 +48,7 @@ pub fn tst_protocol(greeting: &'static str, seen: mpsc::Sender<Seen>) -> Protoco
                 let msg = rw.read_msg().await?;
                 let _ = seen.try_send((peer.id(), msg.code, msg.payload.clone()));
                 if msg.code == 0 {
-                    use devp2p::message::MsgWriter;
+                    use devp2p::MsgWriter;
                     rw.write_msg(1, msg.payload).await?;
                 }
             }
@@ -155,9 +155,9 @@ pub async fn raw_connect(n: u32, server: &Server) -> RlpxStream<TcpStream> {
 
 /// A raw client that completed Hello with `server`, offering `tst/1`.
 /// Returns the connection or the Disconnect reason the server sent.
-pub async fn raw_peer(n: u32, server: &Server) -> Result<RlpxStream<TcpStream>, devp2p::PeerError> {
+pub async fn raw_peer(n: u32, server: &Server) -> Result<RlpxStream<TcpStream>, devp2p::peer::PeerError> {
     let mut conn = raw_connect(n, server).await;
-    devp2p::exchange_hello(
+    devp2p::peer::exchange_hello(
         &mut conn,
         &hello(n, vec![Cap::new("tst", 1)]),
         server.self_node().id,

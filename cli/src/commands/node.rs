@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::demo::{Demo, DemoConfig, DEFAULT_NETWORK_ID};
 use clap::Args;
 use devp2p::config::{Config, NatSpec};
-use devp2p::event::{PeerEvent, PeerEventKind};
+use devp2p::{PeerEvent, PeerEventKind};
 use devp2p::node::{generate_node_key, load_node_key, parse_node_key, save_node_key, Node, NodeId};
 use devp2p::server::Server;
 use devp2p_netutil::Netlist;

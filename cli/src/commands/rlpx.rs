@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use devp2p::node::{generate_node_key, Node, NodeId};
 use devp2p::peer::{exchange_hello, Hello, PeerError, BASE_PROTOCOL_VERSION};
-use devp2p::protocol::Cap;
+use devp2p::Cap;
 use tokio::net::TcpStream;
 
 use super::CliError;

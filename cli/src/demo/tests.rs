@@ -7,7 +7,7 @@ use secp256k1::SecretKey;
 use tokio::task::JoinHandle;
 
 use super::*;
-use devp2p::message::MsgPipe;
+use devp2p::MsgPipe;
 use devp2p::node::rlp_item::list_of_raw;
 
 /// Time limit for every wait in these tests (paused clock: virtual time).

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use devp2p::config::Config;
-use devp2p::message::{MsgReader, MsgWriter};
+use devp2p::{MsgReader, MsgWriter};
 use devp2p::metrics;
 use devp2p::node::{generate_node_key, NodeId};
 use devp2p::server::Server;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::child_peer::{fixed_key_hex, ChildPeer, EVENT_TIMEOUT};
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::message::{MsgReader, MsgWriter};
+use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::{Node, NodeId};
 use devp2p::server::Server;
 use devp2p::{DiscReason, PeerEventKind, Protocol};

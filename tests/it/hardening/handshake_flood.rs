@@ -96,7 +96,7 @@ async fn handshake_flood_is_bounded_and_a_good_peer_gets_in() {
         };
         if let Ok(mut conn) = devp2p::rlpx::connect(tcp, &key(3002), server.self_node().id).await {
             let hello = hello(3002, vec![devp2p::Cap::new("tst", 1)]);
-            if devp2p::exchange_hello(&mut conn, &hello, server.self_node().id)
+            if devp2p::peer::exchange_hello(&mut conn, &hello, server.self_node().id)
                 .await
                 .is_ok()
             {

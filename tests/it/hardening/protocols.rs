@@ -38,7 +38,7 @@ const ECHO_WAIT: Duration = Duration::from_secs(5);
 /// `Closed` when the peer ends first).
 fn panicking() -> Protocol {
     Protocol::new("zpn", 1, 1, |_peer, mut rw| async move {
-        use devp2p::message::MsgReader;
+        use devp2p::MsgReader;
         let _ = rw.read_msg().await;
         panic!("zpn: deliberate protocol bug");
         #[allow(unreachable_code)]
@@ -58,7 +58,7 @@ fn never_reads() -> Protocol {
 /// A raw client with key `n` that completed Hello offering `caps`.
 async fn peer_with(n: u32, server: &Server, caps: Vec<Cap>) -> RlpxStream<TcpStream> {
     let mut conn = raw_connect(n, server).await;
-    devp2p::exchange_hello(&mut conn, &hello(n, caps), server.self_node().id)
+    devp2p::peer::exchange_hello(&mut conn, &hello(n, caps), server.self_node().id)
         .await
         .expect("hello");
     conn

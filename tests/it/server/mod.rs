@@ -172,7 +172,7 @@ async fn bad_input_after_handshake_then_good_peer_connects() {
 
     // 4. A peer without any shared capability.
     let mut conn = raw_connect(34, &a).await;
-    let err = devp2p::exchange_hello(
+    let err = devp2p::peer::exchange_hello(
         &mut conn,
         &hello(34, vec![devp2p::Cap::new("zzz", 9)]),
         a.self_node().id,
@@ -221,7 +221,7 @@ async fn ban_blocks_both_directions_and_reputation_bans() {
     let change = a.adjust_reputation(id(43), -1000).await.unwrap();
     assert!(matches!(
         change,
-        devp2p::banlist::ReputationChange::Banned(_)
+        devp2p::ReputationChange::Banned(_)
     ));
     wait_peers(&c, 0).await;
     let ids: Vec<_> = a.peers().await.iter().map(|p| p.id()).collect();
@@ -286,7 +286,7 @@ async fn bans_and_scores_survive_a_restart() {
     let a = start_a().await;
     a.ban(id(47), Duration::from_secs(600)).await.unwrap();
     let change = a.adjust_reputation(id(48), -60).await.unwrap();
-    assert_eq!(change, devp2p::banlist::ReputationChange::Score(-60));
+    assert_eq!(change, devp2p::ReputationChange::Score(-60));
     a.stop().await;
 
     let a = start_a().await;
@@ -294,7 +294,7 @@ async fn bans_and_scores_survive_a_restart() {
     assert_eq!(err.disconnect_reason(), DiscReason::UselessPeer);
     let change = a.adjust_reputation(id(48), -60).await.unwrap();
     assert!(
-        matches!(change, devp2p::banlist::ReputationChange::Banned(_)),
+        matches!(change, devp2p::ReputationChange::Banned(_)),
         "{change:?}"
     );
     // Lifting the ban is persisted too.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::message::{MsgReader, MsgWriter};
+use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::NodeId;
 use devp2p::peer::ProtoWriter;
 use devp2p::server::Server;
