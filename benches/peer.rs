@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::{Node, NodeId};
 use devp2p::server::Server;
 use devp2p::{Cap, ProtoRw, Protocol};
+use devp2p::{MsgReader, MsgWriter};
 use rand::RngCore;
 use secp256k1::SecretKey;
 // The bound uses the MACs' keccak backend (keccak-asm where available).

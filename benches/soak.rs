@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::NodeId;
 use devp2p::peer::{
     decompress, encode_frame, exchange_hello, split_frame, Hello, BASE_PROTOCOL_LENGTH,
@@ -38,6 +37,7 @@ use devp2p::peer::{
 use devp2p::rlpx::connect;
 use devp2p::server::Server;
 use devp2p::{Cap, DiscReason, Protocol, ProtocolError};
+use devp2p::{MsgReader, MsgWriter};
 use futures::{SinkExt, StreamExt};
 use secp256k1::SecretKey;
 use tokio::net::TcpStream;

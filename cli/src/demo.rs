@@ -39,10 +39,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use devp2p::DiscReason;
-use devp2p::{send, MsgError, MsgReader, MsgWriter};
 use devp2p::node::{keccak256, NodeId, NODE_ID_LEN};
 use devp2p::peer::{Peer, ProtoRw};
+use devp2p::DiscReason;
+use devp2p::{send, MsgError, MsgReader, MsgWriter};
 use devp2p::{Protocol, ProtocolError};
 use devp2p::{RequestTracker, TrackerError};
 

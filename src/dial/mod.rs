@@ -218,7 +218,12 @@ impl DialState {
     }
 
     /// Why `node` cannot be dialed now, if it cannot (slots not considered).
-    pub(crate) fn check(&mut self, node: &Node, bans: &mut BanList, now: Instant) -> Result<(), DialSkip> {
+    pub(crate) fn check(
+        &mut self,
+        node: &Node,
+        bans: &mut BanList,
+        now: Instant,
+    ) -> Result<(), DialSkip> {
         if node.id == self.limits.self_id {
             return Err(DialSkip::IsSelf);
         }

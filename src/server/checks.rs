@@ -50,7 +50,12 @@ pub struct Candidate {
 /// node's inbound connection while its own dial to it is in flight, and the
 /// larger node accepts the smaller node's inbound connection (its own dial is
 /// then refused by the smaller node, or by itself as already connected).
-pub(super) fn loses_crossed_dial(self_id: &NodeId, remote: &NodeId, inbound: bool, dialing: bool) -> bool {
+pub(super) fn loses_crossed_dial(
+    self_id: &NodeId,
+    remote: &NodeId,
+    inbound: bool,
+    dialing: bool,
+) -> bool {
     inbound && dialing && self_id.0 < remote.0
 }
 

@@ -83,6 +83,8 @@ use futures::Stream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use crate::banlist::{BAN_THRESHOLD, DEFAULT_BAN_DURATION, MIN_SCORE};
+pub use crate::dial::MAX_STATIC_NODES;
 pub use checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
 pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
@@ -92,8 +94,6 @@ pub use stats::{
     SETUP_DURATION_BUCKETS,
 };
 pub use task::STOP_PEER_TIMEOUT;
-pub use crate::banlist::{BAN_THRESHOLD, DEFAULT_BAN_DURATION, MIN_SCORE};
-pub use crate::dial::MAX_STATIC_NODES;
 
 use crate::banlist::ReputationChange;
 use crate::config::{Config, ConfigError};

@@ -2,7 +2,7 @@
 # Builds the go-ethereum programs the interop tests run, from the version
 # pinned in go.mod / go.sum, into tests/geth/.cache/bin (gitignored):
 #   devp2p   go-ethereum's cmd/devp2p (discv4/discv5 test suites, rlpx ping, …)
-#   geth     go-ethereum's cmd/geth (a real node for examples/eth_status.rs)
+#   geth     go-ethereum's cmd/geth (a real node for examples/eth_status/)
 #   harness  ./harness: go-ethereum's p2p.Server driven over JSON lines
 # The module and build caches live under .cache too, so nothing is written
 # outside the repository. Idempotent: a warm run takes a few seconds.

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::MsgReader;
 use devp2p::node::{Node, NodeId};
 use devp2p::peer::{Hello, BASE_PROTOCOL_VERSION};
 use devp2p::rlpx::{connect, RlpxStream};
 use devp2p::server::Server;
+use devp2p::MsgReader;
 use devp2p::{Cap, PeerEventKind, Protocol, ProtocolError};
 use futures::StreamExt;
 use secp256k1::SecretKey;
@@ -155,7 +155,10 @@ pub async fn raw_connect(n: u32, server: &Server) -> RlpxStream<TcpStream> {
 
 /// A raw client that completed Hello with `server`, offering `tst/1`.
 /// Returns the connection or the Disconnect reason the server sent.
-pub async fn raw_peer(n: u32, server: &Server) -> Result<RlpxStream<TcpStream>, devp2p::peer::PeerError> {
+pub async fn raw_peer(
+    n: u32,
+    server: &Server,
+) -> Result<RlpxStream<TcpStream>, devp2p::peer::PeerError> {
     let mut conn = raw_connect(n, server).await;
     devp2p::peer::exchange_hello(
         &mut conn,

@@ -7,8 +7,8 @@ use secp256k1::SecretKey;
 use tokio::task::JoinHandle;
 
 use super::*;
-use devp2p::MsgPipe;
 use devp2p::node::rlp_item::list_of_raw;
+use devp2p::MsgPipe;
 
 /// Time limit for every wait in these tests (paused clock: virtual time).
 const WAIT: Duration = Duration::from_secs(30);

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use devp2p::config::Config;
-use devp2p::{MsgReader, MsgWriter};
 use devp2p::metrics;
 use devp2p::node::{generate_node_key, NodeId};
 use devp2p::server::Server;
+use devp2p::{MsgReader, MsgWriter};
 use devp2p_cli::demo::{Demo, DemoConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

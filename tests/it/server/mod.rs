@@ -219,10 +219,7 @@ async fn ban_blocks_both_directions_and_reputation_bans() {
     c.add_peer(node_of(&a)).await.unwrap();
     wait_peers(&a, 2).await;
     let change = a.adjust_reputation(id(43), -1000).await.unwrap();
-    assert!(matches!(
-        change,
-        devp2p::ReputationChange::Banned(_)
-    ));
+    assert!(matches!(change, devp2p::ReputationChange::Banned(_)));
     wait_peers(&c, 0).await;
     let ids: Vec<_> = a.peers().await.iter().map(|p| p.id()).collect();
     assert_eq!(ids, vec![id(42)]);

@@ -1,4 +1,4 @@
-//! `examples/eth_status.rs` against a real `geth` (the version pinned in
+//! `examples/eth_status/` against a real `geth` (the version pinned in
 //! tests/geth/go.mod) on a private chain: the example's own functions run
 //! the sessions, so this checks exactly the code a user reads.
 //!
@@ -34,7 +34,7 @@ use crate::geth::bin;
 use crate::ours::key;
 
 // The example's functions (its `main` and CLI are unused here).
-#[path = "../../../../examples/eth_status.rs"]
+#[path = "../../../../examples/eth_status/main.rs"]
 #[allow(dead_code)]
 mod example;
 
@@ -57,7 +57,8 @@ const HOLD: Duration = Duration::from_secs(30);
 /// Upper bound for a refused session, in seconds: a dial, an RLPx
 /// handshake and a Status exchange on loopback take milliseconds; 10 s
 /// leaves room on the busy 2-core machine and stays well below
-/// `example::CONNECT_TIMEOUT` (20 s), so a refusal cannot pass as a timeout.
+/// `example::session::CONNECT_TIMEOUT` (20 s), so a refusal cannot pass as
+/// a timeout.
 const FAST_FAIL: Duration = Duration::from_secs(10);
 
 /// How long geth may take to open its IPC socket after start, in seconds:

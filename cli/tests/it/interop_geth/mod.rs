@@ -12,7 +12,7 @@
 
 mod discovery;
 mod discv4_suite;
-//TMP mod eth_status;
+mod eth_status;
 mod mixed;
 pub(crate) mod ours;
 mod rlpx_ping;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use devp2p::config::Config;
-use devp2p::{MsgReader, MsgWriter};
 use devp2p::node::NodeId;
 use devp2p::peer::ProtoWriter;
 use devp2p::server::Server;
+use devp2p::{MsgReader, MsgWriter};
 use devp2p::{PeerEvent, PeerEventKind, Protocol};
 use futures::{Stream, StreamExt};
 use secp256k1::SecretKey;
