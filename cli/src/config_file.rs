@@ -3,15 +3,15 @@
 //! Unknown keys and bad values are errors that name the key.
 //!
 //! ```
-//! let config = devp2p::config_file::parse(
+//! let config = devp2p_cli::config_file::parse(
 //!     "max_peers = 10\nname = \"my-node\"\nlisten_addr = \"127.0.0.1:30303\"\n",
 //! )?;
 //! assert_eq!(config.max_peers, 10);
-//! assert!(devp2p::config_file::parse("max_perrs = 10")
+//! assert!(devp2p_cli::config_file::parse("max_perrs = 10")
 //!     .unwrap_err()
 //!     .to_string()
 //!     .contains("max_perrs"));
-//! # Ok::<(), devp2p::config_file::ConfigFileError>(())
+//! # Ok::<(), devp2p_cli::config_file::ConfigFileError>(())
 //! ```
 
 use std::io::Read;

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use super::enr::{keys, Enr, EnrError};
 use super::id::{NodeId, NodeIdError, NODE_ID_LEN};
+use super::ip::canonical_ip;
 
 /// Longest enode URL we parse, in bytes: the scheme (8) + 128 hex id + `@` +
 /// the longest DNS name (253, RFC 1035) + `:65535` + `?discport=65535` is
@@ -168,17 +169,6 @@ impl Node {
             (Some(ip), port) if port != 0 => Some(SocketAddr::new(canonical_ip(ip), port)),
             _ => None,
         }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses as IPv4 (go-ethereum `net.IP.To4`).
-pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => ip,
-        },
-        v4 => v4,
     }
 }
 

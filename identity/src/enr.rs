@@ -604,7 +604,7 @@ impl EnrBuilder {
 
     /// Sets `ip` or `ip6` by address family (IPv4-mapped IPv6 counts as IPv4).
     pub fn ip(self, ip: IpAddr) -> Self {
-        match super::enode::canonical_ip(ip) {
+        match super::ip::canonical_ip(ip) {
             IpAddr::V4(v4) => self.ip4(v4),
             IpAddr::V6(v6) => self.ip6(v6),
         }

@@ -44,6 +44,7 @@
 mod enode;
 mod enr;
 mod id;
+mod ip;
 mod key;
 mod local;
 pub mod rlp_item;

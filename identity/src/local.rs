@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use secp256k1::{PublicKey, Secp256k1, SecretKey};
 
-use super::enode::{canonical_ip, Node};
+use super::enode::Node;
 use super::enr::{
     check_raw_value, encoded_len, keys, rlp_bytes, rlp_uint, sign_unchecked, Enr, EnrError,
     MAX_ENR_SIZE,
 };
 use super::id::NodeId;
+use super::ip::canonical_ip;
 
 /// Bytes kept free in the record for the endpoint entries [`LocalNode`]
 /// manages itself, so setting them can never push the record past

@@ -113,6 +113,7 @@ const MAX_DISCONNECT_SIZE: usize = 64;
 
 /// Decompresses a snappy payload after checking its declared length against
 /// [`MAX_MSG_SIZE`], so a tiny frame cannot make us allocate 4 GiB.
+#[allow(unreachable_pub)] // re-exported with the `fuzzing` feature
 pub fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
     let size = snap::raw::decompress_len(data)
         .map_err(|e| PeerError::MalformedMsg(format!("snappy header: {e}")))?;
@@ -134,6 +135,7 @@ pub fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
 /// plain (ethereumjs sends it uncompressed with a bare reason even after a v5
 /// Hello). Undecodable payloads still end the connection; they are reported
 /// as `DiscReason::Requested`.
+#[allow(unreachable_pub)] // re-exported with the `fuzzing` feature
 pub fn decode_disconnect(payload: &[u8], snappy: bool) -> crate::DiscReason {
     // A Disconnect is `[reason]`, a few bytes: never inflate a payload that
     // declares more (it could declare up to MAX_MSG_SIZE and cost 16 MiB).

@@ -35,9 +35,13 @@ pub use base::{
     DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, HELLO_MSG,
     PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG, PONG_REFILL_INTERVAL,
 };
-// The base protocol's wire codec, public so fuzz targets (fuzz/) and
-// external tools can drive it without a connection.
-pub use base::{decode_disconnect, decompress, encode_frame, split_frame};
+// The base protocol's framing, public so tools can speak it over an
+// `RlpxStream` (as `devp2p rlpx ping` does).
+pub use base::{encode_frame, split_frame};
+// Decoders only fuzz targets and benches call directly (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use base::{decode_disconnect, decompress};
 pub use caps::{match_protocols, Negotiated, BASE_PROTOCOL_LENGTH};
 pub use error::{PeerError, TransportError};
 pub use handle::{Peer, PeerInfo, PeerNetworkInfo, PeerStats, ProtocolStats, TrafficStats};
