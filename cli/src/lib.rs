@@ -12,7 +12,7 @@
 //! let config = config_file::parse("max_peers = 10\nnat = \"extip:192.0.2.1\"\n").unwrap();
 //! assert_eq!(config.max_peers, 10);
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod commands;
 pub mod config_file;

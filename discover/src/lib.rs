@@ -12,7 +12,7 @@
 //! assert!(id.is_zero());
 //! assert!("enode://1234".parse::<Node>().is_err());
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod db;
 pub mod v4;

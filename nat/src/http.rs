@@ -54,7 +54,7 @@ fn check_path(url: &str, path: &str) -> Result<(), NatError> {
 
 impl HttpUrl {
     /// Parses `http://<IPv4>[:port][/path]` or `http://[<IPv6>][:port][/path]`.
-    pub fn parse(url: &str) -> Result<Self, NatError> {
+    pub(crate) fn parse(url: &str) -> Result<Self, NatError> {
         if url.len() > MAX_URL_LEN {
             return Err(bad_url(url, "too long"));
         }
@@ -109,7 +109,7 @@ impl HttpUrl {
 
     /// Resolves a reference from a document fetched at `self` (absolute URL, absolute path or
     /// relative path).
-    pub fn join(&self, reference: &str) -> Result<Self, NatError> {
+    pub(crate) fn join(&self, reference: &str) -> Result<Self, NatError> {
         let reference = reference.trim();
         if reference.is_empty() {
             return Err(bad_url(reference, "empty URL"));

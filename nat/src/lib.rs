@@ -29,7 +29,7 @@
 //! assert!(parse("stunnel").unwrap_err().to_string().contains("stunnel"));
 //! # });
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 use std::fmt;
 use std::future::Future;

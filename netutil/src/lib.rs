@@ -30,7 +30,7 @@
 //! assert!(subnets.add(relayed));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod distinct;
 mod iptrack;

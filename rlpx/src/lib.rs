@@ -37,7 +37,7 @@
 //! server.await.unwrap();
 //! # });
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod codec;
 mod ecies;

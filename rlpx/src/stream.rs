@@ -21,7 +21,7 @@ use devp2p_identity::NodeId;
 /// Buffered outgoing bytes at which a send waits for a flush (write
 /// back-pressure). 64 KiB: the peer writer's batch size, so one batch of
 /// small messages becomes one write system call.
-pub const WRITE_BUFFER_FLUSH_BYTES: usize = 64 * 1024;
+pub(crate) const WRITE_BUFFER_FLUSH_BYTES: usize = 64 * 1024;
 
 /// Tracing target of this layer.
 const TARGET: &str = "p2p::rlpx";

@@ -17,7 +17,7 @@ use super::CliError;
 
 /// Most nodes in one devnet (our choice: each node holds a UDP and a TCP
 /// socket and ~N peer connections; 256 stays far below file limits).
-pub const MAX_DEVNET_NODES: u16 = 256;
+pub(super) const MAX_DEVNET_NODES: u16 = 256;
 /// How often the progress line is refreshed.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the success condition is checked.
@@ -29,7 +29,7 @@ const DEVNET_DIAL_HISTORY: Duration = Duration::from_secs(1);
 
 /// Flags of `devp2p devnet`.
 #[derive(Debug, Args)]
-pub struct DevnetArgs {
+pub(super) struct DevnetArgs {
     /// Number of nodes (node 0 is the bootnode).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(2..=MAX_DEVNET_NODES as i64))]
     pub nodes: u16,
@@ -54,7 +54,7 @@ struct Progress {
 }
 
 /// Runs the devnet; `Ok` only when the success condition held.
-pub async fn run(args: DevnetArgs) -> Result<(), CliError> {
+pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
     let n = usize::from(args.nodes);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);

@@ -27,7 +27,7 @@ const LISTEN_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `devp2p discv4` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Discv4Command {
+pub(super) enum Discv4Command {
     /// Ping a node and wait for its pong.
     Ping {
         /// The node (enode URL with its discovery port).
@@ -72,7 +72,7 @@ pub enum Discv4Command {
 
 /// Flags shared by the discv4 subcommands.
 #[derive(Debug, Args)]
-pub struct CommonArgs {
+pub(super) struct CommonArgs {
     /// Discovery bootstrap nodes (comma-separated enode URLs).
     #[arg(long, value_name = "ENODES", value_delimiter = ',')]
     bootnodes: Vec<Node>,
@@ -91,7 +91,7 @@ pub struct CommonArgs {
 }
 
 /// Runs a `discv4` subcommand.
-pub async fn run(cmd: Discv4Command) -> Result<(), CliError> {
+pub(super) async fn run(cmd: Discv4Command) -> Result<(), CliError> {
     match cmd {
         Discv4Command::Ping { node, common } => {
             let disc = start(&common, 0).await?;
@@ -207,7 +207,7 @@ async fn start(common: &CommonArgs, default_port: u16) -> Result<Discv4, CliErro
 
 /// A specific bind IP is announced as is; an unspecified one as 127.0.0.1
 /// (go-ethereum's fallback).
-pub fn announced_ip(bind: IpAddr) -> IpAddr {
+pub(super) fn announced_ip(bind: IpAddr) -> IpAddr {
     if bind.is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
@@ -228,7 +228,7 @@ fn local_enode(disc: &Discv4, common: &CommonArgs) -> Node {
 }
 
 /// What a crawl learned about one node.
-pub struct Crawled {
+pub(super) struct Crawled {
     /// The node as discovery reported it.
     pub node: Node,
     /// Its signed record, if it answered our ENR request.

@@ -16,7 +16,7 @@ const MAX_ENR_FILE_BYTES: u64 = MAX_ENR_TEXT_LEN as u64 + 64;
 /// Arguments of `devp2p enrdump`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["record", "file"])))]
-pub struct EnrdumpArgs {
+pub(super) struct EnrdumpArgs {
     /// The record in text form (`enr:…`).
     record: Option<String>,
     /// Read the record from a file instead.
@@ -25,7 +25,7 @@ pub struct EnrdumpArgs {
 }
 
 /// Runs `enrdump`.
-pub fn run(args: EnrdumpArgs) -> Result<(), CliError> {
+pub(super) fn run(args: EnrdumpArgs) -> Result<(), CliError> {
     let text = match (&args.record, &args.file) {
         (Some(record), _) => record.clone(),
         (None, Some(path)) => read_small_file(path, MAX_ENR_FILE_BYTES)?,
@@ -37,7 +37,7 @@ pub fn run(args: EnrdumpArgs) -> Result<(), CliError> {
 }
 
 /// The human-readable dump of a verified record.
-pub fn render(enr: &Enr) -> String {
+pub(super) fn render(enr: &Enr) -> String {
     let mut out = String::new();
     let pairs: Vec<(&[u8], &[u8])> = enr.pairs().collect();
     let id = enr.node_id();

@@ -9,11 +9,11 @@ use devp2p::node::{generate_node_key, load_node_key, save_node_key, Enr, Node, N
 use super::CliError;
 
 /// Default TCP and UDP port of devp2p (go-ethereum's listen port).
-pub const DEFAULT_PORT: u16 = 30303;
+pub(super) const DEFAULT_PORT: u16 = 30303;
 
 /// `devp2p key` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum KeyCommand {
+pub(super) enum KeyCommand {
     /// Generate a new node key and write it to FILE (refuses to overwrite); prints the node ID.
     Generate {
         /// Where to write the key (64 hex characters, mode 0600).
@@ -32,7 +32,7 @@ pub enum KeyCommand {
 
 /// A key file and the endpoint to put in its enode URL or record.
 #[derive(Debug, Args)]
-pub struct EndpointArgs {
+pub(super) struct EndpointArgs {
     /// The node key file.
     file: PathBuf,
     /// IP address of the node.
@@ -47,7 +47,7 @@ pub struct EndpointArgs {
 }
 
 /// Runs a `key` subcommand.
-pub fn run(cmd: KeyCommand) -> Result<(), CliError> {
+pub(super) fn run(cmd: KeyCommand) -> Result<(), CliError> {
     match cmd {
         KeyCommand::Generate { file } => {
             let id = generate(&file)?;

@@ -49,7 +49,7 @@ enum Command {
 
 /// Why a command failed (after its command line parsed).
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// A node key could not be generated, loaded or saved.
     #[error(transparent)]
     NodeKey(#[from] NodeKeyError),
@@ -208,7 +208,7 @@ where
 }
 
 /// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere).
-pub async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -23,7 +23,7 @@ const DATADIR_NODES_DIR: &str = "nodes";
 
 /// Flags of `devp2p node`.
 #[derive(Debug, Args)]
-pub struct NodeArgs {
+pub(super) struct NodeArgs {
     /// Node key file (go-ethereum format). Random when neither this nor --nodekeyhex is given
     /// (with --datadir: <datadir>/nodekey, created if missing).
     #[arg(long, value_name = "FILE", conflicts_with = "nodekeyhex")]
@@ -106,7 +106,7 @@ fn node_key(args: &NodeArgs) -> Result<SecretKey, CliError> {
 }
 
 /// Builds the server config: the TOML file (if any), then every flag given.
-pub fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
+pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     let mut config = match &args.config {
         Some(path) => crate::config_file::load(path)?,
         None => Config::default(),
@@ -156,7 +156,7 @@ pub fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
 }
 
 /// Runs `devp2p node` until a signal arrives.
-pub async fn run(args: NodeArgs) -> Result<(), CliError> {
+pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
     let mut config = build_config(&args)?;
     let key = config.private_key.expect("set by build_config");
     let demo = Demo::new(DemoConfig {

@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// One counter shown by the view: a label, its value and, if known, its goal.
 #[derive(Debug, Clone, Copy)]
-pub struct Counter {
+pub(super) struct Counter {
     /// What is counted ("discovered", "peers", …).
     pub label: &'static str,
     /// Current value.
@@ -19,7 +19,7 @@ pub struct Counter {
 }
 
 /// A live progress display for a fixed set of counters.
-pub enum LiveView {
+pub(super) enum LiveView {
     /// Terminal: one bar (or spinner, without a goal) per counter.
     Bars(Vec<ProgressBar>),
     /// Not a terminal: plain lines prefixed with `prefix`.
@@ -30,7 +30,7 @@ impl LiveView {
     /// A view for counters labelled `labels` (in display order): bars when
     /// standard error is a terminal, plain lines prefixed with `prefix`
     /// otherwise.
-    pub fn new(prefix: &'static str, labels: &[&'static str]) -> Self {
+    pub(super) fn new(prefix: &'static str, labels: &[&'static str]) -> Self {
         if !std::io::stderr().is_terminal() {
             return LiveView::Lines(prefix);
         }
@@ -49,7 +49,7 @@ impl LiveView {
     }
 
     /// Shows the current values (`counters` in the order given to `new`).
-    pub fn update(&self, elapsed: Duration, counters: &[Counter]) {
+    pub(super) fn update(&self, elapsed: Duration, counters: &[Counter]) {
         match self {
             LiveView::Bars(bars) => {
                 for (bar, c) in bars.iter().zip(counters) {
@@ -79,7 +79,7 @@ impl LiveView {
     }
 
     /// Leaves the final values on screen.
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let LiveView::Bars(bars) = self {
             for bar in bars {
                 bar.abandon();

@@ -15,7 +15,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `devp2p rlpx` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum RlpxCommand {
+pub(super) enum RlpxCommand {
     /// Connect, do the RLPx handshake and print the node's Hello (or its disconnect reason).
     Ping {
         /// The node (enode URL with its TCP port).
@@ -24,7 +24,7 @@ pub enum RlpxCommand {
 }
 
 /// Runs an `rlpx` subcommand.
-pub async fn run(cmd: RlpxCommand) -> Result<(), CliError> {
+pub(super) async fn run(cmd: RlpxCommand) -> Result<(), CliError> {
     let RlpxCommand::Ping { node } = cmd;
     let addr = node
         .tcp_addr()

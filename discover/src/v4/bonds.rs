@@ -30,14 +30,14 @@ struct BondRecord {
 /// Endpoint proofs per node, keyed by node ID and remembering the IP the
 /// proof was made from (a proof from another IP does not count).
 #[derive(Debug)]
-pub struct Bonds {
+pub(super) struct Bonds {
     records: HashMap<NodeId, BondRecord>,
     expiration: Duration,
 }
 
 impl Bonds {
     /// Empty records; a proof is valid for `expiration` (geth `bondExpiration`, 24 h).
-    pub fn new(expiration: Duration) -> Self {
+    pub(super) fn new(expiration: Duration) -> Self {
         Bonds {
             records: HashMap::new(),
             expiration,
@@ -85,12 +85,12 @@ impl Bonds {
     }
 
     /// Records that `id` pinged us from `ip` (so it now holds a proof for us).
-    pub fn ping_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
+    pub(super) fn ping_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).last_ping_received = Some(now);
     }
 
     /// Records that `id` answered our ping from `ip` (its endpoint proof).
-    pub fn pong_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
+    pub(super) fn pong_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).last_pong_received = Some(now);
     }
 
@@ -100,7 +100,7 @@ impl Bonds {
 
     /// True when `id` proved `ip` by answering our ping within the expiration
     /// (geth `checkBond`): required before answering FindNode and ENRRequest.
-    pub fn has_endpoint_proof(&self, id: &NodeId, ip: IpAddr, now: Instant) -> bool {
+    pub(super) fn has_endpoint_proof(&self, id: &NodeId, ip: IpAddr, now: Instant) -> bool {
         self.records
             .get(id)
             .is_some_and(|r| r.ip == ip && self.recent(r.last_pong_received, now))
@@ -108,21 +108,21 @@ impl Bonds {
 
     /// True when `id` pinged us from `ip` recently, so it holds a proof for us
     /// and will answer our FindNode (geth `ensureBond`).
-    pub fn pinged_us(&self, id: &NodeId, ip: IpAddr, now: Instant) -> bool {
+    pub(super) fn pinged_us(&self, id: &NodeId, ip: IpAddr, now: Instant) -> bool {
         self.records
             .get(id)
             .is_some_and(|r| r.ip == ip && self.recent(r.last_ping_received, now))
     }
 
     /// Counts a FindNode that returned nothing; returns the consecutive count.
-    pub fn find_failed(&mut self, id: NodeId, ip: IpAddr, now: Instant) -> u32 {
+    pub(super) fn find_failed(&mut self, id: NodeId, ip: IpAddr, now: Instant) -> u32 {
         let r = self.record(id, ip, now);
         r.find_fails = r.find_fails.saturating_add(1);
         r.find_fails
     }
 
     /// Resets the consecutive FindNode failure count.
-    pub fn find_succeeded(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
+    pub(super) fn find_succeeded(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).find_fails = 0;
     }
 }
@@ -134,7 +134,7 @@ pub const MAX_RATE_TRACKED_IPS: usize = 16_384;
 
 /// Token-bucket limit on inbound packets per source IP.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(super) struct RateLimiter {
     per_second: f64,
     burst: f64,
     exempt_loopback: bool,
@@ -145,7 +145,7 @@ impl RateLimiter {
     /// A limiter allowing `per_second` packets per IP with bursts of `burst`.
     /// With `exempt_loopback`, 127.0.0.0/8 and ::1 are never limited (only
     /// local processes can send from there; tests run many nodes on it).
-    pub fn new(per_second: u32, burst: u32, exempt_loopback: bool) -> Self {
+    pub(super) fn new(per_second: u32, burst: u32, exempt_loopback: bool) -> Self {
         RateLimiter {
             per_second: f64::from(per_second),
             burst: f64::from(burst.max(1)),
@@ -155,7 +155,7 @@ impl RateLimiter {
     }
 
     /// Takes one token for `ip`; false means drop the packet.
-    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+    pub(super) fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
         if self.exempt_loopback && ip.is_loopback() {
             return true;
         }

@@ -132,6 +132,16 @@ pub struct RandomNodes {
     done: bool,
 }
 
+impl std::fmt::Debug for RandomNodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RandomNodes")
+            .field("buffered", &self.buffer.len())
+            .field("lookup_running", &self.running.is_some())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RandomNodes {
     pub(crate) fn new(handle: Discv4) -> Self {
         RandomNodes {

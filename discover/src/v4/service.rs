@@ -34,9 +34,11 @@ pub const MAX_FINDNODE_FAILURES: u32 = 5;
 /// endpoint (issue requirement; geth `iptrackMinStatements` = 10).
 pub const MIN_ENDPOINT_STATEMENTS: usize = 10;
 /// How long an endpoint statement counts (geth `iptrackWindow`, 5 min).
-pub const ENDPOINT_STATEMENT_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+pub(super) const ENDPOINT_STATEMENT_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(5 * 60);
 /// How long a contact counts for full-cone NAT detection (geth `iptrackContactWindow`, 10 min).
-pub const ENDPOINT_CONTACT_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+pub(super) const ENDPOINT_CONTACT_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(10 * 60);
 
 /// The wall-clock time corresponding to tokio instant `t`. Under paused
 /// (virtual) time tokio's clock drifts from the real one; mapping through

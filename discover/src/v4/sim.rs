@@ -170,6 +170,14 @@ pub struct SimTransport {
     pending: Option<SimDatagram>,
 }
 
+impl std::fmt::Debug for SimTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimTransport")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for SimTransport {
     fn drop(&mut self) {
         self.net.routes().remove(&self.addr);

@@ -31,7 +31,7 @@ pub(crate) struct FakePmp {
 }
 
 impl FakePmp {
-    pub async fn start() -> FakePmp {
+    pub(crate) async fn start() -> FakePmp {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let state = Arc::new(Mutex::new(PmpState {
@@ -58,12 +58,12 @@ impl FakePmp {
         FakePmp { addr, state, task }
     }
 
-    pub fn state(&self) -> MutexGuard<'_, PmpState> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, PmpState> {
         self.state.lock().unwrap()
     }
 
     /// Stops answering and closes the socket (clients see "connection refused").
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.task.abort();
     }
 }

@@ -48,7 +48,7 @@ pub(crate) struct FakeIgd {
 }
 
 impl FakeIgd {
-    pub async fn start(service: WanService) -> FakeIgd {
+    pub(crate) async fn start(service: WanService) -> FakeIgd {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(IgdState {
@@ -78,12 +78,12 @@ impl FakeIgd {
         }
     }
 
-    pub fn state(&self) -> MutexGuard<'_, IgdState> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, IgdState> {
         self.state.lock().unwrap()
     }
 
     /// Stops listening: later requests are refused.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.task.abort();
     }
 }
