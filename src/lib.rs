@@ -86,6 +86,8 @@ pub use secp256k1;
 /// The RLP library of message payloads (`Encodable`, `Decodable`, the
 /// derives), re-exported so users need no guessing of versions.
 pub use alloy_rlp;
+/// The byte buffers messages are made of (`Bytes` in `write_msg`, `Msg`).
+pub use bytes;
 
 mod banlist;
 pub mod config;
@@ -113,8 +115,8 @@ pub use dial::NodeSource;
 pub use disc_reason::DiscReason;
 pub use event::{PeerEvent, PeerEventKind};
 pub use message::{
-    expect_items, expect_msg, send, send_items, Msg, MsgError, MsgPipe, MsgReadWriter, MsgReader,
-    MsgWriter, MAX_MSG_SIZE,
+    expect_items, expect_msg, read_message, send, send_items, send_message, Msg, MsgError, MsgPipe,
+    MsgReadWriter, MsgReader, MsgWriter, ProtocolMessage, MAX_MSG_SIZE,
 };
 pub use peer::{Peer, PeerInfo, PeerStats, ProtoReader, ProtoRw, ProtoWriter};
 pub use protocol::{

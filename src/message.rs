@@ -33,6 +33,7 @@
 //! # });
 //! ```
 
+mod declare;
 mod pipe;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ use std::time::Instant;
 use alloy_rlp::{Decodable, Encodable};
 use bytes::Bytes;
 
+pub use declare::{read_message, send_message, ProtocolMessage};
 pub use pipe::MsgPipe;
 
 /// Largest message payload accepted or sent, in bytes (after decompression):
