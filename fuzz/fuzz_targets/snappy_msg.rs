@@ -6,8 +6,8 @@
 //! (compressed) and back, code and bytes.
 #![no_main]
 
-use devp2p::MAX_MSG_SIZE;
 use devp2p::peer::{decompress, encode_frame, split_frame};
+use devp2p::MAX_MSG_SIZE;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
