@@ -104,6 +104,7 @@ mod tracker;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
 #[cfg(test)]
+#[path = "../rlpx/src/test_vectors.rs"]
 mod test_vectors;
 
 // The front door: what a protocol author needs. Everything else is in

@@ -42,8 +42,8 @@ const SKIPPED_EVENTS_KEPT: usize = 32;
 /// pinned lock file takes ~10 s here; allow for a slow registry).
 const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How often the `npm ci` child is polled for completion.
-const NPM_CI_POLL: Duration = Duration::from_millis(100);
+/// How often a set-up child ([`run_to_end`]) is polled for completion.
+const SETUP_POLL: Duration = Duration::from_millis(100);
 
 /// A sensible default timeout for one expected event from a child peer
 /// (ethereumjs's own handshake and ping timeouts are 10 s).
@@ -76,23 +76,12 @@ pub fn ensure_node_modules() {
         if installed(&dir) {
             return;
         }
-        // Cross-process exclusion: an advisory lock the OS drops if we die.
-        let lock_path = dir.join(".npm-ci.lock");
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-        let mut lock = fd_lock::RwLock::new(lock_file);
-        let _guard = lock
-            .write()
-            .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-        // Another process may have finished the install while we waited.
-        if installed(&dir) {
-            return;
-        }
-        run_npm_ci(&dir);
+        with_file_lock(&dir.join(".npm-ci.lock"), || {
+            // Another process may have finished the install while we waited.
+            if !installed(&dir) {
+                run_npm_ci(&dir);
+            }
+        });
         assert!(
             installed(&dir),
             "npm ci succeeded but {} is incomplete",
@@ -114,35 +103,60 @@ fn installed(dir: &Path) -> bool {
 }
 
 fn run_npm_ci(dir: &Path) {
-    let mut child = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(dir)
+    let mut cmd = std::process::Command::new("npm");
+    cmd.args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir);
+    run_to_end(
+        cmd,
+        NPM_CI_TIMEOUT,
+        "npm ci (Node.js >= 20 with npm is required)",
+    );
+}
+
+/// Runs `f` holding an exclusive advisory lock on `lock_path` (created if
+/// missing): one process at a time does a one-time set-up. The OS drops the
+/// lock if the process dies, so there is no stale lock to clean up.
+pub fn with_file_lock<T>(lock_path: &Path, f: impl FnOnce() -> T) -> T {
+    let lock_file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
+    let mut lock = fd_lock::RwLock::new(lock_file);
+    let _guard = lock
+        .write()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    f()
+}
+
+/// Runs `cmd` (a set-up step: an install, a build) to its end; kills it and
+/// panics after `timeout`, and panics with its output if it fails. `what`
+/// names it in the messages.
+pub fn run_to_end(mut cmd: std::process::Command, timeout: Duration, what: &str) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run npm (Node.js >= 20 with npm is required): {e}"));
-    let deadline = Instant::now() + NPM_CI_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "npm ci in {} took longer than {NPM_CI_TIMEOUT:?}",
-                    dir.display()
-                );
-            }
-            Ok(None) => std::thread::sleep(NPM_CI_POLL),
-            Err(e) => panic!("waiting for npm ci: {e}"),
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let deadline = Instant::now() + timeout;
+    while child
+        .try_wait()
+        .unwrap_or_else(|e| panic!("waiting for {what}: {e}"))
+        .is_none()
+    {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} took longer than {timeout:?}");
         }
+        std::thread::sleep(SETUP_POLL);
     }
-    let out = child.wait_with_output().expect("collect npm ci output");
+    let out = child.wait_with_output().expect("collect the output");
     assert!(
         out.status.success(),
-        "npm ci in {} failed ({}):\n{}\n{}",
-        dir.display(),
+        "{what} failed ({}):\n{}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)

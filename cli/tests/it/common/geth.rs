@@ -6,7 +6,6 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 use std::collections::VecDeque;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +16,7 @@ use devp2p::node::{Node, NodeId};
 use serde_json::Value;
 use tokio::process::Command;
 
-use super::child_peer::{ChildPeer, EVENT_TIMEOUT};
+use super::child_peer::{run_to_end, with_file_lock, ChildPeer, EVENT_TIMEOUT};
 
 /// Upper bound for building devp2p, geth and the harness, in seconds: a cold
 /// build (module download plus compiling geth) took ~6 min on the shared
@@ -44,39 +43,15 @@ pub fn bin(name: &str) -> PathBuf {
 fn build() {
     let dir = geth_dir();
     std::fs::create_dir_all(dir.join(".cache")).expect("create tests/geth/.cache");
-    let lock_path = dir.join(".cache").join("build.lock");
-    let lock_file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-    let mut lock = fd_lock::RwLock::new(lock_file);
-    let _guard = lock.write().expect("lock the go-ethereum build");
-    let mut child = std::process::Command::new("bash")
-        .arg(dir.join("build.sh"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run bash tests/geth/build.sh");
-    let deadline = std::time::Instant::now() + BUILD_TIMEOUT;
-    while child.try_wait().expect("wait for build.sh").is_none() {
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tests/geth/build.sh took longer than {BUILD_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = child.wait_with_output().expect("build.sh output");
-    assert!(
-        out.status.success(),
-        "tests/geth/build.sh failed ({}); the go-ethereum interop tests need Go >= 1.26:\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    with_file_lock(&dir.join(".cache").join("build.lock"), || {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(dir.join("build.sh"));
+        run_to_end(
+            cmd,
+            BUILD_TIMEOUT,
+            "tests/geth/build.sh (the go-ethereum interop tests need Go >= 1.26)",
+        );
+    });
 }
 
 /// Runs go-ethereum's `devp2p` tool with `args`; kills it after `timeout`.

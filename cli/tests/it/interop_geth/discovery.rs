@@ -20,7 +20,7 @@ use tokio::process::Command;
 
 use crate::child_peer::{fixed_key_hex, ChildPeer};
 use crate::geth::{bin, devp2p_tool, harness_args, our_cli, text, Harness};
-use crate::ours::{key, WAIT};
+use crate::ours::{key, our_discv4_listen, WAIT};
 
 /// Bound for one discv4 CLI command (go-ethereum's or ours): a ping, an ENR
 /// request or a resolve is a few 500 ms request timeouts at worst (both
@@ -280,18 +280,7 @@ async fn our_discv4_cli_against_geths_listen() {
 
 #[tokio::test]
 async fn geths_discv4_commands_against_our_listen() {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
-    cmd.args([
-        "discv4",
-        "listen",
-        "--addr",
-        "127.0.0.1:0",
-        "--nodekeyhex",
-        &fixed_key_hex(0xa5),
-    ])
-    .env("RUST_LOG", "info");
-    let mut listen = ChildPeer::spawn("our devp2p discv4 listen", cmd, "built by cargo");
-    let line = listen.next_line(WAIT).await;
+    let (_listen, line) = our_discv4_listen(0xa5).await;
     let node: Node = line
         .parse()
         .unwrap_or_else(|e| panic!("first line {line:?} is not an enode URL: {e}"));

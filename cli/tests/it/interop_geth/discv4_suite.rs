@@ -18,11 +18,9 @@ use std::time::Duration;
 
 use devp2p::node::NodeId;
 use serde_json::json;
-use tokio::process::Command;
 
-use crate::child_peer::{fixed_key_hex, ChildPeer};
 use crate::geth::{devp2p_tool, harness_args, text, Harness};
-use crate::ours::{key, our_node, WAIT};
+use crate::ours::{key, our_discv4_listen, our_node, WAIT};
 
 /// Pause between two rounds of a bounded polling loop (tests rule: ≤ 250 ms).
 const POLL_PAUSE: Duration = Duration::from_millis(250);
@@ -173,18 +171,6 @@ async fn geths_discv4_suite_passes_against_our_node_with_a_table() {
 /// Our discovery-only node (`devp2p discv4 listen`, a bootnode).
 #[tokio::test]
 async fn geths_discv4_suite_passes_against_our_discv4_listen() {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
-    cmd.args([
-        "discv4",
-        "listen",
-        "--addr",
-        "127.0.0.1:0",
-        "--nodekeyhex",
-        &fixed_key_hex(0xa6),
-    ])
-    .env("RUST_LOG", "info");
-    let mut listen = ChildPeer::spawn("our devp2p discv4 listen", cmd, "built by cargo");
-    let enode = listen.next_line(WAIT).await;
-    assert!(enode.starts_with("enode://"), "first line: {enode}");
+    let (_listen, enode) = our_discv4_listen(0xa6).await;
     run_suite("our devp2p discv4 listen", &enode).await;
 }

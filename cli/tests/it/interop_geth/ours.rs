@@ -175,12 +175,25 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Our CLI's `devp2p node` with key `n` and `args`, and its enode URL (its
 /// first stdout line). Killed when the returned peer is dropped.
 pub async fn our_node(n: u8, args: &[&str]) -> (ChildPeer, String) {
+    our_cli_node(&["node"], n, args, "our devp2p node").await
+}
+
+/// Our CLI's `devp2p discv4 listen` (a bootnode) on 127.0.0.1 with key `n`,
+/// and its enode URL.
+pub async fn our_discv4_listen(n: u8) -> (ChildPeer, String) {
+    let addr = ["--addr", "127.0.0.1:0"];
+    our_cli_node(&["discv4", "listen"], n, &addr, "our devp2p discv4 listen").await
+}
+
+/// Runs `devp2p <command> --nodekeyhex <key n> <args>`, whose first stdout
+/// line is its enode URL.
+async fn our_cli_node(command: &[&str], n: u8, args: &[&str], name: &str) -> (ChildPeer, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
-    cmd.arg("node")
+    cmd.args(command)
         .args(["--nodekeyhex", &fixed_key_hex(n)])
         .args(args)
         .env("RUST_LOG", "info");
-    let mut node = ChildPeer::spawn("our devp2p node", cmd, "built by cargo");
+    let mut node = ChildPeer::spawn(name, cmd, "built by cargo");
     let enode = node.next_line(WAIT).await;
     assert!(enode.starts_with("enode://"), "first line: {enode}");
     (node, enode)
