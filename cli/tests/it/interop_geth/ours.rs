@@ -151,6 +151,24 @@ pub async fn next_event(
     }
 }
 
+/// Our `server`'s peer `id`, once our side has added it. go-ethereum may
+/// report a connection (even start its protocols) before our server has
+/// registered the peer, so this waits on our events, bounded by [`WAIT`].
+pub async fn our_peer(server: &Server, id: NodeId) -> devp2p::Peer {
+    let mut events = server.subscribe_events();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(p) = server.peers().await.into_iter().find(|p| p.id() == id) {
+            return p;
+        }
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("our server stopped before adding {id}"),
+            Err(_) => panic!("our server did not add {id} within {WAIT:?}"),
+        }
+    }
+}
+
 /// `n` bytes of SHA-256(seed_le64 || i_le64), i = 0, 1, … (the harness's
 /// `send` with `size` and `seed` makes the same bytes).
 pub fn generated(n: usize, seed: u64) -> Bytes {

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::geth::{harness_args, Harness};
 use crate::ours::{
-    config, generated, next_event, next_received, sha256_hex, start, Hub, Received, WAIT,
+    config, generated, next_event, next_received, our_peer, sha256_hex, start, Hub, Received, WAIT,
 };
 
 /// The largest incompressible payload both stacks carry: 16 MiB less
@@ -98,12 +98,7 @@ async fn geth_sees_us(h: &mut Harness, us: NodeId) {
 /// messages of every kind cross in both directions.
 async fn exchange(h: &mut Harness, server: &Server, hub: &Hub, rx: &mut mpsc::Receiver<Received>) {
     let geth = h.id;
-    let peer = server
-        .peers()
-        .await
-        .into_iter()
-        .find(|p| p.id() == geth)
-        .expect("go-ethereum is our peer");
+    let peer = our_peer(server, geth).await;
     let mut running: Vec<String> = peer.running_caps().iter().map(|c| c.to_string()).collect();
     running.sort();
     assert_eq!(running, ["aux/1", "tst/2"]);
@@ -264,8 +259,8 @@ async fn geth_dials_us() {
     )
     .await;
     geth_sees_us(&mut h, us.id).await;
-    let peer = server.peers().await;
-    assert!(peer.len() == 1 && peer[0].inbound());
+    assert!(our_peer(&server, h.id).await.inbound());
+    assert_eq!(server.peer_count().await, 1);
     exchange(&mut h, &server, &hub, &mut rx).await;
     server.stop().await;
     h.exit().await;
@@ -281,7 +276,7 @@ async fn ping_pong_both_ways() {
     let mut h = Harness::start(&geth_args(0x53, &[])).await;
     server.add_peer(h.node()).await.unwrap();
     h.wait_for("proto_started", WAIT).await;
-    let peer = server.peers().await.pop().expect("connected");
+    let peer = our_peer(&server, h.id).await;
     let deadline = tokio::time::Instant::now() + PING_WAIT;
     loop {
         let s = peer.stats();
