@@ -1,21 +1,9 @@
 //! CLI tests that run the real binary: discv4 probes against `discv4 listen`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
-fn devp2p() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_devp2p"))
-}
-
-/// Kills the child on drop so a failing test leaves no process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::cli_node::{devp2p, Guard};
 
 /// Starts `discv4 listen` on a free loopback port; returns it and its enode URL.
 fn bootnode() -> (Guard, String) {

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 /// Time limit for a process to react (start, stop, connect) on a loaded machine.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn devp2p() -> Command {
+/// Our `devp2p` binary, as cargo built it for these tests.
+pub(crate) fn devp2p() -> Command {
     Command::new(env!("CARGO_BIN_EXE_devp2p"))
 }
 
 /// Kills the child on drop so a failing test leaves no process behind.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
