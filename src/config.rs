@@ -19,11 +19,12 @@ use secp256k1::SecretKey;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
-pub use crate::dial::DIAL_HISTORY_EXPIRATION;
+pub use crate::dial::{Candidate, DialFilter, DIAL_HISTORY_EXPIRATION};
 use crate::node::Node;
 use crate::protocol::Protocol;
 pub use devp2p_nat::NatSpec;
 use devp2p_netutil::Netlist;
+pub use networks::{Network, NetworkDataError, UnknownNetwork};
 
 /// Default `max_peers`: 50. go-ethereum's library has no default (0 means no
 /// peers); 50 is what its command line (`--maxpeers`) uses.
@@ -159,6 +160,14 @@ pub struct Config {
     /// networks. Code only.
     #[serde(skip, default = "default_dial_history")]
     pub dial_history_expiration: Duration,
+    /// Decides which discovered candidates are dialed (static nodes are not
+    /// filtered), e.g. only nodes whose record's `eth` entry matches our
+    /// fork id ([`crate::enr_entries::EthEntry`]). With a filter set, discv4
+    /// candidates get their records fetched first
+    /// ([`crate::dial::ENR_FETCH_PARALLELISM`] at once); without one, no
+    /// record is fetched. Default none (dial every candidate). Code only.
+    #[serde(skip)]
+    pub dial_filter: Option<DialFilter>,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -193,6 +202,7 @@ impl Default for Config {
             no_dial: false,
             enable_msg_events: false,
             dial_history_expiration: DIAL_HISTORY_EXPIRATION,
+            dial_filter: None,
         }
     }
 }
@@ -218,6 +228,7 @@ impl fmt::Debug for Config {
             .field("nat", &self.nat)
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
+            .field("dial_filter", &self.dial_filter.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -422,5 +433,6 @@ mod enode_list {
     }
 }
 
+mod networks;
 #[cfg(test)]
 mod tests;

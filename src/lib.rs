@@ -91,8 +91,9 @@ pub use bytes;
 
 mod banlist;
 pub mod config;
-mod dial;
+pub mod dial;
 mod disc_reason;
+pub mod enr_entries;
 mod event;
 mod message;
 pub mod metrics;
@@ -112,7 +113,7 @@ mod test_vectors;
 // `server` (statistics, admin info), `metrics`, `node` and `rlpx`.
 pub use banlist::ReputationChange;
 pub use config::{Config, NatSpec};
-pub use dial::NodeSource;
+pub use dial::{Candidate, DialFilter, NodeSource};
 pub use disc_reason::DiscReason;
 pub use event::{PeerEvent, PeerEventKind};
 pub use message::{

@@ -81,3 +81,60 @@ async fn simulated_network_converges_with_loss() {
         d.shutdown().await;
     }
 }
+
+fn findnodes_sent(d: &Discv4) -> u64 {
+    d.packet_counts()
+        .sent
+        .iter()
+        .find(|(t, _)| *t == "findnode")
+        .map(|(_, n)| *n)
+        .unwrap_or(0)
+}
+
+/// The random-nodes stream never spins: on an empty table it waits
+/// (no packet, no item), and once the table has nodes its lookups start at
+/// least `MIN_LOOKUP_INTERVAL` apart however fast the consumer drains it.
+#[tokio::test(start_paused = true)]
+async fn random_nodes_are_throttled_and_wait_for_a_table() {
+    use devp2p_discover::v4::MIN_LOOKUP_INTERVAL;
+    use futures::StreamExt;
+    let net = SimNetwork::new(SimConfig::default());
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let (key, local, addr) = sim_local(100 + i);
+        let cfg = Discv4Config {
+            seed: Some(i as u64),
+            ..Discv4Config::default()
+        };
+        nodes.push(Discv4::spawn(net.bind(addr), key, local, cfg));
+    }
+    let mut stream = nodes[0].random_nodes();
+    // Empty table: nothing for 10 s of virtual time, and nothing sent.
+    let waited = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+    assert!(waited.is_err(), "an empty table yields nothing");
+    assert_eq!(net.packets_sent(), 0, "an empty table sends nothing");
+    // Give it two nodes; drain the stream as fast as it yields for 10 s.
+    nodes[0]
+        .seed_table(vec![node_of(&nodes[1]), node_of(&nodes[2])])
+        .await;
+    let window = Duration::from_secs(10);
+    let started = tokio::time::Instant::now();
+    let mut items = 0;
+    while let Ok(Some(_)) = tokio::time::timeout_at(started + window, stream.next()).await {
+        items += 1;
+    }
+    assert!(items > 0, "nodes are found once the table has some");
+    // Each lookup asks at most the 2 other nodes; at most one lookup start
+    // per second (go-ethereum's interval), plus the first. Unthrottled, the
+    // simulator runs hundreds of lookups in this window.
+    assert_eq!(MIN_LOOKUP_INTERVAL, Duration::from_secs(1));
+    let max_lookups = window.as_secs() + 1;
+    let sent = findnodes_sent(&nodes[0]);
+    assert!(
+        sent <= 2 * max_lookups,
+        "{sent} findnode packets in {window:?}: lookups not throttled"
+    );
+    for d in &nodes {
+        d.shutdown().await;
+    }
+}

@@ -13,6 +13,7 @@
 //! back with [`DialState::dial_done`], [`DialState::peer_added`] and
 //! [`DialState::peer_removed`]. Time is passed in.
 
+mod candidate;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -28,8 +29,16 @@ use tokio::time::Instant;
 use crate::banlist::BanList;
 use crate::node::{Node, NodeId};
 
-pub use source::NodeSource;
-pub(crate) use source::NodeSources;
+pub use candidate::{Candidate, DialFilter};
+pub(crate) use source::SKIP_LABELS;
+pub use source::{
+    NodeSource, SourceSnapshot, DEFAULT_SOURCE_NAME, DISCV4_SOURCE, ENR_FETCH_PARALLELISM,
+    MAX_NODE_SOURCES, MAX_SOURCE_NAME_LEN, SOURCE_PREFETCH,
+};
+pub(crate) use source::{NodeSources, SkipReason, SourceCounters, SourceSpec, SourceStats};
+
+/// Tracing target of the dial pipeline (the server's).
+const TARGET: &str = "p2p::server";
 
 /// How long the same node is not re-dialed after a dial attempt: 35 s,
 /// go-ethereum's `dialHistoryExpiration` (inbound throttle + 5 s, so a peer
@@ -80,6 +89,10 @@ pub(crate) enum DialSkip {
     /// No free dial slot.
     #[error("no free dial slot")]
     NoSlot,
+    /// It is connecting to us right now (inbound handshake done, not yet
+    /// added or refused).
+    #[error("inbound connection in progress")]
+    InboundPending,
 }
 
 /// Whether a dial is for a static node or a discovered one.
@@ -142,6 +155,9 @@ pub(crate) struct DialState {
     /// Connected peers → whether they count as dialed by us.
     connected: HashMap<NodeId, bool>,
     dialed_peers: usize,
+    /// Nodes whose inbound connection is being set up → how many such
+    /// connections (bounded by `max_pending_peers` handshake slots).
+    inbound_pending: HashMap<NodeId, usize>,
     history: HashMap<NodeId, Instant>,
     history_queue: BinaryHeap<Reverse<(Instant, NodeId)>>,
 }
@@ -155,6 +171,7 @@ impl DialState {
             dialing: HashMap::new(),
             connected: HashMap::new(),
             dialed_peers: 0,
+            inbound_pending: HashMap::new(),
             history: HashMap::new(),
             history_queue: BinaryHeap::new(),
         }
@@ -232,6 +249,9 @@ impl DialState {
         }
         if self.connected.contains_key(&node.id) {
             return Err(DialSkip::AlreadyConnected);
+        }
+        if self.inbound_pending.contains_key(&node.id) {
+            return Err(DialSkip::InboundPending);
         }
         if !node.is_complete() || node.tcp == 0 {
             return Err(DialSkip::NoEndpoint);
@@ -340,6 +360,24 @@ impl DialState {
                 }
                 DialOutcome::Connected => entry.resolve_backoff = None,
                 DialOutcome::Failed => {}
+            }
+        }
+    }
+
+    /// Records that `id` is connecting to us (its RLPx handshake is done and
+    /// the first admission check passed): it is not dialed until
+    /// [`DialState::inbound_ended`].
+    pub(crate) fn inbound_started(&mut self, id: NodeId) {
+        *self.inbound_pending.entry(id).or_insert(0) += 1;
+    }
+
+    /// Records the end of an inbound set-up of `id` (added, refused or
+    /// failed); unmatched calls are ignored.
+    pub(crate) fn inbound_ended(&mut self, id: &NodeId) {
+        if let Entry::Occupied(mut e) = self.inbound_pending.entry(*id) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
             }
         }
     }

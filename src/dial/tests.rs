@@ -212,3 +212,168 @@ fn dial_history_bounded() {
     }
     assert!(d.history.len() <= MAX_DIAL_HISTORY);
 }
+
+#[test]
+fn a_node_connecting_to_us_is_not_dialed() {
+    let mut d = DialState::new(limits(16, 50));
+    let mut bans = BanList::new();
+    let t0 = Instant::now();
+    d.inbound_started(id(5));
+    d.inbound_started(id(5)); // two connections of the same node
+    assert_eq!(
+        d.offer(node(5), &mut bans, t0),
+        Err(DialSkip::InboundPending)
+    );
+    d.inbound_ended(&id(5));
+    assert_eq!(
+        d.offer(node(5), &mut bans, t0),
+        Err(DialSkip::InboundPending),
+        "one connection still in progress"
+    );
+    d.inbound_ended(&id(5));
+    d.inbound_ended(&id(5)); // unmatched: ignored
+    assert!(d.offer(node(5), &mut bans, t0).is_ok());
+}
+
+mod sources {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::{id, node};
+    use crate::dial::{
+        Candidate, DialFilter, NodeSources, SourceSpec, SourceStats, MAX_NODE_SOURCES,
+        SOURCE_PREFETCH,
+    };
+
+    /// The next candidate's (source, node index), within 1 s of virtual time.
+    async fn next(s: &mut NodeSources) -> (String, u16) {
+        let (c, _) = tokio::time::timeout(Duration::from_secs(1), s.next())
+            .await
+            .expect("a candidate")
+            .expect("sources left");
+        (
+            c.source.to_string(),
+            u16::from_be_bytes([c.node.id.0[0], c.node.id.0[1]]),
+        )
+    }
+
+    fn endless(from: u16) -> impl futures::Stream<Item = crate::node::Node> + Send + Unpin {
+        futures::stream::iter(from..).map(node)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sources_take_turns() {
+        let mut s = NodeSources::new(None, Arc::new(SourceStats::default()));
+        assert!(s.push(SourceSpec::new("a", endless(100))));
+        assert!(s.push(SourceSpec::new("b", endless(200))));
+        assert!(s.push(SourceSpec::new("c", endless(300))));
+        // Let every feeder fill its buffer.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            got.push(next(&mut s).await);
+        }
+        assert_eq!(
+            got,
+            [
+                ("a".into(), 100),
+                ("b".into(), 200),
+                ("c".into(), 300),
+                ("a".into(), 101),
+                ("b".into(), 201),
+                ("c".into(), 301)
+            ]
+        );
+        s.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_source_does_not_stall_the_others() {
+        let stats = Arc::new(SourceStats::default());
+        let mut s = NodeSources::new(None, stats.clone());
+        // "slow" yields one node per minute.
+        let slow = futures::stream::iter(1u16..).then(|n| async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            node(n)
+        });
+        assert!(s.push(SourceSpec::new("slow", Box::pin(slow))));
+        assert!(s.push(SourceSpec::new("fast", endless(500))));
+        for i in 0..3 * SOURCE_PREFETCH as u16 {
+            assert_eq!(next(&mut s).await, ("fast".into(), 500 + i));
+        }
+        // The fast feeder only ran ahead by its buffer.
+        let fast = stats
+            .snapshot()
+            .into_iter()
+            .find(|x| x.name == "fast")
+            .unwrap();
+        assert!(fast.produced <= 3 * SOURCE_PREFETCH as u64 + SOURCE_PREFETCH as u64 + 1);
+        s.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn filter_sees_every_candidate_and_ended_sources_are_dropped() {
+        let filter: DialFilter = Arc::new(|c: &Candidate| c.node.id != id(2));
+        let stats = Arc::new(SourceStats::default());
+        let mut s = NodeSources::new(Some(filter), stats.clone());
+        assert!(s.push(SourceSpec::new(
+            "list",
+            futures::stream::iter((1..=3).map(node))
+        )));
+        assert_eq!(next(&mut s).await, ("list".into(), 1));
+        assert_eq!(next(&mut s).await, ("list".into(), 3));
+        assert!(s.next().await.is_none(), "the only source ended");
+        assert!(s.is_empty());
+        let snap = &stats.snapshot()[0];
+        assert_eq!((snap.produced, snap.skipped("filtered")), (3, 1));
+        s.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn source_names_are_bounded() {
+        let mut s = NodeSources::new(None, Arc::new(SourceStats::default()));
+        for i in 0..MAX_NODE_SOURCES {
+            assert!(s.push(SourceSpec::new(
+                &format!("s{i}"),
+                futures::stream::empty::<crate::node::Node>()
+            )));
+        }
+        assert!(!s.push(SourceSpec::new(
+            "one-more",
+            futures::stream::empty::<crate::node::Node>()
+        )));
+        assert!(
+            s.push(SourceSpec::new(
+                "s0",
+                futures::stream::empty::<crate::node::Node>()
+            )),
+            "a known name"
+        );
+        s.shutdown().await;
+    }
+
+    #[test]
+    fn records_convert_into_candidates() {
+        let key = secp256k1::SecretKey::from_slice(&[9; 32]).unwrap();
+        let enr = crate::node::Enr::builder()
+            .ip4(std::net::Ipv4Addr::LOCALHOST)
+            .tcp(30303)
+            .add_raw(
+                "eth",
+                crate::enr_entries::EthEntry::new(crate::enr_entries::ForkId {
+                    hash: [1, 2, 3, 4],
+                    next: 0,
+                })
+                .to_rlp(),
+            )
+            .sign(&key)
+            .unwrap();
+        let c = Candidate::from(enr.clone());
+        assert_eq!(c.node.id, enr.node_id());
+        assert_eq!(c.node.tcp, 30303);
+        assert_eq!(c.eth_entry().unwrap().unwrap().fork_id.hash, [1, 2, 3, 4]);
+        assert!(Candidate::from(node(1)).record.is_none());
+    }
+}

@@ -28,7 +28,10 @@
 //! discovery `p2p_discovery_packets_in_total{type=…}`,
 //! `p2p_discovery_packets_out_total{type=…}`,
 //! `p2p_discovery_packets_dropped_total` and
-//! `p2p_discovery_bucket_nodes{bucket=…}`. Byte counters are payload bytes
+//! `p2p_discovery_bucket_nodes{bucket=…}`; the dial pipeline per node source
+//! `p2p_dial_candidates_total{source=…}`, `…_dialed_total`,
+//! `…_connected_total` and `p2p_dial_candidates_skipped_total{source=…,reason=…}`.
+//! Byte counters are payload bytes
 //! (after snappy decompression); a message is counted out when it is
 //! handed to the transport.
 
@@ -46,6 +49,7 @@ use prometheus_client::registry::Registry;
 pub(crate) use traffic::LaneTraffic;
 pub use traffic::{TrafficRow, TrafficSink, TrafficTable, MAX_MESSAGE_LABELS, OTHER_LABEL};
 
+use crate::dial::{SourceStats, SKIP_LABELS};
 use crate::server::stats::{DirectionStats, PeerCounters, SetupStats};
 use crate::server::{Server, SetupErrorKind, SETUP_DURATION_BUCKETS};
 use devp2p_discover::v4::{Discv4, PACKET_TYPES};
@@ -65,6 +69,7 @@ pub(crate) struct Sources {
     pub peers: Arc<PeerCounters>,
     pub traffic: Arc<TrafficTable>,
     pub discovery: Option<Discv4>,
+    pub sources: Arc<SourceStats>,
 }
 
 /// The metrics of one server: a registry of its own (see the module docs).
@@ -89,6 +94,7 @@ impl Metrics {
             registry.register_collector(Box::new(DiscoveryCollector(discovery)));
         }
         registry.register_collector(Box::new(TrafficCollector(s.traffic)));
+        registry.register_collector(Box::new(SourceCollector(s.sources)));
         Metrics {
             registry: Arc::new(registry),
         }
@@ -313,6 +319,53 @@ impl Collector for TrafficCollector {
     }
 }
 
+/// Dial candidates per node source.
+#[derive(Debug)]
+struct SourceCollector(Arc<SourceStats>);
+
+impl Collector for SourceCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let sources = self.0.snapshot();
+        let families: [(&str, &str, fn(&crate::dial::SourceSnapshot) -> u64); 3] = [
+            (
+                "dial_candidates",
+                "Dial candidates produced, by node source.",
+                |s| s.produced,
+            ),
+            (
+                "dial_candidates_dialed",
+                "Dial candidates dialed, by node source.",
+                |s| s.dialed,
+            ),
+            (
+                "dial_candidates_connected",
+                "Dials of candidates that added a peer, by node source.",
+                |s| s.connected,
+            ),
+        ];
+        for (name, help, pick) in families {
+            let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for s in &sources {
+                ConstCounter::new(pick(s))
+                    .encode(family.encode_family(&[("source", s.name.as_str())])?)?;
+            }
+        }
+        let mut family = enc.encode_descriptor(
+            "dial_candidates_skipped",
+            "Dial candidates not dialed, by node source and reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for s in &sources {
+            for reason in SKIP_LABELS {
+                let labels = [("source", s.name.as_str()), ("reason", reason)];
+                ConstCounter::new(s.skipped(reason)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +399,10 @@ mod tests {
         "p2p_egress_bytes_total counter",
         "p2p_egress_messages_total counter",
         "p2p_egress_protocol_bytes_total counter",
+        "p2p_dial_candidates_total counter",
+        "p2p_dial_candidates_dialed_total counter",
+        "p2p_dial_candidates_connected_total counter",
+        "p2p_dial_candidates_skipped_total counter",
     ];
 
     #[tokio::test]
@@ -373,6 +430,8 @@ mod tests {
             "p2p_discovery_packets_out_total{type=\"enrresponse\"} 0",
             "p2p_discovery_bucket_nodes{bucket=\"16\"} 0",
             "p2p_ingress_bytes_total 0",
+            "p2p_dial_candidates_total{source=\"discv4\"} 0",
+            "p2p_dial_candidates_skipped_total{source=\"discv4\",reason=\"filtered\"} 0",
         ] {
             assert!(body.lines().any(|l| l == line), "{line} missing:\n{body}");
         }

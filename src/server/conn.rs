@@ -83,6 +83,9 @@ pub(super) enum Internal {
     },
     /// A dial ended (sent exactly once per dial task).
     DialDone { id: NodeId, outcome: DialOutcome },
+    /// An inbound set-up whose RLPx handshake had finished ended (added,
+    /// refused or failed; sent exactly once per such connection).
+    InboundDone { id: NodeId },
 }
 
 /// Accepts connections until the task is aborted. Holds a permit of
@@ -162,6 +165,10 @@ async fn setup_inbound(
         Ok(()) => stats.succeeded(started.elapsed()),
         Err(kind) => stats.failed(kind),
     }
+    let _ = ctx
+        .to_server
+        .send(Internal::InboundDone { id: meta.id })
+        .await;
     drop(permit);
 }
 

@@ -70,6 +70,7 @@ mod inbound;
 mod info;
 mod nat;
 mod persist;
+mod record;
 mod start;
 pub(crate) mod stats;
 mod task;
@@ -89,6 +90,7 @@ pub use checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
 pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
+pub use record::{RecordEntryError, RESERVED_RECORD_KEYS};
 pub use stats::{
     DirectionSnapshot, PeerCountersSnapshot, SetupErrorKind, SetupStatsSnapshot,
     SETUP_DURATION_BUCKETS,
@@ -97,7 +99,9 @@ pub use task::STOP_PEER_TIMEOUT;
 
 use crate::banlist::ReputationChange;
 use crate::config::{Config, ConfigError};
-use crate::dial::NodeSource;
+use crate::dial::{
+    NodeSource, SourceSnapshot, SourceSpec, SourceStats, DEFAULT_SOURCE_NAME, MAX_SOURCE_NAME_LEN,
+};
 use crate::event::PeerEvent;
 use crate::metrics::{Metrics, TrafficRow, TrafficTable};
 use crate::node::{LocalNode, Node, NodeId};
@@ -159,6 +163,14 @@ pub enum ServerError {
     /// The server has stopped.
     #[error("server stopped")]
     Stopped,
+    /// A node source was not added.
+    #[error("node source {name:?} refused: {problem}")]
+    NodeSourceRefused {
+        /// The source name (possibly cut).
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 struct Shared {
@@ -174,6 +186,7 @@ struct Shared {
     setup_stats: Arc<stats::SetupStats>,
     peer_counters: Arc<stats::PeerCounters>,
     traffic: Arc<TrafficTable>,
+    sources: Arc<SourceStats>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -374,6 +387,7 @@ impl Server {
             peers: self.shared.peer_counters.clone(),
             traffic: self.shared.traffic.clone(),
             discovery: self.shared.discovery.clone(),
+            sources: self.shared.sources.clone(),
         }
     }
 
@@ -389,9 +403,48 @@ impl Server {
             .await
     }
 
-    /// Adds a source of dial candidates (discovery, a static list, a test
-    /// feed). Nodes are pulled only when a dial slot is free.
+    /// Adds a source of dial candidates (a discovery mechanism, a DNS list,
+    /// a test feed) named [`DEFAULT_SOURCE_NAME`]; see
+    /// [`Server::add_named_node_source`].
     pub async fn add_node_source(&self, source: impl NodeSource) -> Result<(), ServerError> {
-        self.command(Command::AddNodeSource(Box::new(source))).await
+        self.add_named_node_source(DEFAULT_SOURCE_NAME, source)
+            .await
+    }
+
+    /// Adds a source of dial candidates under `name` (its metrics label and
+    /// [`Candidate::source`](crate::dial::Candidate::source); sources sharing
+    /// a name share counters). Its own task pulls candidates into a small
+    /// buffer ([`crate::dial::SOURCE_PREFETCH`]) while that has room, so the
+    /// source is never drained faster than it is dialed; the dial filter of
+    /// the config applies. Fails when `name` is empty, longer than
+    /// [`MAX_SOURCE_NAME_LEN`] or not printable ASCII, or when
+    /// [`crate::dial::MAX_NODE_SOURCES`] names exist already.
+    pub async fn add_named_node_source(
+        &self,
+        name: &str,
+        source: impl NodeSource,
+    ) -> Result<(), ServerError> {
+        let refused = |problem| ServerError::NodeSourceRefused {
+            name: name.chars().take(MAX_SOURCE_NAME_LEN).collect(),
+            problem,
+        };
+        if name.is_empty() || name.len() > MAX_SOURCE_NAME_LEN {
+            return Err(refused("name must be 1..=32 bytes"));
+        }
+        if !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(refused("name must be printable ASCII"));
+        }
+        let spec = SourceSpec::new(name, source);
+        if self.query(|tx| Command::AddNodeSource(spec, tx)).await? {
+            Ok(())
+        } else {
+            Err(refused("too many node sources"))
+        }
+    }
+
+    /// Per node source: candidates produced, dialed, skipped by reason and
+    /// connected (read directly, without asking the server task).
+    pub fn source_stats(&self) -> Vec<SourceSnapshot> {
+        self.shared.sources.snapshot()
     }
 }

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
-use crate::dial::{DialLimits, DialState, NodeSources};
+use crate::dial::{DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE};
 use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
@@ -42,9 +42,18 @@ pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
     let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
     let nat = setup_nat(&config, &local_node, local_addr, discovery.as_ref());
-    let sources = node_sources(&config, discovery.as_ref());
+    let source_stats = Arc::new(SourceStats::default());
+    let sources = node_sources(&config, discovery.as_ref(), source_stats.clone());
     Ok(run(
-        config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
+        config,
+        key,
+        listener,
+        local_addr,
+        node_db,
+        local_node,
+        discovery,
+        nat,
+        (sources, source_stats),
     ))
 }
 
@@ -147,12 +156,20 @@ fn setup_nat(
 }
 
 /// The dialer's candidate sources: every discovery mechanism that runs
-/// (none when the server never dials).
-fn node_sources(config: &Config, discovery: Option<&Discv4>) -> NodeSources {
-    let mut sources = NodeSources::new();
+/// (none when the server never dials), each fed by its own task. discv4
+/// candidates come without records: with a dial filter set, their records
+/// are fetched before the filter sees them.
+fn node_sources(
+    config: &Config,
+    discovery: Option<&Discv4>,
+    stats: Arc<SourceStats>,
+) -> NodeSources {
+    let mut sources = NodeSources::new(config.dial_filter.clone(), stats);
     if !config.no_dial {
         if let Some(disc) = discovery {
-            sources.push(disc.random_nodes());
+            let mut spec = SourceSpec::new(DISCV4_SOURCE, disc.random_nodes());
+            spec.records = Some(disc.clone());
+            sources.push(spec);
         }
     }
     sources
@@ -170,7 +187,7 @@ fn run(
     local_node: LocalNode,
     discovery: Option<Discv4>,
     nat: Option<nat::NatMapping>,
-    sources: NodeSources,
+    (sources, source_stats): (NodeSources, Arc<SourceStats>),
 ) -> Server {
     let self_id = local_node.id();
     let our_hello = Hello {
@@ -237,6 +254,7 @@ fn run(
         traffic: TrafficSink::new(traffic.clone()),
         listener: listener_task,
         sources,
+        dial_sources: HashMap::new(),
         peers: HashMap::new(),
         inbound_count: 0,
         peer_done: FuturesUnordered::new(),
@@ -259,6 +277,7 @@ fn run(
             setup_stats,
             peer_counters,
             traffic,
+            sources: source_stats,
             task: Mutex::new(Some(handle)),
         }),
     }

@@ -20,7 +20,10 @@ use super::persist;
 use super::TARGET;
 use crate::banlist::{BanList, ReputationChange};
 use crate::config::Dialer;
-use crate::dial::{DialKind, DialOutcome, DialState, NodeSources};
+use crate::dial::{
+    Candidate as DialCandidate, DialKind, DialOutcome, DialState, NodeSources, SkipReason,
+    SourceCounters, SourceSpec,
+};
 use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
 use crate::metrics::TrafficSink;
@@ -44,7 +47,8 @@ pub(super) enum Command {
     Ban(NodeId, Duration),
     Unban(NodeId),
     AdjustReputation(NodeId, i32, oneshot::Sender<ReputationChange>),
-    AddNodeSource(Box<dyn crate::dial::NodeSource>),
+    /// Replies `false` when the source limit is reached.
+    AddNodeSource(SourceSpec, oneshot::Sender<bool>),
     Stop,
 }
 
@@ -77,6 +81,9 @@ pub(super) struct ServerTask {
     pub traffic: TrafficSink,
     pub listener: Option<JoinHandle<()>>,
     pub sources: NodeSources,
+    /// Dials in flight from a node source → that source's counters (to
+    /// count the dial as connected when it ends so).
+    pub dial_sources: HashMap<NodeId, Arc<SourceCounters>>,
     pub peers: HashMap<NodeId, PeerEntry>,
     pub inbound_count: usize,
     pub peer_done: FuturesUnordered<PeerDone>,
@@ -111,8 +118,8 @@ impl ServerTask {
                     self.on_peer_exit(id, exit);
                 }
                 Some(_) = self.dials.join_next(), if !self.dials.is_empty() => {}
-                node = self.sources.next(), if want_candidates => match node {
-                    Some(node) => self.offer(node),
+                next = self.sources.next(), if want_candidates => match next {
+                    Some((candidate, counters)) => self.offer(candidate, counters),
                     None => trace!(target: TARGET, "node sources ended"),
                 },
                 _ = sleep_until(wake), if wake.is_some() => {}
@@ -145,14 +152,22 @@ impl ServerTask {
         }
     }
 
-    fn offer(&mut self, node: Node) {
-        match self.dial.offer(node, &mut self.bans, Instant::now()) {
+    fn offer(&mut self, candidate: DialCandidate, counters: Arc<SourceCounters>) {
+        match self
+            .dial
+            .offer(candidate.node, &mut self.bans, Instant::now())
+        {
             Ok(task) => {
-                trace!(target: TARGET, node = %task.node, "dialing candidate");
+                trace!(target: TARGET, node = %task.node, source = %candidate.source, "dialing candidate");
+                counters.dialed();
+                self.dial_sources.insert(task.node.id, counters);
                 self.dials
                     .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
             }
-            Err(skip) => trace!(target: TARGET, %skip, "candidate skipped"),
+            Err(skip) => {
+                trace!(target: TARGET, %skip, source = %candidate.source, "candidate skipped");
+                counters.skipped(SkipReason::Dial(skip));
+            }
         }
     }
 
@@ -198,7 +213,9 @@ impl ServerTask {
             Command::AdjustReputation(id, delta, reply) => {
                 let _ = reply.send(self.adjust_reputation(id, delta));
             }
-            Command::AddNodeSource(source) => self.sources.push(source),
+            Command::AddNodeSource(spec, reply) => {
+                let _ = reply.send(self.sources.push(spec));
+            }
             Command::Stop => {}
         }
     }
@@ -236,8 +253,14 @@ impl ServerTask {
         match req {
             Internal::PostHandshake { meta, reply } => {
                 let c = self.candidate(&meta);
-                let _ = reply.send(admission_check(&c, self.counts(), &self.limits));
+                let verdict = admission_check(&c, self.counts(), &self.limits);
+                if verdict.is_ok() && c.inbound {
+                    // Not dialed while it is connecting to us.
+                    self.dial.inbound_started(meta.id);
+                }
+                let _ = reply.send(verdict);
             }
+            Internal::InboundDone { id } => self.dial.inbound_ended(&id),
             Internal::AddPeer { meta, conn, reply } => {
                 let c = self.candidate(&meta);
                 if let Err(reason) = admission_check(&c, self.counts(), &self.limits) {
@@ -261,6 +284,11 @@ impl ServerTask {
             }
             Internal::DialDone { id, outcome } => {
                 self.dial.dial_done(&id, outcome, Instant::now());
+                if let Some(counters) = self.dial_sources.remove(&id) {
+                    if outcome == DialOutcome::Connected {
+                        counters.connected();
+                    }
+                }
                 if outcome == DialOutcome::ResolveFailed {
                     debug!(target: TARGET, ?id, "static node did not resolve; backing off");
                 }
@@ -327,7 +355,7 @@ impl ServerTask {
                 debug!(target: TARGET, error = %e, "could not store the record sequence");
             }
         }
-        self.sources = NodeSources::new();
+        self.sources.shutdown().await;
         self.dials.abort_all();
         while self.dials.join_next().await.is_some() {}
         self.internal.close();

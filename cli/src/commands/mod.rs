@@ -88,6 +88,9 @@ pub(crate) enum CliError {
     /// The config file is unusable.
     #[error(transparent)]
     ConfigFile(#[from] crate::config_file::ConfigFileError),
+    /// The built-in data of a known network does not parse (a bug).
+    #[error(transparent)]
+    Network(#[from] devp2p::config::NetworkDataError),
     /// A file we refuse to overwrite already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::demo::{Demo, DemoConfig, DEFAULT_NETWORK_ID};
 use clap::Args;
-use devp2p::config::{Config, NatSpec};
+use devp2p::config::{Config, NatSpec, Network};
 use devp2p::node::{generate_node_key, load_node_key, parse_node_key, save_node_key, Node, NodeId};
 use devp2p::server::Server;
 use devp2p::{PeerEvent, PeerEventKind};
@@ -40,6 +40,10 @@ pub(super) struct NodeArgs {
     /// Do not run discovery (only static peers and inbound connections).
     #[arg(long)]
     pub nodiscover: bool,
+    /// Join a known public network: mainnet, sepolia or hoodi (its bootstrap nodes as
+    /// go-ethereum v1.17.10 ships them; --bootnodes overrides them).
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<Network>,
     /// Discovery bootstrap nodes (comma-separated enode URLs).
     #[arg(long, value_name = "ENODES", value_delimiter = ',')]
     pub bootnodes: Vec<Node>,
@@ -125,6 +129,9 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     if args.nodiscover {
         config.no_discovery = true;
     }
+    if let Some(network) = args.network {
+        config.apply_network(network)?;
+    }
     if !args.bootnodes.is_empty() {
         config.bootstrap_nodes = args.bootnodes.clone();
     }
@@ -186,6 +193,9 @@ pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
         ),
         None => None,
     };
+    if let Some(m) = &metrics {
+        tracing::info!(target: "p2p::server", addr = %m.local_addr(), "metrics listening");
+    }
 
     // Log peer events until a signal arrives. Static dials start inside
     // Server::start, so a peer can be up before we subscribe: log the peers

@@ -288,3 +288,91 @@ fn node_serves_metrics() {
     assert_eq!(node.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// How long `known_network_with_private_netrestrict_sends_nothing` watches
+/// the node: long enough for discovery's start-up refresh (immediate when
+/// bootnodes are set) and the first dials (the dialer starts at once).
+const OBSERVE: Duration = Duration::from_secs(2);
+
+/// The value of an unlabelled metric line, or the sum over a labelled family.
+fn metric_sum(body: &str, family: &str) -> u64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+fn http_get_metrics(addr: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PROCESS_TIMEOUT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `--network mainnet` configures go-ethereum's mainnet bootnodes, which
+/// `--netrestrict 127.0.0.0/8` puts out of reach: during the watch no dial
+/// starts, no candidate comes up and no discovery packet leaves.
+#[test]
+fn known_network_with_private_netrestrict_sends_nothing() {
+    let dir = temp_dir("network");
+    let log_file = dir.join("stderr");
+    let (mut node, first, _out) = start_node(
+        &[
+            "--network",
+            "mainnet",
+            "--netrestrict",
+            "127.0.0.0/8",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        &log_file,
+    );
+    assert!(first.starts_with("enode://"), "{first}");
+    let start = Instant::now();
+    let addr = loop {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        let found = log
+            .lines()
+            .filter(|l| l.contains("metrics listening"))
+            .find_map(|l| l.split("addr=").nth(1))
+            .map(|a| a.split_whitespace().next().unwrap().to_string());
+        if let Some(addr) = found {
+            break addr;
+        }
+        assert!(start.elapsed() < PROCESS_TIMEOUT, "no metrics line: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(OBSERVE);
+    let body = http_get_metrics(&addr);
+    assert!(body.contains("p2p_dials_total"), "{body}");
+    assert_eq!(metric_sum(&body, "p2p_dials_total"), 0, "{body}");
+    assert_eq!(
+        metric_sum(&body, "p2p_discovery_packets_out_total"),
+        0,
+        "{body}"
+    );
+    assert_eq!(metric_sum(&body, "p2p_dial_candidates_total"), 0, "{body}");
+    assert_eq!(metric_sum(&body, "p2p_discovery_table_nodes"), 0, "{body}");
+    assert_eq!(node.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn retired_network_is_refused_by_name() {
+    let out = devp2p()
+        .args(["node", "--network", "holesky", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retired") && err.contains("hoodi"), "{err}");
+}

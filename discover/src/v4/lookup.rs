@@ -20,9 +20,16 @@ use crate::node::{distance_cmp, Node, NodeId};
 
 /// Concurrent FindNode queries per lookup (Kademlia α; geth `alpha`).
 pub const ALPHA: usize = 3;
-/// Pause before retrying when a random lookup finds nothing (empty table),
-/// so the stream does not spin (geth's lookup iterator waits for table init).
+/// While the table is empty, how often the random-nodes stream looks at its
+/// size (a local read, no packet) before starting the next lookup: a lookup
+/// on an empty table finds nothing (go-ethereum's lookup iterator waits for
+/// the table to fill too, `lookupFailed` in p2p/discover/lookup.go).
 pub const EMPTY_LOOKUP_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest time between the starts of two random lookups of one stream:
+/// 1 s, go-ethereum's `minInterval` in `lookupIterator.slowdown`
+/// (p2p/discover/lookup.go), so a consumer that drains results quickly
+/// never turns the stream into a packet storm.
+pub const MIN_LOOKUP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a lookup found and how it went.
 #[derive(Debug, Clone, Default)]
@@ -124,11 +131,15 @@ type LookupFuture = Pin<Box<dyn Future<Output = LookupResult> + Send>>;
 /// A never-ending stream of nodes found by random lookups (what the
 /// Server's dialer consumes). Buffers at most one lookup's results
 /// ([`BUCKET_SIZE`] nodes); the next lookup starts only when the buffer is
-/// drained. Ends when the service shuts down.
+/// drained, at least [`MIN_LOOKUP_INTERVAL`] after the previous one, and
+/// only once the table has a node (checked every [`EMPTY_LOOKUP_BACKOFF`]).
+/// Ends when the service shuts down.
 pub struct RandomNodes {
     handle: Discv4,
     buffer: VecDeque<Node>,
     running: Option<LookupFuture>,
+    /// When the previous lookup started.
+    last_start: Option<tokio::time::Instant>,
     done: bool,
 }
 
@@ -148,6 +159,7 @@ impl RandomNodes {
             handle,
             buffer: VecDeque::new(),
             running: None,
+            last_start: None,
             done: false,
         }
     }
@@ -168,12 +180,20 @@ impl Stream for RandomNodes {
             }
             if self.running.is_none() {
                 let h = self.handle.clone();
+                let now = tokio::time::Instant::now();
+                let start = match self.last_start {
+                    Some(last) => (last + MIN_LOOKUP_INTERVAL).max(now),
+                    None => now,
+                };
+                self.last_start = Some(start);
                 self.running = Some(Box::pin(async move {
-                    let r = run(&h, super::random_target()).await;
-                    if r.nodes.is_empty() && !r.closed {
+                    tokio::time::sleep_until(start).await;
+                    // Wait for the table to have a node instead of running
+                    // lookups that cannot find anything.
+                    while h.bucket_fill().iter().all(|&n| n == 0) && !h.tx.is_closed() {
                         tokio::time::sleep(EMPTY_LOOKUP_BACKOFF).await;
                     }
-                    r
+                    run(&h, super::random_target()).await
                 }));
             }
             let fut = self.running.as_mut().expect("set above");

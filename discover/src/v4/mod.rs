@@ -57,7 +57,7 @@ pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS};
 pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
-pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF};
+pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF, MIN_LOOKUP_INTERVAL};
 pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS};
 pub use stats::{PacketCounts, PACKET_TYPES};
 pub use transport::{DatagramTransport, UdpTransport};

@@ -205,6 +205,13 @@ impl<T: DatagramTransport> Service<T> {
         // Seeds from the database are contacted like bootnodes at refresh.
         cfg.bootnodes
             .extend(db_seeds.into_iter().filter(|n| n.id != self_id));
+        // Nodes outside `net_restrict` are never contacted, bootnodes
+        // included (a known network's bootnodes with a private netrestrict
+        // must send nothing out).
+        if let Some(list) = &cfg.net_restrict {
+            cfg.bootnodes
+                .retain(|n| n.ip.is_some_and(|ip| list.contains(ip)));
+        }
         // Refresh at once when there is someone to ask; a node without
         // bootnodes (a bootnode itself) waits for inbound contacts.
         let has_seeds = !cfg.bootnodes.is_empty();
