@@ -138,3 +138,35 @@ async fn random_nodes_are_throttled_and_wait_for_a_table() {
         d.shutdown().await;
     }
 }
+
+/// Bootnodes outside `net_restrict` are never contacted; those inside are.
+#[tokio::test(start_paused = true)]
+async fn bootnodes_outside_net_restrict_are_not_contacted() {
+    let net = SimNetwork::new(SimConfig::default());
+    let (bkey, blocal, baddr) = sim_local(200);
+    let boot = Discv4::spawn(net.bind(baddr), bkey, blocal, Discv4Config::default());
+    let start = |i: usize, restrict: &str| {
+        let (key, local, addr) = sim_local(i);
+        let cfg = Discv4Config {
+            bootnodes: vec![node_of(&boot)],
+            net_restrict: Some(restrict.parse().unwrap()),
+            seed: Some(i as u64),
+            ..Discv4Config::default()
+        };
+        Discv4::spawn(net.bind(addr), key, local, cfg)
+    };
+    // sim addresses are 11.x.y.1: 192.0.2.0/24 excludes the bootnode.
+    let outside = start(201, "192.0.2.0/24");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        net.packets_sent(),
+        0,
+        "nothing may leave for a restricted bootnode"
+    );
+    let inside = start(202, "11.0.0.0/8");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(net.packets_sent() > 0, "an allowed bootnode is contacted");
+    for d in [&boot, &outside, &inside] {
+        d.shutdown().await;
+    }
+}

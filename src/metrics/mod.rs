@@ -319,6 +319,9 @@ impl Collector for TrafficCollector {
     }
 }
 
+/// Reads one count of a source snapshot.
+type PickCount = fn(&crate::dial::SourceSnapshot) -> u64;
+
 /// Dial candidates per node source.
 #[derive(Debug)]
 struct SourceCollector(Arc<SourceStats>);
@@ -326,7 +329,7 @@ struct SourceCollector(Arc<SourceStats>);
 impl Collector for SourceCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let sources = self.0.snapshot();
-        let families: [(&str, &str, fn(&crate::dial::SourceSnapshot) -> u64); 3] = [
+        let families: [(&str, &str, PickCount); 3] = [
             (
                 "dial_candidates",
                 "Dial candidates produced, by node source.",

@@ -131,6 +131,10 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(network) = args.network {
         config.apply_network(network)?;
+        tracing::info!(
+            target: "p2p::server", %network, bootnodes = config.bootstrap_nodes.len(),
+            "known network"
+        );
     }
     if !args.bootnodes.is_empty() {
         config.bootstrap_nodes = args.bootnodes.clone();

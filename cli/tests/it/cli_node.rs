@@ -351,6 +351,8 @@ fn known_network_with_private_netrestrict_sends_nothing() {
         assert!(start.elapsed() < PROCESS_TIMEOUT, "no metrics line: {log}");
         std::thread::sleep(Duration::from_millis(50));
     };
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("network=mainnet bootnodes=9"), "{log}");
     std::thread::sleep(OBSERVE);
     let body = http_get_metrics(&addr);
     assert!(body.contains("p2p_dials_total"), "{body}");
