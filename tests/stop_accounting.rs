@@ -61,8 +61,15 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     cfg.no_discovery = false;
     cfg.discovery_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
     cfg.node_database = Some(db_path.clone());
+    // A dial filter puts discv4's record fetching into its feeder task.
+    cfg.dial_filter = Some(Arc::new(|_: &devp2p::Candidate| true));
     let server = Arc::new(Server::start(cfg).await.expect("server starts"));
     assert!(server.discovery().is_some(), "discovery runs");
+    // One more node source (its feeder task must end with the server too).
+    server
+        .add_named_node_source("never", futures::stream::pending::<devp2p::node::Node>())
+        .await
+        .expect("source added");
 
     let conns = connect_raw_peers(&server, 20_000, PEERS, CONNECT_CONCURRENCY).await;
     let tasks_running = alive_tasks();

@@ -1,17 +1,32 @@
-//! Dial scheduling (sans-IO): which nodes to dial and when, after
-//! go-ethereum's `dialScheduler`.
+//! Dialing: which nodes to dial and when, after go-ethereum's
+//! `dialScheduler`, and where the candidates come from.
 //!
 //! - Dialed-peer target: `max_peers / dial_ratio` ([`crate::config::Config::max_dialed_peers`]).
 //! - Free dial slots: `min(2 × missing dialed peers, max_pending) − dials in
-//!   flight` ([`DialState::free_slots`]).
-//! - Static nodes first, then candidates from a [`NodeSource`].
-//! - A node is not re-dialed within the dial history window (35 s by default).
+//!   flight`.
+//! - Static nodes first, then [`Candidate`]s from the [`NodeSource`]s, in
+//!   turn (see the pipeline below), each passing the user's [`DialFilter`].
+//! - A node is not re-dialed within the dial history window (35 s by
+//!   default), nor while it is connecting to us.
 //! - Static nodes are re-dialed while the server runs; those known by DNS name
 //!   are resolved at dial time, with an exponential back-off on failure.
 //!
-//! [`DialState`] only decides; the server task performs the dials and reports
-//! back with [`DialState::dial_done`], [`DialState::peer_added`] and
-//! [`DialState::peer_removed`]. Time is passed in.
+//! The scheduler (internal, sans-IO) only decides; the server task performs
+//! the dials and reports back. Time is passed in.
+//!
+//! The candidate pipeline, one feeder task per source (discv4's random
+//! lookups, sources added with
+//! [`Server::add_named_node_source`](crate::server::Server::add_named_node_source)):
+//!
+//! ```text
+//! source ─► [record fetch: discv4, only with a filter, ENR_FETCH_PARALLELISM
+//! at once] ─► DialFilter ─► prefetch buffer (SOURCE_PREFETCH) ─► sources in
+//! turn ─► scheduler checks ─► dial
+//! ```
+//!
+//! Per source, candidates produced, dialed, skipped by reason and connected
+//! are counted ([`crate::server::Server::source_stats`], the
+//! `p2p_dial_candidates_*` metrics).
 
 mod candidate;
 mod source;
