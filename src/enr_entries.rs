@@ -34,6 +34,17 @@ pub struct ForkId {
     pub next: u64,
 }
 
+impl std::fmt::Display for ForkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{{hash: 0x{}, next: {}}}",
+            hex::encode(self.hash),
+            self.next
+        )
+    }
+}
+
 /// Why an `eth` entry could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EthEntryError {

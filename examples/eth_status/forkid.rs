@@ -1,10 +1,6 @@
 //! EIP-2124 fork identifier: what a node's Status says about its fork
 //! schedule, and the rules to accept or reject a remote one.
 
-use std::fmt;
-
-use devp2p::alloy_rlp::{RlpDecodable, RlpEncodable};
-
 use super::status::Hash;
 
 /// EIP-2124 fork ids compare a remote `next` with our head's timestamp when
@@ -13,31 +9,10 @@ use super::status::Hash;
 /// that large, timestamps always are.
 pub const TIMESTAMP_THRESHOLD: u64 = 1_438_269_973;
 
-/// An EIP-2124 fork id: CRC32 of the genesis hash and every passed fork,
-/// and the next scheduled fork (block or timestamp; 0 if none).
-/// RLP: `[hash: B_4, next: P]`, exactly two elements, so derived (the
-/// derive rejects a list with more or fewer; `[u8; 4]` is a 4-byte string,
-/// `u64` a canonical integer of at most 8 bytes). The derives expand to
-/// `extern crate alloy_rlp`, so a crate using them depends on `alloy-rlp`
-/// itself (this package does), not only on `devp2p`'s re-export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable)]
-pub struct ForkId {
-    /// FORK_HASH: big-endian CRC32.
-    pub hash: [u8; 4],
-    /// FORK_NEXT.
-    pub next: u64,
-}
-
-impl fmt::Display for ForkId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{{hash: 0x{}, next: {}}}",
-            hex::encode(self.hash),
-            self.next
-        )
-    }
-}
+/// An EIP-2124 fork id (the library's, the same type as in a record's `eth`
+/// entry: `devp2p::enr_entries`). RLP `[hash: B_4, next: P]`, exactly two
+/// elements.
+pub use devp2p::enr_entries::ForkId;
 
 /// Why a remote fork id is incompatible (EIP-2124's rejection rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
