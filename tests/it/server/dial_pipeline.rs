@@ -144,3 +144,34 @@ async fn dial_filter_on_fetched_records_dials_only_matching_fork() {
         s.stop().await;
     }
 }
+
+/// A node in the middle of connecting to us (RLPx handshake done, Hello not
+/// yet) is not dialed when a source offers it.
+#[tokio::test]
+async fn a_node_connecting_to_us_is_not_dialed() {
+    use futures::StreamExt;
+    let (tx, _) = mpsc::channel(1);
+    let server = Server::start(config(71, tx)).await.unwrap();
+    let mut conn = raw_connect(72, &server).await;
+    // The server sends its Hello only after the post-handshake check, which
+    // marks the connection as in progress.
+    let hello = tokio::time::timeout(WAIT, conn.next())
+        .await
+        .expect("server Hello in time");
+    assert!(matches!(hello, Some(Ok(_))), "{hello:?}");
+    let offered = Node::new(id(72), IpAddr::V4(Ipv4Addr::LOCALHOST), 9, 0);
+    server
+        .add_named_node_source("test", futures::stream::iter([offered]))
+        .await
+        .unwrap();
+    wait_until("the candidate to be skipped", || async {
+        server
+            .source_stats()
+            .iter()
+            .any(|s| s.name == "test" && s.skipped("inbound_pending") == 1)
+    })
+    .await;
+    assert_eq!(server.setup_stats().dials.attempts, 0);
+    drop(conn);
+    server.stop().await;
+}
