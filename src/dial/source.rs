@@ -288,6 +288,11 @@ impl NodeSources {
         true
     }
 
+    /// The per-source counters (shared with the metrics).
+    pub(crate) fn stats(&self) -> Arc<SourceStats> {
+        self.stats.clone()
+    }
+
     /// Whether there is no (unfinished) source.
     pub(crate) fn is_empty(&self) -> bool {
         self.feeds.is_empty()

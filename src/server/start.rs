@@ -42,18 +42,9 @@ pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
     let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
     let nat = setup_nat(&config, &local_node, local_addr, discovery.as_ref());
-    let source_stats = Arc::new(SourceStats::default());
-    let sources = node_sources(&config, discovery.as_ref(), source_stats.clone());
+    let sources = node_sources(&config, discovery.as_ref());
     Ok(run(
-        config,
-        key,
-        listener,
-        local_addr,
-        node_db,
-        local_node,
-        discovery,
-        nat,
-        (sources, source_stats),
+        config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
     ))
 }
 
@@ -159,11 +150,8 @@ fn setup_nat(
 /// (none when the server never dials), each fed by its own task. discv4
 /// candidates come without records: with a dial filter set, their records
 /// are fetched before the filter sees them.
-fn node_sources(
-    config: &Config,
-    discovery: Option<&Discv4>,
-    stats: Arc<SourceStats>,
-) -> NodeSources {
+fn node_sources(config: &Config, discovery: Option<&Discv4>) -> NodeSources {
+    let stats = Arc::new(SourceStats::default());
     let mut sources = NodeSources::new(config.dial_filter.clone(), stats);
     if !config.no_dial {
         if let Some(disc) = discovery {
@@ -187,9 +175,10 @@ fn run(
     local_node: LocalNode,
     discovery: Option<Discv4>,
     nat: Option<nat::NatMapping>,
-    (sources, source_stats): (NodeSources, Arc<SourceStats>),
+    sources: NodeSources,
 ) -> Server {
     let self_id = local_node.id();
+    let source_stats = sources.stats();
     let our_hello = Hello {
         protocol_version: BASE_PROTOCOL_VERSION,
         client_id: config.name.clone(),
