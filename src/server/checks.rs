@@ -26,7 +26,7 @@ pub struct AdmissionLimits {
 
 /// The connection being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
+pub struct PeerCandidate {
     /// Remote id (authenticated by RLPx).
     pub id: NodeId,
     /// Whether it dialed us.
@@ -66,7 +66,7 @@ pub(super) fn loses_crossed_dial(
 /// that tells the remote not to retry soon), checked first and applied to
 /// trusted nodes too.
 pub fn admission_check(
-    c: &Candidate,
+    c: &PeerCandidate,
     counts: PeerCounts,
     limits: &AdmissionLimits,
 ) -> Result<(), DiscReason> {
@@ -98,8 +98,8 @@ mod tests {
         max_inbound: 2,
     };
 
-    fn cand(inbound: bool) -> Candidate {
-        Candidate {
+    fn cand(inbound: bool) -> PeerCandidate {
+        PeerCandidate {
             id: NodeId([1; 64]),
             inbound,
             trusted: false,
@@ -130,7 +130,7 @@ mod tests {
             admission_check(&cand(false), counts(3, 0), &LIMITS),
             Err(DiscReason::TooManyPeers)
         );
-        let trusted = Candidate {
+        let trusted = PeerCandidate {
             trusted: true,
             ..cand(true)
         };
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn duplicate_self_and_banned() {
-        let dup = Candidate {
+        let dup = PeerCandidate {
             connected: true,
             trusted: true,
             ..cand(false)
@@ -148,7 +148,7 @@ mod tests {
             admission_check(&dup, counts(0, 0), &LIMITS),
             Err(DiscReason::AlreadyConnected)
         );
-        let me = Candidate {
+        let me = PeerCandidate {
             id: LIMITS.self_id,
             ..cand(false)
         };
@@ -156,7 +156,7 @@ mod tests {
             admission_check(&me, counts(0, 0), &LIMITS),
             Err(DiscReason::ConnectedToSelf)
         );
-        let banned = Candidate {
+        let banned = PeerCandidate {
             banned: true,
             ..cand(false)
         };
@@ -165,7 +165,7 @@ mod tests {
             Err(DiscReason::UselessPeer)
         );
         // Geth's order: the peer limit is reported before "already connected".
-        let full_dup = Candidate {
+        let full_dup = PeerCandidate {
             connected: true,
             ..cand(false)
         };

@@ -86,7 +86,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::banlist::{BAN_THRESHOLD, DEFAULT_BAN_DURATION, MIN_SCORE};
 pub use crate::dial::MAX_STATIC_NODES;
-pub use checks::{admission_check, AdmissionLimits, Candidate, PeerCounts};
+pub use checks::{admission_check, AdmissionLimits, PeerCandidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
 pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};

@@ -14,7 +14,9 @@ use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, info, trace};
 
-use super::checks::{admission_check, loses_crossed_dial, AdmissionLimits, Candidate, PeerCounts};
+use super::checks::{
+    admission_check, loses_crossed_dial, AdmissionLimits, PeerCandidate, PeerCounts,
+};
 use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
 use super::persist;
 use super::TARGET;
@@ -226,8 +228,8 @@ impl ServerTask {
         }
     }
 
-    fn candidate(&mut self, meta: &ConnMeta) -> Candidate {
-        Candidate {
+    fn candidate(&mut self, meta: &ConnMeta) -> PeerCandidate {
+        PeerCandidate {
             id: meta.id,
             inbound: meta.dial.is_none(),
             trusted: self.trusted.contains(&meta.id),
