@@ -159,6 +159,13 @@ pub struct Config {
     /// networks. Code only.
     #[serde(skip, default = "default_dial_history")]
     pub dial_history_expiration: Duration,
+    /// EIP-1459 DNS node lists (`enrtree://<key>@<domain>`, text in TOML)
+    /// feeding the dialer, one node source per URL (not used with
+    /// `no_dial`). Default empty.
+    pub dns_lists: Vec<devp2p_dnsdisc::TreeUrl>,
+    /// Name server (ip:port) the DNS lists are resolved with; `None` (the
+    /// default) uses the system's resolvers (`/etc/resolv.conf`).
+    pub dns_server: Option<SocketAddr>,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -193,6 +200,8 @@ impl Default for Config {
             no_dial: false,
             enable_msg_events: false,
             dial_history_expiration: DIAL_HISTORY_EXPIRATION,
+            dns_lists: Vec::new(),
+            dns_server: None,
         }
     }
 }
@@ -218,6 +227,8 @@ impl fmt::Debug for Config {
             .field("nat", &self.nat)
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
+            .field("dns_lists", &self.dns_lists)
+            .field("dns_server", &self.dns_server)
             .finish_non_exhaustive()
     }
 }

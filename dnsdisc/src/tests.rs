@@ -178,7 +178,7 @@ fn large_trees_use_branches_of_thirteen() {
     }
     assert!(tree.root().verify(url.public_key()));
     let mut sorted = recs;
-    sorted.sort_by(|a, b| a.node_id().as_bytes().cmp(b.node_id().as_bytes()));
+    sorted.sort_by_key(|r| r.node_id().hash());
     assert_eq!(tree.records(), sorted);
 }
 

@@ -26,11 +26,12 @@ pub struct Tree {
 
 impl Tree {
     /// Builds the (unsigned) tree of `records` and `links` with sequence
-    /// number `seq`. Records are sorted by node id and deduplicated.
+    /// number `seq`. Records are sorted by node id (go-ethereum's: keccak256
+    /// of the public key) and deduplicated.
     pub fn new(seq: u64, records: Vec<Enr>, links: Vec<TreeUrl>) -> Tree {
         let mut records = records;
-        records.sort_by(|a, b| a.node_id().as_bytes().cmp(b.node_id().as_bytes()));
-        records.dedup_by(|a, b| a.node_id() == b.node_id());
+        records.sort_by_key(|r| r.node_id().hash());
+        records.dedup_by_key(|r| r.node_id().hash());
         let mut entries = BTreeMap::new();
         let enr_root = build(&mut entries, records.into_iter().map(Entry::Enr).collect());
         let link_root = build(&mut entries, links.into_iter().map(Entry::Link).collect());
@@ -85,7 +86,7 @@ impl Tree {
         self.root.seq
     }
 
-    /// The node records, sorted by node id.
+    /// The node records, sorted by node id (keccak256 of the public key).
     pub fn records(&self) -> Vec<Enr> {
         let mut v: Vec<Enr> = self
             .entries
@@ -95,7 +96,7 @@ impl Tree {
                 _ => None,
             })
             .collect();
-        v.sort_by(|a, b| a.node_id().as_bytes().cmp(b.node_id().as_bytes()));
+        v.sort_by_key(|r| r.node_id().hash());
         v
     }
 

@@ -10,7 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::future::ready;
 use futures::stream::FuturesUnordered;
+use futures::StreamExt as _;
 use secp256k1::SecretKey;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
@@ -29,7 +31,7 @@ use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
 use crate::dial::{DialLimits, DialState, NodeSources};
 use crate::metrics::{TrafficSink, TrafficTable};
-use crate::node::{LocalNode, NodeId};
+use crate::node::{LocalNode, Node, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::rlpx::HandshakeKey;
 use devp2p_discover::db::NodeDb;
@@ -42,7 +44,7 @@ pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
     let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
     let nat = setup_nat(&config, &local_node, local_addr, discovery.as_ref());
-    let sources = node_sources(&config, discovery.as_ref());
+    let sources = node_sources(&config, discovery.as_ref())?;
     Ok(run(
         config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
     ))
@@ -146,16 +148,32 @@ fn setup_nat(
     )
 }
 
-/// The dialer's candidate sources: every discovery mechanism that runs
-/// (none when the server never dials).
-fn node_sources(config: &Config, discovery: Option<&Discv4>) -> NodeSources {
+/// The dialer's candidate sources: every discovery mechanism that runs and
+/// one DNS walk per `dns_lists` URL (none when the server never dials). The
+/// DNS sources run no task: dropping them (at stop) ends them.
+fn node_sources(config: &Config, discovery: Option<&Discv4>) -> Result<NodeSources, ServerError> {
     let mut sources = NodeSources::new();
-    if !config.no_dial {
-        if let Some(disc) = discovery {
-            sources.push(disc.random_nodes());
+    if config.no_dial {
+        return Ok(sources);
+    }
+    if let Some(disc) = discovery {
+        sources.push(disc.random_nodes());
+    }
+    if !config.dns_lists.is_empty() {
+        let client = devp2p_dnsdisc::Client::new(devp2p_dnsdisc::ClientConfig {
+            name_server: config.dns_server,
+            ..Default::default()
+        })
+        .map_err(ServerError::Dns)?;
+        for url in &config.dns_lists {
+            let records = devp2p_dnsdisc::DnsSource::new(client.clone(), vec![url.clone()]);
+            // Records to dialable nodes (those with an IP and TCP port).
+            sources.push(
+                records.filter_map(|r| ready(Node::from_enr(&r).ok().filter(Node::is_complete))),
+            );
         }
     }
-    sources
+    Ok(sources)
 }
 
 /// Builds the server task from what the steps produced, spawns it (and the

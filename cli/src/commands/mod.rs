@@ -2,6 +2,7 @@
 
 mod devnet;
 mod discv4;
+mod dns;
 mod enrdump;
 mod key;
 mod node;
@@ -45,6 +46,9 @@ enum Command {
     Node(Box<node::NodeArgs>),
     /// Run N nodes on 127.0.0.1 that discover each other and gossip (the main demo).
     Devnet(devnet::DevnetArgs),
+    /// EIP-1459 DNS node lists: sign a tree, export its TXT records, download one.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
 }
 
 /// Why a command failed (after its command line parsed).
@@ -88,6 +92,15 @@ pub(crate) enum CliError {
     /// The config file is unusable.
     #[error(transparent)]
     ConfigFile(#[from] crate::config_file::ConfigFileError),
+    /// A DNS tree could not be resolved or verified.
+    #[error("dns: {0}")]
+    Dns(#[from] devp2p::dnsdisc::Error),
+    /// A DNS tree entry or URL is malformed.
+    #[error("dns: {0}")]
+    DnsEntry(#[from] devp2p::dnsdisc::EntryError),
+    /// A tree directory (enrtree-info.json, nodes.json) is unusable.
+    #[error("tree definition: {0}")]
+    Definition(String),
     /// A file we refuse to overwrite already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
@@ -114,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Rlpx(cmd) => block_on("warn", rlpx::run(cmd)),
         Command::Node(args) => block_on("info", node::run(*args)),
         Command::Devnet(args) => block_on("warn", devnet::run(args)),
+        Command::Dns(cmd) => block_on("warn", dns::run(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -73,6 +73,12 @@ pub(super) struct NodeArgs {
     /// Client name sent in Hello.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// EIP-1459 DNS node list to dial nodes from (enrtree://<key>@<domain>; repeatable).
+    #[arg(long = "dns", value_name = "URL")]
+    pub dns: Vec<devp2p::dnsdisc::TreeUrl>,
+    /// Name server (IP:PORT) for the --dns lists [default: the system's resolvers].
+    #[arg(long = "dns.server", value_name = "IP:PORT")]
+    pub dns_server: Option<SocketAddr>,
     /// Demo protocol network id (peers on other networks are refused).
     #[arg(long, value_name = "ID", default_value_t = DEFAULT_NETWORK_ID)]
     pub networkid: u64,
@@ -151,6 +157,12 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(name) = &args.name {
         config.name = name.clone();
+    }
+    if !args.dns.is_empty() {
+        config.dns_lists = args.dns.clone();
+    }
+    if let Some(server) = args.dns_server {
+        config.dns_server = Some(server);
     }
     Ok(config)
 }

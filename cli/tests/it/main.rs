@@ -11,6 +11,7 @@ mod cli_key;
 mod cli_metrics;
 mod cli_node;
 mod common;
+mod dns;
 mod interop_discv4;
 mod interop_geth;
 mod interop_js;
