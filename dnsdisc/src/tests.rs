@@ -124,7 +124,8 @@ fn entries_round_trip() {
 #[test]
 fn malformed_entries_are_typed_errors() {
     use EntryError::*;
-    let cases: Vec<(&str, fn(&EntryError) -> bool)> = vec![
+    type Check = fn(&EntryError) -> bool;
+    let cases: Vec<(&str, Check)> = vec![
         ("enrtree-branch:1,2", |e| matches!(e, BadHash { .. })),
         ("enrtree-branch:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", |e| matches!(e, BadHash { .. })),
         ("enrtree-branch:AAAAAAAAAAAAAAAAAAAA,", |e| matches!(e, EmptyChild)),
