@@ -43,6 +43,10 @@ pub const RATE_BURST: u32 = 10;
 /// memory for a hostile tree. 65,536 entries is ~30 MB of records, far
 /// above the largest public list (~4,000 nodes).
 pub const MAX_TREE_ENTRIES: usize = 65_536;
+/// DNS lookups in flight at once per client (all its walks and downloads
+/// together): 16, our choice; a walk has one at a time, so this only
+/// bounds callers that share a client across many trees or tasks.
+pub const MAX_OUTSTANDING_LOOKUPS: usize = 16;
 /// Failed leaf lookups after which a walk re-checks the tree's root (the
 /// tree may have been replaced): 5, go-ethereum's `rootRecheckFailCount`.
 pub const ROOT_RECHECK_FAIL_COUNT: u32 = 5;
@@ -91,6 +95,9 @@ struct Inner {
     /// Verified entries by hash text; an entry is content-addressed, so one
     /// cache serves every tree.
     cache: Mutex<LruCache<EntryHash, Entry>>,
+    /// [`MAX_OUTSTANDING_LOOKUPS`] permits; a lookup waits for one (the wait
+    /// counts against its time limit).
+    lookups: tokio::sync::Semaphore,
 }
 
 /// Which subtree an entry was found in (each admits one leaf type).
@@ -119,6 +126,7 @@ impl Client {
                 config,
                 resolver: Box::new(resolver),
                 cache: Mutex::new(LruCache::new(cap)),
+                lookups: tokio::sync::Semaphore::new(MAX_OUTSTANDING_LOOKUPS),
             }),
         }
     }
@@ -132,7 +140,12 @@ impl Client {
     /// lookup time limit.
     async fn lookup(&self, name: &str) -> Result<Vec<String>, Error> {
         let after = self.inner.config.lookup_timeout;
-        let raw = tokio::time::timeout(after, self.inner.resolver.lookup_txt(name))
+        let lookup = async {
+            // Never closed, so acquiring only waits.
+            let _permit = self.inner.lookups.acquire().await;
+            self.inner.resolver.lookup_txt(name).await
+        };
+        let raw = tokio::time::timeout(after, lookup)
             .await
             .map_err(|_| Error::Timeout {
                 name: name.to_owned(),

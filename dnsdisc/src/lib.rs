@@ -51,8 +51,8 @@ mod tests;
 
 pub use client::{
     Client, ClientConfig, RandomWalk, Step, DEFAULT_CACHE_LIMIT, DEFAULT_LOOKUP_TIMEOUT,
-    DEFAULT_MAX_TREES, DEFAULT_RATE_LIMIT, DEFAULT_RECHECK_INTERVAL, MAX_TREE_ENTRIES, RATE_BURST,
-    ROOT_RECHECK_FAIL_COUNT,
+    DEFAULT_MAX_TREES, DEFAULT_RATE_LIMIT, DEFAULT_RECHECK_INTERVAL, MAX_OUTSTANDING_LOOKUPS,
+    MAX_TREE_ENTRIES, RATE_BURST, ROOT_RECHECK_FAIL_COUNT,
 };
 pub use entry::{
     Entry, EntryHash, RootEntry, TreeUrl, HASH_ABBREV_LEN, MAX_BRANCH_CHILDREN, MAX_HASH_LEN,
@@ -60,5 +60,5 @@ pub use entry::{
 };
 pub use error::{EntryError, Error};
 pub use resolver::{DnsResolver, LookupFailure, StaticResolver, TxtResolver, DNS_ATTEMPTS};
-pub use source::{DnsSource, ERROR_BACKOFF_MAX, ERROR_BACKOFF_MIN, IDLE_MIN_SLEEP};
+pub use source::{is_dialable, DnsSource, ERROR_BACKOFF_MAX, ERROR_BACKOFF_MIN, IDLE_MIN_SLEEP};
 pub use tree::{Tree, TXT_STRING_LEN};

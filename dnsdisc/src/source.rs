@@ -32,7 +32,9 @@ pub const IDLE_MIN_SLEEP: Duration = Duration::from_secs(1);
 
 /// Verified node records from the trees at some `enrtree://` URLs, as a
 /// `Stream` (see the module docs for when it resolves, sleeps and backs
-/// off). It never ends while there is a tree to walk.
+/// off). Only dialable records come out (an IP address and a TCP port for
+/// it, see [`is_dialable`]); others are skipped. It never ends while there
+/// is a tree to walk.
 pub struct DnsSource {
     inner: BoxStream<'static, Enr>,
 }
@@ -57,7 +59,11 @@ impl DnsSource {
             }
             loop {
                 match walk.step().await {
-                    Ok(Step::Record(enr)) => return Some((enr, (walk, 0))),
+                    Ok(Step::Record(enr)) if is_dialable(&enr) => return Some((enr, (walk, 0))),
+                    Ok(Step::Record(enr)) => {
+                        debug!(target: "p2p::dnsdisc", id = %enr.node_id(), "record without IP and TCP port skipped");
+                        failures = 0;
+                    }
                     Ok(Step::Progress) => failures = 0,
                     Ok(Step::Idle(until)) => {
                         let floor = tokio::time::Instant::now() + IDLE_MIN_SLEEP;
@@ -76,6 +82,13 @@ impl DnsSource {
             inner: inner.boxed(),
         }
     }
+}
+
+/// Whether `enr` names an endpoint a dialer can use: IPv4 with `tcp`, or
+/// IPv6 with `tcp6` (or `tcp`, EIP-778's fallback).
+pub fn is_dialable(enr: &Enr) -> bool {
+    (enr.ip4().is_some() && enr.tcp().is_some())
+        || (enr.ip6().is_some() && enr.tcp6().or(enr.tcp()).is_some())
 }
 
 /// Back-off after `failures` consecutive failed steps (≥ 1).

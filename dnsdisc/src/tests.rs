@@ -346,3 +346,94 @@ async fn sync_all_downloads_linked_trees() {
     assert_eq!(all[1].0, ub);
     assert_eq!(all[1].1, tb);
 }
+
+/// A resolver whose records the test can replace while a client uses it.
+#[derive(Debug, Clone, Default)]
+struct SharedResolver(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>);
+
+impl SharedResolver {
+    fn serve(&self, records: std::collections::BTreeMap<String, String>) {
+        let mut map = self.0.lock().unwrap();
+        map.clear();
+        map.extend(records);
+    }
+}
+
+impl TxtResolver for SharedResolver {
+    fn lookup_txt<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Vec<u8>>, LookupFailure>> {
+        let found = self.0.lock().unwrap().get(name).cloned();
+        Box::pin(async move {
+            found
+                .map(|t| vec![t.into_bytes()])
+                .ok_or_else(|| LookupFailure(format!("no record for {name}")))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn walk_rechecks_the_root_and_follows_a_new_seq() {
+    let key = SecretKey::from_slice(&[8; 32]).unwrap();
+    let old = records(20, 3);
+    let new = records(21, 3);
+    let (t1, url) = signed(1, old.clone(), vec![], &key, "n");
+    let (t2, _) = signed(2, new.clone(), vec![], &key, "n");
+    let resolver = SharedResolver::default();
+    resolver.serve(t1.to_txt("n"));
+    let recheck = Duration::from_secs(60);
+    let client = Client::with_resolver(
+        ClientConfig {
+            recheck_interval: recheck,
+            // The rate limit's sleeps are what moves paused time on.
+            rate_limit: DEFAULT_RATE_LIMIT,
+            ..config()
+        },
+        resolver.clone(),
+    );
+    let deadline = tokio::time::Instant::now() + recheck;
+    let mut source = DnsSource::from_walk(client.random_walk(url).with_seed(5));
+    // One full round, so every old entry is cached (failing leaf lookups
+    // would trigger an early root re-check, as in go-ethereum).
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < old.len() {
+        let r = source.next().await.unwrap();
+        assert!(old.contains(&r));
+        seen.insert(r.node_id());
+    }
+    resolver.serve(t2.to_txt("n"));
+    // Before the re-check only old records come; after it new ones.
+    let mut saw_new = false;
+    for _ in 0..1000 {
+        let r = tokio::time::timeout(Duration::from_secs(600), source.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if tokio::time::Instant::now() < deadline {
+            assert!(old.contains(&r), "a new record before the re-check");
+        } else if new.contains(&r) {
+            saw_new = true;
+            break;
+        }
+    }
+    assert!(saw_new, "the new root (seq 2) was followed");
+    // A root going back in seq is refused (the walk keeps the newer one).
+    let mut walk = client.random_walk(t2_url(&key)).with_seed(6);
+    assert_eq!(walk.step().await.unwrap(), Step::Progress, "root seq 2");
+    resolver.serve(t1.to_txt("n"));
+    tokio::time::advance(recheck).await;
+    let err = walk.step().await.unwrap_err();
+    assert!(
+        matches!(err, Error::SeqWentBack { old: 2, new: 1, .. }),
+        "{err}"
+    );
+}
+
+fn t2_url(key: &SecretKey) -> TreeUrl {
+    TreeUrl::new(
+        "n",
+        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, key),
+    )
+    .unwrap()
+}

@@ -239,7 +239,7 @@ fn sorted_texts(records: &[Enr]) -> Vec<String> {
 async fn dns_sign_to_txt_serve_sync_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let tree_dir = tmp.path().join("tree");
-    let recs = records(1, 20); // 20 > 13: two levels of branches
+    let recs = records(1, 200); // > 13²: three levels of branches
     write_crawl_nodes(&tree_dir, &recs);
     let keyfile = tmp.path().join("key");
     std::fs::write(&keyfile, fixed_key_hex(7)).unwrap();
@@ -258,6 +258,7 @@ async fn dns_sign_to_txt_serve_sync_round_trip() {
     let nsd = Nsd::start(&[(DOMAIN, zone)], None, None).await;
     let out_dir = tmp.path().join("synced");
     let server = nsd.addr.to_string();
+    let t0 = std::time::Instant::now();
     ours_ok(&[
         "dns",
         "sync",
@@ -267,6 +268,12 @@ async fn dns_sign_to_txt_serve_sync_round_trip() {
         &server,
     ])
     .await;
+    eprintln!(
+        "dns sync: {} records, {} TXT records in {:.0} ms (process start included)",
+        recs.len(),
+        txt.len(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     assert_eq!(dir_records(&out_dir), sorted_texts(&recs));
     assert_eq!(info(&out_dir)["signature"], info(&tree_dir)["signature"]);
     assert_eq!(info(&out_dir)["seq"], 7);
