@@ -437,3 +437,47 @@ fn t2_url(key: &SecretKey) -> TreeUrl {
     )
     .unwrap()
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Untrusted text never panics a parser.
+        #[test]
+        fn parsers_never_panic(text in "(enrtree-root:v1 |enrtree-branch:|enrtree://|enr:)?[ -~]{0,600}") {
+            let _ = text.parse::<Entry>();
+            let _ = text.parse::<RootEntry>();
+            let _ = text.parse::<TreeUrl>();
+            let _ = text.parse::<EntryHash>();
+        }
+
+        /// Any set of records and links: build, sign, publish, sync gives
+        /// the same tree back, and every TXT record fits the limit.
+        #[test]
+        fn trees_round_trip(n in 0u16..40, seed in any::<u64>(), links in 0usize..20, seq in any::<u64>()) {
+            let key = SecretKey::from_slice(&[42; 32]).unwrap();
+            let link_urls: Vec<TreeUrl> = (0..links)
+                .map(|i| {
+                    let k = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
+                    TreeUrl::new(&format!("l{i}.example.org"), secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &k)).unwrap()
+                })
+                .collect();
+            let (tree, url) = signed(seq, records(seed, n), link_urls.clone(), &key, "p.test");
+            let txt = tree.to_txt("p.test");
+            for t in txt.values() {
+                prop_assert!(t.len() <= MAX_TXT_LEN);
+            }
+            let client = Client::with_resolver(config(), StaticResolver::new(txt));
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let synced = rt.block_on(client.sync_tree(&url)).unwrap();
+            prop_assert_eq!(&synced, &tree);
+            prop_assert_eq!(synced.records().len(), usize::from(n));
+            let mut want = link_urls;
+            want.sort_by_key(|l| l.to_string());
+            prop_assert_eq!(synced.links(), want);
+        }
+    }
+}
