@@ -320,6 +320,24 @@ impl Client {
     }
 }
 
+/// Queues `children` for resolution unless that makes the queue longer
+/// than [`MAX_TREE_ENTRIES`] (a hostile tree cannot grow a walk's memory
+/// without bound).
+fn extend_missing(
+    missing: &mut Vec<EntryHash>,
+    children: Vec<EntryHash>,
+    domain: &str,
+) -> Result<(), Error> {
+    if missing.len() + children.len() > MAX_TREE_ENTRIES {
+        return Err(Error::TreeTooLarge {
+            domain: domain.to_owned(),
+            max: MAX_TREE_ENTRIES,
+        });
+    }
+    missing.extend(children);
+    Ok(())
+}
+
 fn check_kind(entry: &Entry, kind: Subtree, domain: &str, hash: &EntryHash) -> Result<(), Error> {
     let name = || format!("{hash}.{domain}");
     match (entry, kind) {
@@ -516,7 +534,7 @@ impl RandomWalk {
             let t = &mut self.trees[i];
             t.links_missing.remove(0);
             match entry {
-                Entry::Branch(children) => t.links_missing.extend(children),
+                Entry::Branch(children) => extend_missing(&mut t.links_missing, children, &domain)?,
                 Entry::Link(url) => self.add_link(&domain, url)?,
                 Entry::Enr(_) => {}
             }
@@ -531,11 +549,10 @@ impl RandomWalk {
             }
         }
         let t = &mut self.trees[i];
-        let Some(pick) =
-            (!t.enrs_missing.is_empty()).then(|| self.rng.gen_range(0..t.enrs_missing.len()))
-        else {
-            return Ok(Step::Progress);
-        };
+        if t.enrs_missing.is_empty() {
+            return Ok(Step::Progress); // no root yet (it failed): due again later
+        }
+        let pick = self.rng.gen_range(0..t.enrs_missing.len());
         let hash = t.enrs_missing[pick].clone();
         let entry = client.resolve_entry(&domain, &hash).await?;
         check_kind(&entry, Subtree::Enr, &domain, &hash)?;
@@ -543,7 +560,7 @@ impl RandomWalk {
         t.enrs_missing.swap_remove(pick);
         match entry {
             Entry::Branch(children) => {
-                t.enrs_missing.extend(children);
+                extend_missing(&mut t.enrs_missing, children, &domain)?;
                 Ok(Step::Progress)
             }
             Entry::Enr(enr) => {
