@@ -221,15 +221,23 @@ where
     runtime.block_on(fut)
 }
 
-/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere).
-pub(crate) async fn wait_for_signal() {
+/// Registers for SIGINT and SIGTERM at once and returns a future that
+/// completes when one arrives (Ctrl-C elsewhere). Call it before announcing
+/// readiness (an enode line, a listener): a signal that arrives between the
+/// announcement and the first poll then still ends the command cleanly
+/// instead of killing the process with the default action.
+pub(crate) fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
-        match (
+        (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
-        ) {
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}
@@ -240,9 +248,9 @@ pub(crate) async fn wait_for_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -178,6 +178,8 @@ pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
     });
     config.protocols.push(demo.protocol());
     let server = Server::start(config).await?;
+    // Before the enode line: from then on SIGTERM must mean a clean stop.
+    let signal = wait_for_signal();
 
     // The contract: the enode URL is the first line on stdout.
     {
@@ -213,7 +215,6 @@ pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
             );
         }
     }
-    let signal = wait_for_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
