@@ -4,7 +4,9 @@
 //! The stream is pull-driven: it owns the walk, runs no task of its own and
 //! holds no buffer; a record is resolved only when the consumer polls for
 //! one (the dialer polls only when it has a free slot, as EIP-1459 asks:
-//! "request entries when needed"). Dropping the stream stops everything.
+//! "request entries when needed"). Dropping the stream stops everything
+//! (hickory-resolver's connection tasks are aborted with the last clone of
+//! the client's resolver).
 //! When every tree is synced without records it sleeps until the next root
 //! re-check; after errors it backs off exponentially, so it never spins.
 

@@ -150,7 +150,9 @@ fn setup_nat(
 
 /// The dialer's candidate sources: every discovery mechanism that runs and
 /// one DNS walk per `dns_lists` URL (none when the server never dials). The
-/// DNS sources run no task: dropping them (at stop) ends them.
+/// DNS sources run no task of their own and share one resolver, whose
+/// connection tasks hickory aborts when the last source is dropped (at stop;
+/// `tests/stop_accounting.rs` checks with a lookup in flight).
 fn node_sources(config: &Config, discovery: Option<&Discv4>) -> Result<NodeSources, ServerError> {
     let mut sources = NodeSources::new();
     if config.no_dial {
