@@ -45,6 +45,17 @@ pub const MAX_DOMAIN_LEN: usize = 253;
 /// Longest label of a domain name, in characters (RFC 1035).
 pub const MAX_LABEL_LEN: usize = 63;
 
+/// Characters of a `sig=` value: unpadded base64 of [`SIGNATURE_LEN`] bytes.
+const SIGNATURE_TEXT_LEN: usize = (SIGNATURE_LEN * 4).div_ceil(3);
+/// Bytes of a compressed secp256k1 public key (SEC 1).
+const COMPRESSED_KEY_LEN: usize = 33;
+/// Characters of a link's key: unpadded base32 of [`COMPRESSED_KEY_LEN`] bytes.
+const KEY_TEXT_LEN: usize = (COMPRESSED_KEY_LEN * 8).div_ceil(5);
+/// Characters of untrusted text quoted in an error message, at most.
+pub(crate) const QUOTE_LEN: usize = 64;
+/// Characters of an unknown entry's start quoted in its error.
+const PREFIX_QUOTE_LEN: usize = 16;
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A reference to an entry: the base32 (no padding) of a keccak256 prefix
@@ -154,8 +165,8 @@ impl RootEntry {
 
     /// Decodes a `sig=` value.
     pub fn decode_signature(text: &str) -> Result<[u8; SIGNATURE_LEN], EntryError> {
-        // 65 bytes are 87 base64 characters; refuse longer input before decoding.
-        if text.len() > 88 {
+        // Refuse other lengths before decoding.
+        if text.len() != SIGNATURE_TEXT_LEN {
             return Err(EntryError::BadSignatureEncoding);
         }
         let bytes = B64
@@ -264,17 +275,13 @@ impl FromStr for TreeUrl {
             .strip_prefix(LINK_PREFIX)
             .ok_or(EntryError::NotEnrtreeUrl)?;
         let (key, domain) = rest.split_once('@').ok_or(EntryError::MissingPublicKey)?;
-        // A compressed key is 33 bytes, 53 base32 characters.
-        if key.len() > 56 {
+        if key.len() != KEY_TEXT_LEN {
             return Err(EntryError::BadPublicKey);
         }
         let bytes = BASE32_NOPAD
             .decode(key.as_bytes())
             .map_err(|_| EntryError::BadPublicKey)?;
         let public_key = PublicKey::from_slice(&bytes).map_err(|_| EntryError::BadPublicKey)?;
-        if bytes.len() != 33 {
-            return Err(EntryError::BadPublicKey);
-        }
         TreeUrl::new(domain, public_key)
     }
 }
@@ -357,7 +364,7 @@ impl FromStr for Entry {
             Ok(Entry::Enr(s.parse()?))
         } else {
             Err(EntryError::UnknownEntry {
-                prefix: s.chars().take(16).collect(),
+                prefix: s.chars().take(PREFIX_QUOTE_LEN).collect(),
             })
         }
     }
@@ -375,7 +382,7 @@ fn check_len(s: &str) -> Result<(), EntryError> {
 
 fn check_domain(domain: &str) -> Result<(), EntryError> {
     let bad = |reason| EntryError::BadDomain {
-        domain: domain.chars().take(64).collect(),
+        domain: domain.chars().take(QUOTE_LEN).collect(),
         reason,
     };
     if domain.is_empty() {

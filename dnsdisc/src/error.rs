@@ -68,7 +68,7 @@ pub enum EntryError {
 impl EntryError {
     pub(crate) fn bad_hash(text: &str) -> Self {
         EntryError::BadHash {
-            hash: text.chars().take(64).collect(),
+            hash: text.chars().take(crate::entry::QUOTE_LEN).collect(),
         }
     }
 }

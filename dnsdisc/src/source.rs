@@ -95,6 +95,7 @@ pub fn is_dialable(enr: &Enr) -> bool {
 
 /// Back-off after `failures` consecutive failed steps (≥ 1).
 fn backoff(failures: u32) -> Duration {
+    // 2^8 s is far above ERROR_BACKOFF_MAX: the cap only keeps the shift small.
     let shift = failures.saturating_sub(1).min(8);
     (ERROR_BACKOFF_MIN * (1u32 << shift)).min(ERROR_BACKOFF_MAX)
 }
