@@ -168,6 +168,15 @@ pub struct Config {
     /// record is fetched. Default none (dial every candidate). Code only.
     #[serde(skip)]
     pub dial_filter: Option<DialFilter>,
+    /// EIP-1459 DNS node lists (`enrtree://<key>@<domain>`, text in TOML)
+    /// feeding the dialer, one node source per URL (not used with
+    /// `no_dial`). Default empty.
+    pub dns_lists: Vec<devp2p_dnsdisc::TreeUrl>,
+    /// Name server (ip:port) the DNS lists are resolved with; `None` (the
+    /// default) uses the system's resolvers (`/etc/resolv.conf`). With
+    /// `net_restrict` set, the lists are resolved only through a
+    /// `dns_server` inside the allowed networks.
+    pub dns_server: Option<SocketAddr>,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -203,6 +212,8 @@ impl Default for Config {
             enable_msg_events: false,
             dial_history_expiration: DIAL_HISTORY_EXPIRATION,
             dial_filter: None,
+            dns_lists: Vec::new(),
+            dns_server: None,
         }
     }
 }
@@ -229,6 +240,8 @@ impl fmt::Debug for Config {
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
             .field("dial_filter", &self.dial_filter.as_ref().map(|_| "<set>"))
+            .field("dns_lists", &self.dns_lists)
+            .field("dns_server", &self.dns_server)
             .finish_non_exhaustive()
     }
 }

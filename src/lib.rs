@@ -77,6 +77,9 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub use devp2p_discover::node;
+/// EIP-1459 DNS node lists (crate `devp2p-dnsdisc`): trees, the client, the
+/// node source behind [`Config::dns_lists`].
+pub use devp2p_dnsdisc as dnsdisc;
 /// RLPx, the encrypted transport (the `devp2p-rlpx` crate).
 pub use devp2p_rlpx as rlpx;
 /// The secp256k1 crate our keys come from (`Config::with_key` takes its

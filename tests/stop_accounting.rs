@@ -4,6 +4,8 @@
 //! process has exactly the file descriptors it had (after the test drops its
 //! own client sockets), and the node database file is closed (redb can open
 //! it again, which it refuses while another handle holds the file lock).
+//! A DNS node list is configured too, its name server a UDP socket that
+//! never answers, so a lookup is in flight when `stop()` runs.
 //!
 //! Its own test binary with a single test, so no other test opens files or
 //! spawns tasks in this process while it counts.
@@ -51,6 +53,17 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("nodes.redb");
 
+    // The DNS list's name server: receives queries, never answers.
+    let silent_dns = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind udp");
+    let list_key = devp2p::secp256k1::SecretKey::from_slice(&[5; 32]).expect("key");
+    let list_url = devp2p::dnsdisc::TreeUrl::new(
+        "stop.example.test",
+        devp2p::secp256k1::PublicKey::from_secret_key(devp2p::secp256k1::SECP256K1, &list_key),
+    )
+    .expect("url");
+
     let tasks_before = alive_tasks();
     let fds_before = open_fds();
 
@@ -63,6 +76,8 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     cfg.node_database = Some(db_path.clone());
     // A dial filter puts discv4's record fetching into its feeder task.
     cfg.dial_filter = Some(Arc::new(|_: &devp2p::Candidate| true));
+    cfg.dns_lists = vec![list_url];
+    cfg.dns_server = Some(silent_dns.local_addr().expect("udp addr"));
     let server = Arc::new(Server::start(cfg).await.expect("server starts"));
     assert!(server.discovery().is_some(), "discovery runs");
     // One more node source (its feeder task must end with the server too).
@@ -72,6 +87,16 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
         .expect("source added");
 
     let conns = connect_raw_peers(&server, 20_000, PEERS, CONNECT_CONCURRENCY).await;
+    // The DNS walk has sent its first query (the root's) by now.
+    let mut query = [0u8; 512];
+    let (n, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        silent_dns.recv_from(&mut query),
+    )
+    .await
+    .expect("a DNS query within 30 s")
+    .expect("recv");
+    assert!(n > 12, "a DNS query");
     let tasks_running = alive_tasks();
     let fds_running = open_fds();
 
@@ -80,6 +105,7 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     drop(conns);
     drop(server);
     let fds_after = open_fds();
+    drop(silent_dns);
     eprintln!(
         "stop accounting: tasks before={tasks_before} with {PEERS} peers={tasks_running} \
          after stop={tasks_after}; fds before={fds_before} with peers={fds_running} \

@@ -147,6 +147,8 @@ mod tests {
             nat = "none"
             no_dial = true
             enable_msg_events = true
+            dns_lists = ["enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@nodes.example.org"]
+            dns_server = "127.0.0.1:5353"
         "#;
         let c = parse(text).unwrap();
         assert_eq!(c.max_peers, 7);
@@ -154,6 +156,8 @@ mod tests {
         assert!(c.no_discovery && c.no_dial && c.enable_msg_events);
         assert_eq!(c.listen_addr, Some("127.0.0.1:4000".parse().unwrap()));
         assert!(c.net_restrict.is_some());
+        assert_eq!(c.dns_lists[0].domain(), "nodes.example.org");
+        assert_eq!(c.dns_server, Some("127.0.0.1:5353".parse().unwrap()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use super::Config;
 use crate::node::{Enr, Node};
+use devp2p_dnsdisc::{EntryError, TreeUrl};
 
 /// One of the public networks go-ethereum v1.17.10 knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,11 +123,15 @@ impl Network {
     }
 
     /// The DNS node list URLs (EIP-1459 `enrtree://` links) of this network.
-    pub fn dns_trees(self) -> Vec<String> {
-        vec![format!(
-            "{DNS_PREFIX}{DNS_PROTOCOL}.{}.ethdisco.net",
-            self.name()
-        )]
+    pub fn dns_trees(self) -> Result<Vec<TreeUrl>, NetworkDataError> {
+        let text = format!("{DNS_PREFIX}{DNS_PROTOCOL}.{}.ethdisco.net", self.name());
+        let url = text.parse().map_err(|e: EntryError| NetworkDataError {
+            network: self,
+            list: "dns_trees",
+            index: 0,
+            problem: e.to_string(),
+        })?;
+        Ok(vec![url])
     }
 }
 
@@ -177,7 +182,7 @@ impl Config {
     pub fn apply_network(&mut self, network: Network) -> Result<(), NetworkDataError> {
         self.bootstrap_nodes = network.bootnodes_v4()?;
         // MERGE HOOK (discv5): self.bootstrap_nodes_v5 = network.bootnodes_v5()?;
-        // MERGE HOOK (dnsdisc): self.dns_lists = network.dns_trees();
+        self.dns_lists = network.dns_trees()?;
         Ok(())
     }
 }
@@ -260,14 +265,14 @@ mod tests {
             }
             let v5 = network.bootnodes_v5().unwrap();
             assert_eq!(v5.len(), V5_BOOTNODES.len());
-            for url in network.dns_trees() {
-                assert!(url.starts_with("enrtree://") && url.contains(network.name()));
-            }
+            let dns = network.dns_trees().unwrap();
+            assert!(dns.iter().all(|url| url.domain().contains(network.name())));
             let config =
                 Config::for_network(network, secp256k1::SecretKey::from_slice(&[7; 32]).unwrap())
                     .unwrap();
             config.validate().unwrap();
             assert_eq!(config.bootstrap_nodes, v4);
+            assert_eq!(config.dns_lists, dns);
             assert_eq!(network.name().parse::<Network>().unwrap(), network);
         }
         assert_eq!(Network::Mainnet.bootnodes_v4().unwrap().len(), 9);

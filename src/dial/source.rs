@@ -57,6 +57,9 @@ pub const MAX_SOURCE_NAME_LEN: usize = 32;
 /// The name of the discv4 random-lookup source.
 pub const DISCV4_SOURCE: &str = "discv4";
 
+/// Name of the EIP-1459 DNS list sources in the metrics.
+pub const DNS_SOURCE: &str = "dns";
+
 /// The name of sources added with [`Server::add_node_source`].
 ///
 /// [`Server::add_node_source`]: crate::server::Server::add_node_source

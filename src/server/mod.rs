@@ -160,6 +160,10 @@ pub enum ServerError {
     /// The node database could not be opened.
     #[error("cannot open the node database: {0}")]
     NodeDatabase(#[source] devp2p_discover::db::NodeDbError),
+    /// The DNS resolver for `dns_lists` could not be set up (no usable
+    /// system configuration and no `dns_server`).
+    #[error("cannot set up DNS for the node lists: {0}")]
+    Dns(#[source] devp2p_dnsdisc::Error),
     /// The server has stopped.
     #[error("server stopped")]
     Stopped,

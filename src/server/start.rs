@@ -15,7 +15,7 @@ use secp256k1::SecretKey;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinSet;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::checks::AdmissionLimits;
 use super::conn::{self, SetupCtx};
@@ -27,7 +27,9 @@ use super::{
 };
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
-use crate::dial::{DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE};
+use crate::dial::{
+    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, DNS_SOURCE,
+};
 use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
@@ -42,7 +44,7 @@ pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
     let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
     let nat = setup_nat(&config, &local_node, local_addr, discovery.as_ref());
-    let sources = node_sources(&config, discovery.as_ref());
+    let sources = node_sources(&config, discovery.as_ref())?;
     Ok(run(
         config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
     ))
@@ -146,21 +148,52 @@ fn setup_nat(
     )
 }
 
-/// The dialer's candidate sources: every discovery mechanism that runs
-/// (none when the server never dials), each fed by its own task. discv4
-/// candidates come without records: with a dial filter set, their records
-/// are fetched before the filter sees them.
-fn node_sources(config: &Config, discovery: Option<&Discv4>) -> NodeSources {
+/// The dialer's candidate sources (none when the server never dials), each
+/// fed by its own task: every discovery mechanism that runs and one DNS walk
+/// per `dns_lists` URL. discv4 candidates come without records: with a dial
+/// filter set, their records are fetched before the filter sees them. The
+/// DNS walks share one resolver, whose connection tasks hickory aborts when
+/// the last walk is dropped (at stop; `tests/stop_accounting.rs` checks with
+/// a lookup in flight).
+fn node_sources(config: &Config, discovery: Option<&Discv4>) -> Result<NodeSources, ServerError> {
     let stats = Arc::new(SourceStats::default());
     let mut sources = NodeSources::new(config.dial_filter.clone(), stats);
-    if !config.no_dial {
-        if let Some(disc) = discovery {
-            let mut spec = SourceSpec::new(DISCV4_SOURCE, disc.random_nodes());
-            spec.records = Some(disc.clone());
-            sources.push(spec);
+    if config.no_dial {
+        return Ok(sources);
+    }
+    if let Some(disc) = discovery {
+        let mut spec = SourceSpec::new(DISCV4_SOURCE, disc.random_nodes());
+        spec.records = Some(disc.clone());
+        sources.push(spec);
+    }
+    if !config.dns_lists.is_empty() && dns_server_allowed(config) {
+        let client = devp2p_dnsdisc::Client::new(devp2p_dnsdisc::ClientConfig {
+            name_server: config.dns_server,
+            ..Default::default()
+        })
+        .map_err(ServerError::Dns)?;
+        for url in &config.dns_lists {
+            // Yields only dialable records (an IP and a TCP port).
+            let walk = devp2p_dnsdisc::DnsSource::new(client.clone(), vec![url.clone()]);
+            sources.push(SourceSpec::new(DNS_SOURCE, walk));
         }
     }
-    sources
+    Ok(sources)
+}
+
+/// Whether the DNS lists may be resolved: always without `net_restrict`;
+/// with it, only through a `dns_server` inside the allowed networks (the
+/// system's name servers are never asked then, so a restricted node sends
+/// nothing outside its networks).
+fn dns_server_allowed(config: &Config) -> bool {
+    let Some(restrict) = &config.net_restrict else {
+        return true;
+    };
+    let allowed = config.dns_server.is_some_and(|s| restrict.contains(s.ip()));
+    if !allowed {
+        warn!(target: TARGET, "dns_lists ignored: net_restrict is set and dns_server is not inside it");
+    }
+    allowed
 }
 
 /// Builds the server task from what the steps produced, spawns it (and the

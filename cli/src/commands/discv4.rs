@@ -156,9 +156,9 @@ pub(super) async fn run(cmd: Discv4Command) -> Result<(), CliError> {
         }
         Discv4Command::Listen { common } => {
             let disc = start(&common, DEFAULT_LISTEN_PORT).await?;
+            let signal = wait_for_signal();
             println!("{}", local_enode(&disc, &common));
             let mut report = tokio::time::interval(LISTEN_REPORT_INTERVAL);
-            let signal = wait_for_signal();
             tokio::pin!(signal);
             loop {
                 tokio::select! {

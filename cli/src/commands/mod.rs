@@ -2,6 +2,7 @@
 
 mod devnet;
 mod discv4;
+mod dns;
 mod enrdump;
 mod key;
 mod node;
@@ -45,6 +46,9 @@ enum Command {
     Node(Box<node::NodeArgs>),
     /// Run N nodes on 127.0.0.1 that discover each other and gossip (the main demo).
     Devnet(devnet::DevnetArgs),
+    /// EIP-1459 DNS node lists: sign a tree, export its TXT records, download one.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
 }
 
 /// Why a command failed (after its command line parsed).
@@ -91,6 +95,15 @@ pub(crate) enum CliError {
     /// The built-in data of a known network does not parse (a bug).
     #[error(transparent)]
     Network(#[from] devp2p::config::NetworkDataError),
+    /// A DNS tree could not be resolved or verified.
+    #[error("dns: {0}")]
+    Dns(#[from] devp2p::dnsdisc::Error),
+    /// A DNS tree entry or URL is malformed.
+    #[error("dns: {0}")]
+    DnsEntry(#[from] devp2p::dnsdisc::EntryError),
+    /// A tree directory (enrtree-info.json, nodes.json) is unusable.
+    #[error("tree definition: {0}")]
+    Definition(String),
     /// A file we refuse to overwrite already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
@@ -117,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Rlpx(cmd) => block_on("warn", rlpx::run(cmd)),
         Command::Node(args) => block_on("info", node::run(*args)),
         Command::Devnet(args) => block_on("warn", devnet::run(args)),
+        Command::Dns(cmd) => block_on("warn", dns::run(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -210,15 +224,23 @@ where
     runtime.block_on(fut)
 }
 
-/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere).
-pub(crate) async fn wait_for_signal() {
+/// Registers for SIGINT and SIGTERM at once and returns a future that
+/// completes when one arrives (Ctrl-C elsewhere). Call it before announcing
+/// readiness (an enode line, a listener): a signal that arrives between the
+/// announcement and the first poll then still ends the command cleanly
+/// instead of killing the process with the default action.
+pub(crate) fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{signal, SignalKind};
-        match (
+        (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
-        ) {
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}
@@ -229,9 +251,9 @@ pub(crate) async fn wait_for_signal() {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -77,6 +77,12 @@ pub(super) struct NodeArgs {
     /// Client name sent in Hello.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// EIP-1459 DNS node list to dial nodes from (enrtree://<key>@<domain>; repeatable).
+    #[arg(long = "dns", value_name = "URL")]
+    pub dns: Vec<devp2p::dnsdisc::TreeUrl>,
+    /// Name server (IP:PORT) for the --dns lists [default: the system's resolvers].
+    #[arg(long = "dns.server", value_name = "IP:PORT")]
+    pub dns_server: Option<SocketAddr>,
     /// Demo protocol network id (peers on other networks are refused).
     #[arg(long, value_name = "ID", default_value_t = DEFAULT_NETWORK_ID)]
     pub networkid: u64,
@@ -163,6 +169,12 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     if let Some(name) = &args.name {
         config.name = name.clone();
     }
+    if !args.dns.is_empty() {
+        config.dns_lists = args.dns.clone();
+    }
+    if let Some(server) = args.dns_server {
+        config.dns_server = Some(server);
+    }
     Ok(config)
 }
 
@@ -177,6 +189,8 @@ pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
     });
     config.protocols.push(demo.protocol());
     let server = Server::start(config).await?;
+    // Before the enode line: from then on SIGTERM must mean a clean stop.
+    let signal = wait_for_signal();
 
     // The contract: the enode URL is the first line on stdout.
     {
@@ -215,7 +229,6 @@ pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
             );
         }
     }
-    let signal = wait_for_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {

@@ -2,7 +2,8 @@
 //! (`cli_*`), and interoperability with independent implementations that
 //! drive our CLI and library over real sockets: ethereumjs (`interop_*`,
 //! Node.js scripts in the workspace's `tests/interop/`) and go-ethereum
-//! (`interop_geth`, Go programs built from `tests/geth/`).
+//! (`interop_geth`, Go programs built from `tests/geth/`); `dns`: EIP-1459
+//! node lists served by NSD, cross-checked with go-ethereum's `devp2p dns`.
 //!
 //! Run one group with e.g. `cargo test -p devp2p-cli --test it interop_geth`.
 
@@ -11,6 +12,7 @@ mod cli_key;
 mod cli_metrics;
 mod cli_node;
 mod common;
+mod dns;
 mod interop_discv4;
 mod interop_geth;
 mod interop_js;
