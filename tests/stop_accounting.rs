@@ -63,6 +63,10 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     cfg.node_database = Some(db_path.clone());
     let server = Arc::new(Server::start(cfg).await.expect("server starts"));
     assert!(server.discovery().is_some(), "discovery runs");
+    assert!(
+        server.discovery_v5().is_some(),
+        "discv5 runs on the same socket"
+    );
 
     let conns = connect_raw_peers(&server, 20_000, PEERS, CONNECT_CONCURRENCY).await;
     let tasks_running = alive_tasks();
