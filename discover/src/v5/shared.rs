@@ -6,7 +6,6 @@
 //! bounded channel, and discv4 sends on the same socket through
 //! [`SharedTransport`].
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,23 +49,18 @@ pub struct SharedTransport {
 }
 
 impl DatagramTransport for SharedTransport {
-    fn recv_from<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'a {
-        async move {
-            // mpsc::Receiver::recv is cancel safe.
-            match self.frames.recv().await {
-                Some((data, from)) => {
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    Ok((n, from))
-                }
-                // discv5 stopped: nothing will ever arrive again; discv4
-                // keeps running (and stops on its own shutdown) rather than
-                // spinning on an error.
-                None => std::future::pending().await,
+    async fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        // mpsc::Receiver::recv is cancel safe.
+        match self.frames.recv().await {
+            Some((data, from)) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok((n, from))
             }
+            // discv5 stopped: nothing will ever arrive again; discv4 keeps
+            // running (and stops on its own shutdown) rather than spinning
+            // on an error.
+            None => std::future::pending().await,
         }
     }
 
