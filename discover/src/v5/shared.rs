@@ -88,3 +88,39 @@ pub(crate) fn hand_over(
     };
     counter.fetch_add(1, Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_or_no_discv4_drops_and_counts() {
+        let counters = Arc::new(FrameCounters::default());
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        hand_over(Some(&tx), (vec![1], from), &counters);
+        hand_over(Some(&tx), (vec![2], from), &counters);
+        hand_over(None, (vec![3], from), &counters);
+        assert_eq!(counters.forwarded.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(rx.try_recv().unwrap(), (vec![1], from));
+        assert!(rx.try_recv().is_err(), "the second datagram was dropped");
+    }
+
+    #[tokio::test]
+    async fn datagrams_are_truncated_to_the_buffer() {
+        let (tx, rx) = mpsc::channel(SHARED_V4_QUEUE);
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local_addr = sender.local_addr().unwrap();
+        let mut t = SharedTransport {
+            frames: rx,
+            sender,
+            local_addr,
+        };
+        tx.send((vec![7; 10], local_addr)).await.unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(t.recv_from(&mut buf).await.unwrap(), (4, local_addr));
+        assert_eq!(buf, [7; 4]);
+        assert_eq!(t.local_addr().unwrap(), local_addr);
+    }
+}

@@ -163,3 +163,28 @@ async fn key_mismatch_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, Discv5Error::KeyMismatch));
 }
+
+#[tokio::test]
+async fn random_nodes_wait_for_table_entries() {
+    let a = v5(10, vec![]).await;
+    let b = v5(11, vec![]).await;
+    let mut nodes = a.random_nodes();
+    // Empty table: nothing, and no lookup (the stream only looks at the
+    // table once per MIN_LOOKUP_INTERVAL).
+    let idle = MIN_LOOKUP_INTERVAL + MIN_LOOKUP_INTERVAL / 2;
+    assert!(
+        tokio::time::timeout(idle, futures::StreamExt::next(&mut nodes))
+            .await
+            .is_err(),
+        "no record while the table is empty"
+    );
+    let b_enr = b.local_enr().unwrap();
+    a.add_enr(&b_enr).unwrap();
+    let got = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut nodes))
+        .await
+        .expect("a record once the table has an entry")
+        .unwrap();
+    assert_eq!(got, b_enr);
+    a.shutdown().await;
+    b.shutdown().await;
+}
