@@ -276,7 +276,8 @@ pub enum ConfigError {
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
     BadNode {
-        /// Which list (`static_nodes`, `trusted_nodes`, `bootstrap_nodes`).
+        /// Which list (`static_nodes`, `trusted_nodes`, `bootstrap_nodes`,
+        /// `bootstrap_nodes_v5`).
         list: &'static str,
         /// Position in the list.
         index: usize,
@@ -331,6 +332,14 @@ impl Config {
         self.validate_protocols()?;
         validate_nodes("static_nodes", &self.static_nodes, NeedPort::Tcp)?;
         validate_nodes("bootstrap_nodes", &self.bootstrap_nodes, NeedPort::Udp)?;
+        // A record without a UDP endpoint cannot be contacted; checked as
+        // the node it describes.
+        let v5_nodes: Vec<Node> = self
+            .bootstrap_nodes_v5
+            .iter()
+            .map(|r| Node::from_enr(r).unwrap_or_else(|_| Node::incomplete(r.node_id())))
+            .collect();
+        validate_nodes("bootstrap_nodes_v5", &v5_nodes, NeedPort::Udp)?;
         validate_nodes("trusted_nodes", &self.trusted_nodes, NeedPort::None)?;
         Ok(())
     }

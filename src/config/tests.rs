@@ -182,6 +182,21 @@ fn discv5_bootnodes_are_enr_text() {
     let back: Config = serde_json::from_value(json).unwrap();
     assert_eq!(back.bootstrap_nodes_v5, vec![record]);
     assert!(!back.discovery_v4 && back.discovery_v5);
+    assert_eq!(back.validate(), Err(ConfigError::MissingPrivateKey));
+    c.bootstrap_nodes_v5.push(
+        crate::node::Enr::builder()
+            .ip4("127.0.0.1".parse().unwrap())
+            .sign(&key())
+            .unwrap(),
+    );
+    assert_eq!(
+        c.validate(),
+        Err(ConfigError::BadNode {
+            list: "bootstrap_nodes_v5",
+            index: 1,
+            problem: "needs an address and a UDP port"
+        })
+    );
     let err =
         serde_json::from_str::<Config>(r#"{"bootstrap_nodes_v5": ["enr:nope"]}"#).unwrap_err();
     assert!(err.to_string().contains("record 0"), "{err}");
