@@ -133,8 +133,16 @@ async fn one_record_for_both_protocols() {
     assert_eq!(d5.local_enr().unwrap(), after);
     assert_eq!(v4_peer.request_enr(&node).await.unwrap(), after);
     assert_eq!(v5_peer.request_enr(&after).await.unwrap(), after);
-    // A PONG-driven endpoint vote must not touch the record.
-    assert_eq!(ln.seq(), after.seq());
+    // An endpoint change (the TCP port, as the NAT mapper or the server
+    // sets it) the same way.
+    ln.set_tcp(4242);
+    let moved = ln.enr();
+    assert_eq!(moved.seq(), after.seq() + 1);
+    wait_until("endpoint copied into discv5", || d5.stats().record_updates == 2).await;
+    assert_eq!(v4_peer.request_enr(&node).await.unwrap(), moved);
+    assert_eq!(v5_peer.request_enr(&moved).await.unwrap(), moved);
+    // Nothing else (no PONG vote) moved the sequence number.
+    assert_eq!(ln.seq(), moved.seq());
 
     v4_peer.shutdown().await;
     v5_peer.shutdown().await;
