@@ -391,6 +391,7 @@ impl Server {
             peers: self.shared.peer_counters.clone(),
             traffic: self.shared.traffic.clone(),
             discovery: self.shared.discovery.clone(),
+            discovery_v5: self.shared.discovery_v5.clone(),
         }
     }
 

@@ -138,7 +138,10 @@ async fn one_record_for_both_protocols() {
     ln.set_tcp(4242);
     let moved = ln.enr();
     assert_eq!(moved.seq(), after.seq() + 1);
-    wait_until("endpoint copied into discv5", || d5.stats().record_updates == 2).await;
+    wait_until("endpoint copied into discv5", || {
+        d5.stats().record_updates == 2
+    })
+    .await;
     assert_eq!(v4_peer.request_enr(&node).await.unwrap(), moved);
     assert_eq!(v5_peer.request_enr(&moved).await.unwrap(), moved);
     // Nothing else (no PONG vote) moved the sequence number.
