@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
 pub use crate::dial::{Candidate, DialFilter, DIAL_HISTORY_EXPIRATION};
-use crate::node::Node;
+use crate::node::{Enr, Node};
 use crate::protocol::Protocol;
 pub use devp2p_nat::NatSpec;
 use devp2p_netutil::Netlist;
@@ -114,13 +114,22 @@ pub struct Config {
     /// One in `dial_ratio` peer slots is for peers we dial, the rest for
     /// inbound ones. Default [`DEFAULT_DIAL_RATIO`]; must be > 0.
     pub dial_ratio: usize,
-    /// Do not run node discovery. Default false.
+    /// Do not run node discovery (neither discv4 nor discv5, whatever
+    /// `discovery_v4` / `discovery_v5` say). Default false.
     pub no_discovery: bool,
+    /// Run discv4. Default true. With `discovery_v5` too, both share one UDP
+    /// socket (as go-ethereum).
+    pub discovery_v4: bool,
+    /// Run discv5. Default true.
+    pub discovery_v5: bool,
     /// Client name sent in Hello. Default `devp2p-rs/v<crate version>`.
     pub name: String,
     /// Discovery bootstrap nodes (enode URLs with a UDP port). Default empty.
     #[serde(with = "enode_list")]
     pub bootstrap_nodes: Vec<Node>,
+    /// discv5 bootstrap records (in text, `enr:` strings). Default empty.
+    #[serde(with = "enr_list")]
+    pub bootstrap_nodes_v5: Vec<Enr>,
     /// Nodes kept connected: dialed at start and re-dialed after every
     /// disconnect (after [`DIAL_HISTORY_EXPIRATION`]). DNS names are resolved
     /// at dial time. Default empty.
@@ -197,8 +206,11 @@ impl Default for Config {
             max_pending_peers: DEFAULT_MAX_PENDING_PEERS,
             dial_ratio: DEFAULT_DIAL_RATIO,
             no_discovery: false,
+            discovery_v4: true,
+            discovery_v5: true,
             name: concat!("devp2p-rs/v", env!("CARGO_PKG_VERSION")).to_string(),
             bootstrap_nodes: Vec::new(),
+            bootstrap_nodes_v5: Vec::new(),
             static_nodes: Vec::new(),
             trusted_nodes: Vec::new(),
             net_restrict: None,
@@ -228,7 +240,10 @@ impl fmt::Debug for Config {
             .field("dial_ratio", &self.dial_ratio)
             .field("no_discovery", &self.no_discovery)
             .field("name", &self.name)
+            .field("discovery_v4", &self.discovery_v4)
+            .field("discovery_v5", &self.discovery_v5)
             .field("bootstrap_nodes", &self.bootstrap_nodes.len())
+            .field("bootstrap_nodes_v5", &self.bootstrap_nodes_v5.len())
             .field("static_nodes", &self.static_nodes.len())
             .field("trusted_nodes", &self.trusted_nodes.len())
             .field("net_restrict", &self.net_restrict)
@@ -285,7 +300,8 @@ pub enum ConfigError {
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
     BadNode {
-        /// Which list (`static_nodes`, `trusted_nodes`, `bootstrap_nodes`).
+        /// Which list (`static_nodes`, `trusted_nodes`, `bootstrap_nodes`,
+        /// `bootstrap_nodes_v5`).
         list: &'static str,
         /// Position in the list.
         index: usize,
@@ -340,6 +356,14 @@ impl Config {
         self.validate_protocols()?;
         validate_nodes("static_nodes", &self.static_nodes, NeedPort::Tcp)?;
         validate_nodes("bootstrap_nodes", &self.bootstrap_nodes, NeedPort::Udp)?;
+        // A record without a UDP endpoint cannot be contacted; checked as
+        // the node it describes.
+        let v5_nodes: Vec<Node> = self
+            .bootstrap_nodes_v5
+            .iter()
+            .map(|r| Node::from_enr(r).unwrap_or_else(|_| Node::incomplete(r.node_id())))
+            .collect();
+        validate_nodes("bootstrap_nodes_v5", &v5_nodes, NeedPort::Udp)?;
         validate_nodes("trusted_nodes", &self.trusted_nodes, NeedPort::None)?;
         Ok(())
     }
@@ -447,5 +471,28 @@ mod enode_list {
 }
 
 mod networks;
+/// serde for `bootstrap_nodes_v5`: records as `enr:` text strings.
+mod enr_list {
+    use super::Enr;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(records: &[Enr], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(records.iter().map(|r| r.to_string()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Enr>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.parse::<Enr>()
+                    .map_err(|e| D::Error::custom(format!("record {i}: {e}")))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests;

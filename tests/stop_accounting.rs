@@ -85,6 +85,10 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
         .add_named_node_source("never", futures::stream::pending::<devp2p::node::Node>())
         .await
         .expect("source added");
+    assert!(
+        server.discovery_v5().is_some(),
+        "discv5 runs on the same socket"
+    );
 
     let conns = connect_raw_peers(&server, 20_000, PEERS, CONNECT_CONCURRENCY).await;
     // The DNS walk has sent its first query (the root's) by now.

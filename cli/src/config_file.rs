@@ -136,8 +136,11 @@ mod tests {
             max_pending_peers = 3
             dial_ratio = 2
             no_discovery = true
+            discovery_v4 = false
+            discovery_v5 = true
             name = "x"
             bootstrap_nodes = []
+            bootstrap_nodes_v5 = ["enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8"]
             static_nodes = []
             trusted_nodes = []
             net_restrict = ["10.0.0.0/8", "127.0.0.0/8"]
@@ -154,6 +157,8 @@ mod tests {
         assert_eq!(c.max_peers, 7);
         assert_eq!(c.max_pending_peers, 3);
         assert!(c.no_discovery && c.no_dial && c.enable_msg_events);
+        assert!(!c.discovery_v4 && c.discovery_v5);
+        assert_eq!(c.bootstrap_nodes_v5.len(), 1);
         assert_eq!(c.listen_addr, Some("127.0.0.1:4000".parse().unwrap()));
         assert!(c.net_restrict.is_some());
         assert_eq!(c.dns_lists[0].domain(), "nodes.example.org");

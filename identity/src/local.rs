@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secp256k1::{PublicKey, Secp256k1, SecretKey};
+use tokio::sync::watch;
 
 use super::enode::Node;
 use super::enr::{
@@ -50,6 +51,8 @@ struct State {
     pairs: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The signed record for `seq`, if still valid.
     cached: Option<Enr>,
+    /// Publishes `seq` after every change (see [`LocalNode::subscribe`]).
+    changes: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for LocalNode {
@@ -79,6 +82,7 @@ impl LocalNode {
                 seq: initial_seq,
                 pairs,
                 cached: None,
+                changes: watch::Sender::new(initial_seq),
             })),
         }
     }
@@ -97,6 +101,16 @@ impl LocalNode {
     /// The current sequence number (the one the next [`enr`](Self::enr) carries).
     pub fn seq(&self) -> u64 {
         self.lock().seq
+    }
+
+    /// A change notification: the receiver holds the current sequence
+    /// number and is marked changed each time the record changes (every
+    /// change bumps the sequence number by one). Holds one value, never a
+    /// queue: a slow reader sees only the latest number, and reads the
+    /// latest record with [`enr`](Self::enr). Used to copy our record into
+    /// other services (discv5) so there is one record with one sequence.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.lock().changes.subscribe()
     }
 
     /// Sets the IPv4 (`ip`) or IPv6 (`ip6`) address by family; IPv4-mapped
@@ -215,6 +229,8 @@ impl State {
         // Saturating: a u64 of milliseconds does not run out in practice.
         self.seq = self.seq.saturating_add(1);
         self.cached = None;
+        // Never blocks; works with no receiver.
+        self.changes.send_replace(self.seq);
     }
 }
 
@@ -268,6 +284,22 @@ mod tests {
         assert!(!ln.remove(b"nothing"));
         assert!(!ln.remove(b"id"));
         assert_eq!(ln.seq(), 104);
+    }
+
+    #[test]
+    fn subscribers_see_each_change_once() {
+        let ln = node();
+        let mut rx = ln.subscribe();
+        assert_eq!(*rx.borrow_and_update(), 100);
+        ln.set_tcp(1);
+        ln.set_tcp(1);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 101);
+        ln.set_udp(2);
+        ln.set_raw("x", rlp_uint(1)).unwrap();
+        assert_eq!(*rx.borrow_and_update(), 103, "only the latest is kept");
+        assert!(!rx.has_changed().unwrap());
+        assert_eq!(ln.enr().seq(), 103);
     }
 
     #[test]

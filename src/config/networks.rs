@@ -181,7 +181,7 @@ impl Config {
     /// v1.17.10 does for `--mainnet`, `--sepolia`, `--hoodi`.
     pub fn apply_network(&mut self, network: Network) -> Result<(), NetworkDataError> {
         self.bootstrap_nodes = network.bootnodes_v4()?;
-        // MERGE HOOK (discv5): self.bootstrap_nodes_v5 = network.bootnodes_v5()?;
+        self.bootstrap_nodes_v5 = network.bootnodes_v5()?;
         self.dns_lists = network.dns_trees()?;
         Ok(())
     }
@@ -273,6 +273,7 @@ mod tests {
             config.validate().unwrap();
             assert_eq!(config.bootstrap_nodes, v4);
             assert_eq!(config.dns_lists, dns);
+            assert_eq!(config.bootstrap_nodes_v5, v5);
             assert_eq!(network.name().parse::<Network>().unwrap(), network);
         }
         assert_eq!(Network::Mainnet.bootnodes_v4().unwrap().len(), 9);

@@ -26,6 +26,7 @@ fn defaults_are_documented_values() {
     assert_eq!(c.effective_discovery_addr(), Some(DEFAULT_LISTEN_ADDR));
     assert!(c.name.starts_with("devp2p-rs/v"));
     assert_eq!(c.dial_history_expiration, Duration::from_secs(35));
+    assert!(c.discovery_v4 && c.discovery_v5 && !c.no_discovery);
     assert_eq!(c.validate(), Err(ConfigError::MissingPrivateKey));
     assert_eq!(Config::with_key(key()).validate(), Ok(()));
 }
@@ -160,6 +161,45 @@ fn serde_round_trip_uses_enode_urls() {
     assert_eq!(back.net_restrict, c.net_restrict);
     assert_eq!(back.discovery_addr, c.discovery_addr);
     assert!(back.private_key.is_none());
+}
+
+#[test]
+fn discv5_bootnodes_are_enr_text() {
+    let record = crate::node::Enr::builder()
+        .ip4("127.0.0.1".parse().unwrap())
+        .udp(30303)
+        .sign(&key())
+        .unwrap();
+    let mut c = Config::with_key(key());
+    c.bootstrap_nodes_v5 = vec![record.clone()];
+    c.discovery_v4 = false;
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["bootstrap_nodes_v5"][0], record.to_string());
+    assert!(json["bootstrap_nodes_v5"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("enr:"));
+    let back: Config = serde_json::from_value(json).unwrap();
+    assert_eq!(back.bootstrap_nodes_v5, vec![record]);
+    assert!(!back.discovery_v4 && back.discovery_v5);
+    assert_eq!(back.validate(), Err(ConfigError::MissingPrivateKey));
+    c.bootstrap_nodes_v5.push(
+        crate::node::Enr::builder()
+            .ip4("127.0.0.1".parse().unwrap())
+            .sign(&key())
+            .unwrap(),
+    );
+    assert_eq!(
+        c.validate(),
+        Err(ConfigError::BadNode {
+            list: "bootstrap_nodes_v5",
+            index: 1,
+            problem: "needs an address and a UDP port"
+        })
+    );
+    let err =
+        serde_json::from_str::<Config>(r#"{"bootstrap_nodes_v5": ["enr:nope"]}"#).unwrap_err();
+    assert!(err.to_string().contains("record 0"), "{err}");
 }
 
 #[test]

@@ -47,7 +47,7 @@ use crate::node::{Node, NodeId};
 pub use candidate::{Candidate, DialFilter};
 pub(crate) use source::SKIP_LABELS;
 pub use source::{
-    NodeSource, SourceSnapshot, DEFAULT_SOURCE_NAME, DISCV4_SOURCE, DNS_SOURCE,
+    NodeSource, SourceSnapshot, DEFAULT_SOURCE_NAME, DISCV4_SOURCE, DISCV5_SOURCE, DNS_SOURCE,
     ENR_FETCH_PARALLELISM, MAX_NODE_SOURCES, MAX_SOURCE_NAME_LEN, SOURCE_PREFETCH,
 };
 pub(crate) use source::{NodeSources, SkipReason, SourceCounters, SourceSpec, SourceStats};

@@ -57,6 +57,9 @@ pub const MAX_SOURCE_NAME_LEN: usize = 32;
 /// The name of the discv4 random-lookup source.
 pub const DISCV4_SOURCE: &str = "discv4";
 
+/// The name of the discv5 random-lookup source.
+pub const DISCV5_SOURCE: &str = "discv5";
+
 /// Name of the EIP-1459 DNS list sources in the metrics.
 pub const DNS_SOURCE: &str = "dns";
 

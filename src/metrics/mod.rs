@@ -31,7 +31,11 @@
 //! `p2p_discovery_bucket_nodes{bucket=…}`; the dial pipeline per node source
 //! `p2p_dial_candidates_total{source=…}`, `…_dialed_total`,
 //! `…_connected_total` and `p2p_dial_candidates_skipped_total{source=…,reason=…}`.
-//! Byte counters are payload bytes
+//! discv5 (when it runs)
+//! `p2p_discv5_table_nodes`, `p2p_discv5_v4_frames_forwarded_total`,
+//! `p2p_discv5_v4_frames_dropped_total` (datagrams on the shared socket
+//! handed to discv4, or dropped because its queue was full) and
+//! `p2p_discv5_record_updates_total`. Byte counters are payload bytes
 //! (after snappy decompression); a message is counted out when it is
 //! handed to the transport.
 
@@ -70,6 +74,7 @@ pub(crate) struct Sources {
     pub traffic: Arc<TrafficTable>,
     pub discovery: Option<Discv4>,
     pub sources: Arc<SourceStats>,
+    pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
 }
 
 /// The metrics of one server: a registry of its own (see the module docs).
@@ -92,6 +97,9 @@ impl Metrics {
         registry.register_collector(Box::new(SetupCollector(s.setups)));
         if let Some(discovery) = s.discovery {
             registry.register_collector(Box::new(DiscoveryCollector(discovery)));
+        }
+        if let Some(discovery) = s.discovery_v5 {
+            registry.register_collector(Box::new(Discv5Collector(discovery)));
         }
         registry.register_collector(Box::new(TrafficCollector(s.traffic)));
         registry.register_collector(Box::new(SourceCollector(s.sources)));
@@ -277,6 +285,40 @@ impl Collector for DiscoveryCollector {
     }
 }
 
+/// discv5 table size and the shared-socket hand-over counters.
+#[derive(Debug)]
+struct Discv5Collector(devp2p_discover::v5::Discv5);
+
+impl Collector for Discv5Collector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let stats = self.0.stats();
+        gauge(
+            &mut enc,
+            "discv5_table_nodes",
+            "Nodes in the discv5 table.",
+            self.0.table_len() as u64,
+        )?;
+        counter(
+            &mut enc,
+            "discv5_v4_frames_forwarded",
+            "Datagrams on the shared socket that discv5 handed to discv4.",
+            stats.v4_frames_forwarded,
+        )?;
+        counter(
+            &mut enc,
+            "discv5_v4_frames_dropped",
+            "Datagrams on the shared socket dropped before discv4 (its queue was full).",
+            stats.v4_frames_dropped,
+        )?;
+        counter(
+            &mut enc,
+            "discv5_record_updates",
+            "Records copied from LocalNode into discv5.",
+            stats.record_updates,
+        )
+    }
+}
+
 /// Sub-protocol bytes and messages from the traffic table.
 #[derive(Debug)]
 struct TrafficCollector(Arc<TrafficTable>);
@@ -396,6 +438,10 @@ mod tests {
         "p2p_discovery_packets_out_total counter",
         "p2p_discovery_packets_dropped_total counter",
         "p2p_discovery_bucket_nodes gauge",
+        "p2p_discv5_table_nodes gauge",
+        "p2p_discv5_v4_frames_forwarded_total counter",
+        "p2p_discv5_v4_frames_dropped_total counter",
+        "p2p_discv5_record_updates_total counter",
         "p2p_ingress_bytes_total counter",
         "p2p_ingress_messages_total counter",
         "p2p_ingress_protocol_bytes_total counter",
@@ -435,6 +481,7 @@ mod tests {
             "p2p_ingress_bytes_total 0",
             "p2p_dial_candidates_total{source=\"discv4\"} 0",
             "p2p_dial_candidates_skipped_total{source=\"discv4\",reason=\"filtered\"} 0",
+            "p2p_discv5_v4_frames_dropped_total 0",
         ] {
             assert!(body.lines().any(|l| l == line), "{line} missing:\n{body}");
         }

@@ -108,6 +108,7 @@ use crate::node::{LocalNode, Node, NodeId};
 use crate::peer::{Peer, PeerInfo};
 use crate::protocol::Protocol;
 use devp2p_discover::v4::{DiscoverError, Discv4};
+use devp2p_discover::v5::Discv5;
 use task::Command;
 
 /// Tracing target of this layer.
@@ -157,6 +158,14 @@ pub enum ServerError {
         /// What failed.
         source: DiscoverError,
     },
+    /// Starting discv5 on the UDP address failed.
+    #[error("cannot start discv5 on {addr}: {source}")]
+    DiscoveryV5 {
+        /// The UDP address.
+        addr: SocketAddr,
+        /// What failed.
+        source: devp2p_discover::v5::Discv5Error,
+    },
     /// The node database could not be opened.
     #[error("cannot open the node database: {0}")]
     NodeDatabase(#[source] devp2p_discover::db::NodeDbError),
@@ -187,6 +196,7 @@ struct Shared {
     name: String,
     protocols: Vec<Protocol>,
     discovery: Option<Discv4>,
+    discovery_v5: Option<Discv5>,
     setup_stats: Arc<stats::SetupStats>,
     peer_counters: Arc<stats::PeerCounters>,
     traffic: Arc<TrafficTable>,
@@ -319,6 +329,13 @@ impl Server {
         self.shared.discovery.clone()
     }
 
+    /// The discv5 service, unless `no_discovery`, `discovery_v5 = false`
+    /// (or no discovery address). With discv4 it shares discv4's UDP socket;
+    /// its random-lookup stream feeds the dialer.
+    pub fn discovery_v5(&self) -> Option<Discv5> {
+        self.shared.discovery_v5.clone()
+    }
+
     /// The bound RLPx listening address (with the real port when the config
     /// said port 0), or `None` when not listening.
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -392,6 +409,7 @@ impl Server {
             traffic: self.shared.traffic.clone(),
             discovery: self.shared.discovery.clone(),
             sources: self.shared.sources.clone(),
+            discovery_v5: self.shared.discovery_v5.clone(),
         }
     }
 

@@ -28,7 +28,8 @@ use super::{
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
 use crate::dial::{
-    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, DNS_SOURCE,
+    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, DISCV5_SOURCE,
+    DNS_SOURCE,
 };
 use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
@@ -36,6 +37,7 @@ use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::rlpx::HandshakeKey;
 use devp2p_discover::db::NodeDb;
 use devp2p_discover::v4::{Discv4, Discv4Config};
+use devp2p_discover::v5::{Discv5, Discv5Config};
 
 pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     config.validate()?;
@@ -43,8 +45,8 @@ pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     let (listener, local_addr) = setup_listening(&config)?;
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
     let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
-    let nat = setup_nat(&config, &local_node, local_addr, discovery.as_ref());
-    let sources = node_sources(&config, discovery.as_ref())?;
+    let nat = setup_nat(&config, &local_node, local_addr, discovery.udp_addr());
+    let sources = node_sources(&config, &discovery)?;
     Ok(run(
         config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
     ))
@@ -105,29 +107,96 @@ fn setup_local_node(
     Ok((node_db, local_node))
 }
 
-/// Starts discv4 on the discovery address, if discovery runs, and puts its
-/// UDP port into our record.
+/// The discovery services that run: none, either, or both on one UDP
+/// socket.
+#[derive(Default)]
+struct Discovery {
+    v4: Option<Discv4>,
+    v5: Option<Discv5>,
+}
+
+impl Discovery {
+    /// The UDP address discovery runs on.
+    fn udp_addr(&self) -> Option<SocketAddr> {
+        let v5 = self.v5.as_ref().map(|d| d.local_addr());
+        self.v4.as_ref().map(|d| d.local_addr()).or(v5)
+    }
+}
+
+/// Starts discv4 and/or discv5 on the discovery address (one shared socket
+/// when both run, as go-ethereum), if discovery runs, and puts the UDP port
+/// into our record.
 async fn setup_discovery(
     config: &Config,
     key: SecretKey,
     local_node: &LocalNode,
     node_db: &NodeDb,
     local_addr: Option<SocketAddr>,
-) -> Result<Option<Discv4>, ServerError> {
+) -> Result<Discovery, ServerError> {
     let Some(addr) = discovery_addr(config, local_addr) else {
-        return Ok(None);
+        return Ok(Discovery::default());
     };
-    let cfg = Discv4Config {
+    let v4_cfg = Discv4Config {
         bootnodes: config.bootstrap_nodes.clone(),
         net_restrict: config.net_restrict.clone(),
         db: Some(node_db.clone()),
         ..Discv4Config::default()
     };
-    let disc = Discv4::bind(addr, key, local_node.clone(), cfg)
-        .await
-        .map_err(|source| ServerError::Discovery { addr, source })?;
-    local_node.set_udp(disc.local_addr().port());
-    Ok(Some(disc))
+    // discv5 cannot apply net_restrict to its table (the crate's table
+    // filter is a plain `fn`), so at least its bootnodes are restricted:
+    // nothing is sent to a bootnode outside the allowed networks.
+    let v5_bootnodes = config
+        .bootstrap_nodes_v5
+        .iter()
+        .filter(|r| match &config.net_restrict {
+            None => true,
+            Some(restrict) => r
+                .ip4()
+                .map(IpAddr::V4)
+                .or(r.ip6().map(IpAddr::V6))
+                .is_some_and(|ip| restrict.contains(ip)),
+        })
+        .cloned()
+        .collect();
+    let v5_cfg = Discv5Config {
+        bootnodes: v5_bootnodes,
+        ..Discv5Config::default()
+    };
+    let v5_err = |source| ServerError::DiscoveryV5 { addr, source };
+    let local = local_node.clone();
+    let discovery = match (config.discovery_v4, config.discovery_v5) {
+        (true, true) => {
+            let (v5, shared) = Discv5::bind_shared(addr, key, local.clone(), v5_cfg)
+                .await
+                .map_err(v5_err)?;
+            let v4 = Discv4::spawn(shared, key, local, v4_cfg);
+            Discovery {
+                v4: Some(v4),
+                v5: Some(v5),
+            }
+        }
+        (true, false) => Discovery {
+            v4: Some(
+                Discv4::bind(addr, key, local, v4_cfg)
+                    .await
+                    .map_err(|source| ServerError::Discovery { addr, source })?,
+            ),
+            v5: None,
+        },
+        (false, true) => Discovery {
+            v4: None,
+            v5: Some(
+                Discv5::bind(addr, key, local, v5_cfg)
+                    .await
+                    .map_err(v5_err)?,
+            ),
+        },
+        (false, false) => Discovery::default(),
+    };
+    if let Some(bound) = discovery.udp_addr() {
+        local_node.set_udp(bound.port());
+    }
+    Ok(discovery)
 }
 
 /// Starts port mapping when the NAT spec asks for it (not `extip:`, not a
@@ -137,15 +206,10 @@ fn setup_nat(
     config: &Config,
     local_node: &LocalNode,
     local_addr: Option<SocketAddr>,
-    discovery: Option<&Discv4>,
+    discovery_addr: Option<SocketAddr>,
 ) -> Option<nat::NatMapping> {
     let nat = config.nat.build()?;
-    nat::NatMapping::start(
-        nat,
-        local_node.clone(),
-        local_addr,
-        discovery.map(|d| d.local_addr()),
-    )
+    nat::NatMapping::start(nat, local_node.clone(), local_addr, discovery_addr)
 }
 
 /// The dialer's candidate sources (none when the server never dials), each
@@ -155,16 +219,20 @@ fn setup_nat(
 /// DNS walks share one resolver, whose connection tasks hickory aborts when
 /// the last walk is dropped (at stop; `tests/stop_accounting.rs` checks with
 /// a lookup in flight).
-fn node_sources(config: &Config, discovery: Option<&Discv4>) -> Result<NodeSources, ServerError> {
+fn node_sources(config: &Config, discovery: &Discovery) -> Result<NodeSources, ServerError> {
     let stats = Arc::new(SourceStats::default());
     let mut sources = NodeSources::new(config.dial_filter.clone(), stats);
     if config.no_dial {
         return Ok(sources);
     }
-    if let Some(disc) = discovery {
+    if let Some(disc) = &discovery.v4 {
         let mut spec = SourceSpec::new(DISCV4_SOURCE, disc.random_nodes());
         spec.records = Some(disc.clone());
         sources.push(spec);
+    }
+    if let Some(disc) = &discovery.v5 {
+        // Records (with their endpoints) straight from random lookups.
+        sources.push(SourceSpec::new(DISCV5_SOURCE, disc.random_nodes()));
     }
     if !config.dns_lists.is_empty() && dns_server_allowed(config) {
         let client = devp2p_dnsdisc::Client::new(devp2p_dnsdisc::ClientConfig {
@@ -206,7 +274,7 @@ fn run(
     local_addr: Option<SocketAddr>,
     node_db: NodeDb,
     local_node: LocalNode,
-    discovery: Option<Discv4>,
+    discovery: Discovery,
     nat: Option<nat::NatMapping>,
     sources: NodeSources,
 ) -> Server {
@@ -281,7 +349,8 @@ fn run(
         inbound_count: 0,
         peer_done: FuturesUnordered::new(),
         dials: JoinSet::new(),
-        discovery: discovery.clone(),
+        discovery: discovery.v4.clone(),
+        discovery_v5: discovery.v5.clone(),
         nat,
         node_db: Some((node_db, local_node.clone())),
     };
@@ -295,7 +364,8 @@ fn run(
             local_addr,
             name: config.name,
             protocols: config.protocols,
-            discovery,
+            discovery: discovery.v4,
+            discovery_v5: discovery.v5,
             setup_stats,
             peer_counters,
             traffic,
@@ -309,7 +379,7 @@ fn run(
 /// address with the port the listener actually got (so TCP and UDP share a
 /// port as in the enode URL), else nothing.
 fn discovery_addr(config: &Config, local_addr: Option<SocketAddr>) -> Option<SocketAddr> {
-    if config.no_discovery {
+    if config.no_discovery || !(config.discovery_v4 || config.discovery_v5) {
         return None;
     }
     match (config.discovery_addr, config.listen_addr, local_addr) {

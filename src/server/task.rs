@@ -91,6 +91,8 @@ pub(super) struct ServerTask {
     pub peer_done: FuturesUnordered<PeerDone>,
     pub dials: JoinSet<()>,
     pub discovery: Option<devp2p_discover::v4::Discv4>,
+    /// discv5, stopped after discv4 (which may receive through it).
+    pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
     /// Port mappings, deleted on shutdown.
     pub nat: Option<super::nat::NatMapping>,
     /// The node database and our record, whose sequence number is stored on shutdown.
@@ -347,6 +349,9 @@ impl ServerTask {
             let _ = listener.await;
         }
         if let Some(disc) = self.discovery.take() {
+            disc.shutdown().await;
+        }
+        if let Some(disc) = self.discovery_v5.take() {
             disc.shutdown().await;
         }
         if let Some(nat) = self.nat.take() {

@@ -2,6 +2,7 @@
 
 mod devnet;
 mod discv4;
+mod discv5;
 mod dns;
 mod enrdump;
 mod key;
@@ -39,6 +40,9 @@ enum Command {
     /// Discovery v4: ping, request records, resolve nodes, run a bootnode.
     #[command(subcommand)]
     Discv4(discv4::Discv4Command),
+    /// Discovery v5: ping, resolve records, crawl, run a discv5 node.
+    #[command(subcommand)]
+    Discv5(discv5::Discv5Command),
     /// RLPx: handshake with a node and show its Hello.
     #[command(subcommand)]
     Rlpx(rlpx::RlpxCommand),
@@ -74,6 +78,9 @@ pub(crate) enum CliError {
     /// Discovery failed.
     #[error("discovery: {0}")]
     Discover(#[from] devp2p_discover::v4::DiscoverError),
+    /// discv5 failed.
+    #[error("discv5: {0}")]
+    Discv5(#[from] devp2p_discover::v5::Discv5Error),
     /// The handshake or Hello exchange with a peer failed.
     #[error("peer: {0}")]
     Peer(String),
@@ -127,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd),
         Command::Enrdump(args) => enrdump::run(args),
         Command::Discv4(cmd) => block_on("info", discv4::run(cmd)),
+        Command::Discv5(cmd) => block_on("info", discv5::run(cmd)),
         Command::Rlpx(cmd) => block_on("warn", rlpx::run(cmd)),
         Command::Node(args) => block_on("info", node::run(*args)),
         Command::Devnet(args) => block_on("warn", devnet::run(args)),

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use crate::demo::{Demo, DemoConfig, DEFAULT_NETWORK_ID};
 use clap::Args;
 use devp2p::config::{Config, NatSpec, Network};
-use devp2p::node::{generate_node_key, load_node_key, parse_node_key, save_node_key, Node, NodeId};
+use devp2p::node::{
+    generate_node_key, load_node_key, parse_node_key, save_node_key, Enr, Node, NodeId,
+};
 use devp2p::server::Server;
 use devp2p::{PeerEvent, PeerEventKind};
 use devp2p_netutil::Netlist;
@@ -44,9 +46,19 @@ pub(super) struct NodeArgs {
     /// go-ethereum v1.17.10 ships them; --bootnodes overrides them).
     #[arg(long, value_name = "NAME")]
     pub network: Option<Network>,
+    /// Run discv4 (`--discovery.v4=false` turns it off) [default: true].
+    #[arg(long = "discovery.v4", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub discovery_v4: Option<bool>,
+    /// Run discv5, on the same UDP port as discv4 (`--discovery.v5=false`
+    /// turns it off) [default: true].
+    #[arg(long = "discovery.v5", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub discovery_v5: Option<bool>,
     /// Discovery bootstrap nodes (comma-separated enode URLs).
     #[arg(long, value_name = "ENODES", value_delimiter = ',')]
     pub bootnodes: Vec<Node>,
+    /// discv5 bootstrap nodes (comma-separated `enr:` records).
+    #[arg(long, value_name = "ENRS", value_delimiter = ',')]
+    pub bootnodesv5: Vec<Enr>,
     /// Nodes to stay connected to (comma-separated enode URLs).
     #[arg(long = "static", value_name = "ENODES", value_delimiter = ',')]
     pub static_nodes: Vec<Node>,
@@ -142,8 +154,17 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
             "known network"
         );
     }
+    if let Some(on) = args.discovery_v4 {
+        config.discovery_v4 = on;
+    }
+    if let Some(on) = args.discovery_v5 {
+        config.discovery_v5 = on;
+    }
     if !args.bootnodes.is_empty() {
         config.bootstrap_nodes = args.bootnodes.clone();
+    }
+    if !args.bootnodesv5.is_empty() {
+        config.bootstrap_nodes_v5 = args.bootnodesv5.clone();
     }
     if !args.static_nodes.is_empty() {
         config.static_nodes = args.static_nodes.clone();
@@ -192,10 +213,12 @@ pub(super) async fn run(args: NodeArgs) -> Result<(), CliError> {
     // Before the enode line: from then on SIGTERM must mean a clean stop.
     let signal = wait_for_signal();
 
-    // The contract: the enode URL is the first line on stdout.
+    // The contract: the enode URL is the first line on stdout, our record
+    // (`enr:` text, what discv4 and discv5 hand out) the second.
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", server.self_node());
+        let _ = writeln!(out, "{}", server.local_node().enr());
         let _ = out.flush();
     }
     tracing::info!(target: "p2p::server", enode = %server.self_node(), "node running");

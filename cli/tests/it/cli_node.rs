@@ -364,6 +364,10 @@ fn known_network_with_private_netrestrict_sends_nothing() {
     );
     assert_eq!(metric_sum(&body, "p2p_dial_candidates_total"), 0, "{body}");
     assert_eq!(metric_sum(&body, "p2p_discovery_table_nodes"), 0, "{body}");
+    // discv5's bootnodes (go-ethereum's 20 records) are outside the
+    // restriction: none entered its table, so none was contacted.
+    assert!(body.contains("p2p_discv5_table_nodes"), "{body}");
+    assert_eq!(metric_sum(&body, "p2p_discv5_table_nodes"), 0, "{body}");
     assert_eq!(node.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -377,4 +381,56 @@ fn retired_network_is_refused_by_name() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("retired") && err.contains("hoodi"), "{err}");
+}
+/// The next stdout line of a node started by [`start_node`].
+fn next_stdout_line(stdout: &mut ChildStdout) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while stdout.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+#[test]
+fn discovery_flags_choose_the_protocols() {
+    let dir = temp_dir("discflags");
+    // discv5 only (the bare flag means true), and discv4 only.
+    let (mut v5_only, enode5, mut out5) = start_node(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--discovery.v4=false",
+            "--discovery.v5",
+        ],
+        &dir.join("v5.log"),
+    );
+    let (mut v4_only, enode4, mut out4) = start_node(
+        &["--addr", "127.0.0.1:0", "--discovery.v5=false"],
+        &dir.join("v4.log"),
+    );
+    let enr5 = next_stdout_line(&mut out5);
+    let enr4 = next_stdout_line(&mut out4);
+    assert!(
+        enr5.starts_with("enr:") && enr4.starts_with("enr:"),
+        "{enr5} {enr4}"
+    );
+    let ping = |proto: &str, target: &str| {
+        devp2p()
+            .args([proto, "ping", "--addr", "127.0.0.1:0", target])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(ping("discv5", &enr5), "discv5 answers on the v5-only node");
+    assert!(!ping("discv4", &enode5), "no discv4 on the v5-only node");
+    assert!(
+        ping("discv4", &enode4),
+        "discv4 answers on the v4-only node"
+    );
+    assert!(!ping("discv5", &enr4), "no discv5 on the v4-only node");
+    assert_eq!(v5_only.terminate(), Some(0));
+    assert_eq!(v4_only.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

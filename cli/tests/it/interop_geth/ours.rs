@@ -196,6 +196,28 @@ pub async fn our_node(n: u8, args: &[&str]) -> (ChildPeer, String) {
     our_cli_node(&["node"], n, args, "our devp2p node").await
 }
 
+/// Our CLI's `devp2p node` with key `n` and `args`: the child, its enode
+/// URL and its record (`enr:` text, the second stdout line).
+pub async fn our_node_with_enr(n: u8, args: &[&str]) -> (ChildPeer, String, String) {
+    let (mut node, enode) = our_cli_node(&["node"], n, args, "our devp2p node").await;
+    let enr = node.next_line(WAIT).await;
+    assert!(enr.starts_with("enr:"), "second line: {enr}");
+    (node, enode, enr)
+}
+
+/// Our CLI's `devp2p discv5 listen` on 127.0.0.1 with key `n`, and its
+/// record (its first stdout line).
+pub async fn our_discv5_listen(n: u8) -> (ChildPeer, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
+    cmd.args(["discv5", "listen", "--addr", "127.0.0.1:0"])
+        .args(["--nodekeyhex", &fixed_key_hex(n)])
+        .env("RUST_LOG", "info");
+    let mut node = ChildPeer::spawn("our devp2p discv5 listen", cmd, "built by cargo");
+    let enr = node.next_line(WAIT).await;
+    assert!(enr.starts_with("enr:"), "first line: {enr}");
+    (node, enr)
+}
+
 /// Our CLI's `devp2p discv4 listen` (a bootnode) on 127.0.0.1 with key `n`,
 /// and its enode URL.
 pub async fn our_discv4_listen(n: u8) -> (ChildPeer, String) {
