@@ -17,11 +17,15 @@
 //! Modes alternate over [`ROUNDS`] rounds; each prints its median as
 //!
 //! ```text
-//! bench discovery.<mode> nodes=32 target_peers=8 median_ms=<t> ratio_to_v4=<t / t_v4>
+//! bench discovery.<mode> nodes=32 target_peers=8 median_ms=<t> ratio_to_v4=<t / t_v4> cpu_s=<s>
 //! ```
 //!
-//! A round that does not converge within [`ROUND_TIMEOUT`] counts as the
+//! `cpu_s` is the median CPU time (user + system, both cores) the process
+//! spent on a round, start-up and stop included. A round that does not converge within [`ROUND_TIMEOUT`] counts as the
 //! timeout and is reported with `timeouts=<n>`.
+
+#[path = "support/process.rs"]
+mod process;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -87,11 +91,15 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
+    let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
     let mut timeouts = vec![0usize; modes.len()];
     for round in 0..ROUNDS {
         for (i, mode) in modes.iter().enumerate() {
             let seed = (round * 16 + i) as u64;
-            match rt.block_on(run_round(*mode, seed)) {
+            let cpu_start = process::cpu_seconds();
+            let result = rt.block_on(run_round(*mode, seed));
+            cpu[i].push(Duration::from_secs_f64(process::cpu_seconds() - cpu_start));
+            match result {
                 Ok(t) => times[i].push(t),
                 Err(t) => {
                     timeouts[i] += 1;
@@ -108,11 +116,13 @@ fn main() {
     let baseline = median(&mut times[0].clone());
     for (i, mode) in modes.iter().enumerate() {
         let m = median(&mut times[i]);
+        let c = median(&mut cpu[i]);
         let mut line = format!(
-            "bench discovery.{} nodes={NODES} target_peers={TARGET_PEERS} median_ms={:.0} ratio_to_v4={:.2}",
+            "bench discovery.{} nodes={NODES} target_peers={TARGET_PEERS} median_ms={:.0} ratio_to_v4={:.2} cpu_s={:.1}",
             mode.name(),
             m.as_secs_f64() * 1e3,
-            m.as_secs_f64() / baseline.as_secs_f64()
+            m.as_secs_f64() / baseline.as_secs_f64(),
+            c.as_secs_f64()
         );
         if timeouts[i] > 0 {
             line.push_str(&format!(" timeouts={}", timeouts[i]));
