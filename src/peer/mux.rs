@@ -13,8 +13,8 @@
 //! full, `try_write_msg` fails with [`MsgError::QueueFull`]. A message
 //! queued before the peer closes (for instance just before a protocol's
 //! `run` returns) is written before the Disconnect, within
-//! [`FINAL_FLUSH_TIMEOUT`](super::FINAL_FLUSH_TIMEOUT); one received
-//! before the remote's Disconnect is still returned by `read_msg`. The writer task
+//! [`FINAL_FLUSH_TIMEOUT`](super::FINAL_FLUSH_TIMEOUT); one received before
+//! the remote's Disconnect is still returned by `read_msg`. The writer task
 //! drains the queues by deficit round robin over payload bytes (quantum
 //! [`WRITE_QUANTUM`] × weight), so a protocol streaming large messages cannot
 //! starve another protocol's small ones: each gets its byte share per round.
