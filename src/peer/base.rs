@@ -30,6 +30,13 @@ pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const FRAME_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Deadline for the final Disconnect write (go-ethereum `discWriteTimeout`).
 pub const DISC_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Deadline for writing the messages the protocols had queued when the peer
+/// started closing, ahead of the final Disconnect; whatever is still queued
+/// then is dropped (its confirmations report `Closed`). go-ethereum needs no
+/// such step (its `WriteMsg` returns only once the frame is written), so
+/// there is no figure to mirror: we take its `discWriteTimeout` (1 s), ample
+/// for the default queues of small messages on any link that is not stalled.
+pub const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Pongs we answer back to back before rate limiting kicks in. go-ethereum
 /// answers every ping; we answer a burst of this many and then one per
@@ -111,18 +118,28 @@ pub fn split_frame(frame: &[u8]) -> Result<(u64, &[u8]), PeerError> {
 /// an RLP list holding one byte; 64 leaves room for extra list elements).
 const MAX_DISCONNECT_SIZE: usize = 64;
 
+/// Checks the decompressed length a snappy payload declares against
+/// [`MAX_MSG_SIZE`] (done for every frame, base protocol included). A header
+/// that does not parse is not an error here: payloads the base protocol
+/// ignores or decodes liberally need not be valid snappy (ethereumjs sends
+/// Disconnect uncompressed); [`decompress`] rejects it where it matters.
+pub(crate) fn check_declared_len(data: &[u8]) -> Result<(), PeerError> {
+    match snap::raw::decompress_len(data) {
+        Ok(size) if size > MAX_MSG_SIZE => Err(PeerError::MsgTooLarge {
+            size,
+            max: MAX_MSG_SIZE,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Decompresses a snappy payload after checking its declared length against
 /// [`MAX_MSG_SIZE`], so a tiny frame cannot make us allocate 4 GiB.
 #[allow(unreachable_pub)] // re-exported with the `fuzzing` feature
 pub fn decompress(data: &[u8]) -> Result<Bytes, PeerError> {
     let size = snap::raw::decompress_len(data)
         .map_err(|e| PeerError::MalformedMsg(format!("snappy header: {e}")))?;
-    if size > MAX_MSG_SIZE {
-        return Err(PeerError::MsgTooLarge {
-            size,
-            max: MAX_MSG_SIZE,
-        });
-    }
+    check_declared_len(data)?;
     let mut out = vec![0u8; size];
     let n = snap::raw::Decoder::new()
         .decompress(data, &mut out)

@@ -9,8 +9,9 @@
 //! writer task (fair scheduling across protocols, pings every 15 s) and one
 //! task per negotiated protocol `run`. It ends when any of them fails, a
 //! protocol returns, the remote disconnects or [`Peer::disconnect`] is called;
-//! then every task has ended or been aborted, a Disconnect has been attempted
-//! (1 s deadline) and the Drop event has been published.
+//! then every task has ended or been aborted, the messages protocols had
+//! queued have been written (1 s deadline), a Disconnect has been attempted
+//! after them (1 s deadline) and the Drop event has been published.
 //!
 //! The transport is any `Stream<Item = Result<BytesMut, E>> + Sink<Bytes,
 //! Error = E>` where one item is one message `rlp(code) || payload`
@@ -32,8 +33,9 @@ mod tests;
 use std::net::SocketAddr;
 
 pub use base::{
-    DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, HELLO_MSG,
-    PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG, PONG_REFILL_INTERVAL,
+    DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FINAL_FLUSH_TIMEOUT, FRAME_READ_TIMEOUT,
+    FRAME_WRITE_TIMEOUT, HELLO_MSG, PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG,
+    PONG_REFILL_INTERVAL,
 };
 // The base protocol's framing, public so tools can speak it over an
 // `RlpxStream` (as `devp2p rlpx ping` does).

@@ -10,7 +10,11 @@
 //! Messages for a protocol that dropped its reading half are discarded.
 //!
 //! Outbound: each protocol has a bounded queue; `write_msg` waits while it is
-//! full, `try_write_msg` fails with [`MsgError::QueueFull`]. The writer task
+//! full, `try_write_msg` fails with [`MsgError::QueueFull`]. A message
+//! queued before the peer closes (for instance just before a protocol's
+//! `run` returns) is written before the Disconnect, within
+//! [`FINAL_FLUSH_TIMEOUT`](super::FINAL_FLUSH_TIMEOUT); one received before
+//! the remote's Disconnect is still returned by `read_msg`. The writer task
 //! drains the queues by deficit round robin over payload bytes (quantum
 //! [`WRITE_QUANTUM`] × weight), so a protocol streaming large messages cannot
 //! starve another protocol's small ones: each gets its byte share per round.
@@ -142,12 +146,15 @@ impl MsgWriter for ProtoRw {
 
 impl MsgReader for ProtoReader {
     /// Next message for this protocol; [`MsgError::Closed`] once the peer is
-    /// disconnecting.
+    /// disconnecting and every message received before that has been read.
     async fn read_msg(&mut self) -> Result<Msg, MsgError> {
+        // Queued messages first: what arrived before a Disconnect is still
+        // delivered (the queue is bounded, and the reader task that fills it
+        // stops once the peer closes).
         tokio::select! {
             biased;
-            _ = self.closed.cancelled() => Err(MsgError::Closed),
             m = self.rx.recv() => m.ok_or(MsgError::Closed),
+            _ = self.closed.cancelled() => Err(MsgError::Closed),
         }
     }
 }
@@ -265,6 +272,16 @@ impl FairScheduler {
                 .collect(),
             current: 0,
             turn_started: false,
+        }
+    }
+
+    /// Stops accepting messages: writes still waiting for room fail with
+    /// [`MsgError::Closed`], while messages already queued are still handed
+    /// out by [`next`](Self::next) (at most the queues' capacity), which
+    /// returns `None` after the last one.
+    pub(crate) fn close(&mut self) {
+        for lane in &mut self.lanes {
+            lane.rx.close();
         }
     }
 

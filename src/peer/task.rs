@@ -20,9 +20,9 @@ use crate::message::{Msg, MsgError};
 use crate::protocol::{Protocol, ProtocolError};
 
 use super::base::{
-    decode_disconnect, decompress, encode_frame, split_frame, PongLimiter, DISCONNECT_MSG,
-    DISC_WRITE_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT, PING_INTERVAL, PING_MSG,
-    PONG_BURST, PONG_MSG,
+    check_declared_len, decode_disconnect, decompress, encode_frame, split_frame, PongLimiter,
+    DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FINAL_FLUSH_TIMEOUT, FRAME_READ_TIMEOUT,
+    FRAME_WRITE_TIMEOUT, PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG,
 };
 use super::caps::{find_lane, Negotiated, BASE_PROTOCOL_LENGTH};
 use super::error::PeerError;
@@ -253,11 +253,13 @@ where
     let reason = error.disconnect_reason();
     debug!(target: TARGET, id = %shared.setup.id, %reason, %error, "peer closing");
 
-    // Polite disconnect: the writer sends it after its current message, within
-    // DISC_WRITE_TIMEOUT, then closes the transport.
+    // Polite disconnect: the writer first writes what the protocols had
+    // queued (within FINAL_FLUSH_TIMEOUT), then the Disconnect (within
+    // DISC_WRITE_TIMEOUT), then closes the transport.
     if !writer_done && error.should_send_disconnect() {
         let _ = final_tx.send(reason);
-        writer_done = timeout(DISC_WRITE_TIMEOUT, &mut writer).await.is_ok();
+        let bound = FINAL_FLUSH_TIMEOUT + DISC_WRITE_TIMEOUT;
+        writer_done = timeout(bound, &mut writer).await.is_ok();
     }
     if !writer_done {
         writer.abort();
@@ -341,6 +343,11 @@ async fn handle_frame(
     let wire_len = frame.len();
     let (code, raw) = split_frame(&frame)?;
     let shared = &ctx.shared;
+    // Every frame's declared size is checked, whatever its code: a ping that
+    // claims 17 MiB is as much a protocol error as such a user message.
+    if ctx.snappy {
+        check_declared_len(raw)?;
+    }
     if code < BASE_PROTOCOL_LENGTH {
         shared.base.record_in(wire_len);
         match code {
@@ -417,10 +424,32 @@ where
         tokio::select! {
             biased;
             reason = &mut final_rx => {
-                if let Ok(reason) = reason {
-                    let frame = encode_frame(DISCONNECT_MSG, &reason.encode(), ctx.snappy)?;
-                    let _ = timeout(DISC_WRITE_TIMEOUT, sink.send(frame)).await;
+                let Ok(reason) = reason else {
+                    let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
+                    return Ok(());
+                };
+                // What the protocols queued before the peer closed goes out
+                // first: a protocol that writes and returns (which closes the
+                // peer) expects its messages delivered. Closing the queues
+                // bounds this to their capacity; the deadline bounds the time.
+                sched.close();
+                let flush = async {
+                    while let Some(first) = sched.next().await {
+                        Box::pin(write_batch(&mut sink, &ctx, &mut sched, first, &mut sent))
+                            .await?;
+                    }
+                    Ok::<(), PeerError>(())
+                };
+                match timeout(FINAL_FLUSH_TIMEOUT, flush).await {
+                    // The transport failed: no Disconnect can follow.
+                    Ok(Err(_)) => return Ok(()),
+                    Ok(Ok(())) => {}
+                    Err(_) => {
+                        debug!(target: TARGET, id = %shared.setup.id, "queued messages dropped at close (flush deadline)");
+                    }
                 }
+                let frame = encode_frame(DISCONNECT_MSG, &reason.encode(), ctx.snappy)?;
+                let _ = timeout(DISC_WRITE_TIMEOUT, sink.send(frame)).await;
                 let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
                 return Ok(());
             }

@@ -34,9 +34,10 @@ use crate::peer::{Peer, PeerExit, PeerSetup, ReputationSink};
 
 /// How long `stop` waits for peers to finish after sending them
 /// `DiscQuitting` before aborting them: the peer layer needs at most
-/// `PROTOCOL_EXIT_GRACE` (1 s) plus the disconnect write deadline (1 s);
-/// one more second of margin.
-pub const STOP_PEER_TIMEOUT: Duration = Duration::from_secs(3);
+/// `PROTOCOL_EXIT_GRACE` (1 s) plus the flush of queued messages
+/// ([`FINAL_FLUSH_TIMEOUT`](crate::peer::FINAL_FLUSH_TIMEOUT), 1 s) plus the
+/// disconnect write deadline (1 s); one more second of margin.
+pub const STOP_PEER_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Requests from [`Server`](super::Server) handles.
 pub(super) enum Command {

@@ -51,6 +51,52 @@ where
     drain(&mut conn, within).await
 }
 
+/// Size a snappy bomb's header declares: 17 MiB, over the 16 MiB message
+/// limit (`devp2p::MAX_MSG_SIZE`).
+const BOMB_DECLARED: u32 = 17 * 1024 * 1024;
+
+/// One frame with message `code` whose snappy varint header declares
+/// [`BOMB_DECLARED`] decoded bytes, followed by 32 zero bytes.
+fn snappy_bomb(c: &mut devp2p::rlpx::RlpxStream<TcpStream>, code: u64) -> Vec<u8> {
+    let mut msg = alloy_rlp::encode(code);
+    let mut len = BOMB_DECLARED;
+    while len >= 0x80 {
+        msg.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    msg.push(len as u8);
+    msg.extend_from_slice(&[0u8; 32]);
+    let mut out = bytes::BytesMut::new();
+    c.codec_mut().encode_frame(&msg, &mut out).unwrap();
+    out.to_vec()
+}
+
+/// A base-protocol message is checked like any other: a ping, pong or
+/// Disconnect whose snappy header declares more than 16 MiB gets
+/// Disconnect(ProtocolError), and the ping no Pong.
+#[tokio::test]
+async fn base_protocol_snappy_bomb_is_a_protocol_error() {
+    let (server, _seen) = start(2201).await;
+    for (i, code) in [PING, PONG, DISCONNECT].into_iter().enumerate() {
+        let o = post_handshake(
+            &server,
+            2202 + i as u32,
+            |c| snappy_bomb(c, code),
+            PROMPT_CLOSE,
+        )
+        .await;
+        assert!(o.closed, "code {code}: connection closed ({o:?})");
+        assert_eq!(o.pongs, 0, "code {code}: no Pong ({o:?})");
+        assert_eq!(
+            o.disconnect,
+            Some(DiscReason::ProtocolError.code()),
+            "code {code}: {o:?}"
+        );
+    }
+    wait_peers(&server, 0).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn garbage_ends_each_connection_and_the_server_stays_up() {
     let (server, _seen) = start(2001).await;
@@ -76,20 +122,7 @@ async fn garbage_ends_each_connection_and_the_server_stays_up() {
         *f.last_mut().unwrap() ^= 0x01; // the frame MAC
         f
     };
-    let bomb = |c: &mut devp2p::rlpx::RlpxStream<TcpStream>| {
-        // Snappy raw block whose varint header declares 17 MiB decoded.
-        let mut msg = alloy_rlp::encode(TST);
-        let mut len = 17u32 * 1024 * 1024;
-        while len >= 0x80 {
-            msg.push((len as u8 & 0x7f) | 0x80);
-            len >>= 7;
-        }
-        msg.push(len as u8);
-        msg.extend_from_slice(&[0u8; 32]);
-        let mut out = bytes::BytesMut::new();
-        c.codec_mut().encode_frame(&msg, &mut out).unwrap();
-        out.to_vec()
-    };
+    let bomb = |c: &mut devp2p::rlpx::RlpxStream<TcpStream>| snappy_bomb(c, TST);
     // tst/1 has 2 codes at 0x10..=0x11: 0x12 belongs to nobody.
     let bad_code =
         |c: &mut devp2p::rlpx::RlpxStream<TcpStream>| frame(c, TST + 2, &[0xc0], true).to_vec();

@@ -17,7 +17,7 @@ use futures::{Stream, StreamExt};
 use secp256k1::SecretKey;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::child_peer::{fixed_key_hex, ChildPeer};
 
@@ -43,6 +43,9 @@ pub struct Received {
 #[derive(Clone)]
 pub struct Hub {
     writers: Arc<Mutex<HashMap<(NodeId, &'static str), ProtoWriter>>>,
+    /// Woken whenever a session registers its writer: our server adds a
+    /// peer (and the test sees it) before the session's `run` has started.
+    registered: Arc<Notify>,
     received: mpsc::Sender<Received>,
 }
 
@@ -51,13 +54,15 @@ impl Hub {
         let (tx, rx) = mpsc::channel(RECEIVED_QUEUE);
         let hub = Hub {
             writers: Arc::default(),
+            registered: Arc::default(),
             received: tx,
         };
         (hub, rx)
     }
 
     /// A protocol `name/version` with `length` codes that records what it
-    /// reads and lets the test write through [`Hub::writer`].
+    /// reads and lets the test write through [`Hub::writer`] (registered when the
+    /// session starts).
     pub fn protocol(&self, name: &'static str, version: u32, length: u64) -> Protocol {
         let hub = self.clone();
         Protocol::new(name, version, length, move |peer, mut rw| {
@@ -67,6 +72,7 @@ impl Hub {
                     .lock()
                     .unwrap()
                     .insert((peer.id(), name), rw.writer());
+                hub.registered.notify_waiters();
                 loop {
                     let msg = rw.read_msg().await?;
                     let rec = Received {
@@ -84,19 +90,31 @@ impl Hub {
         })
     }
 
-    /// The writer of our `proto` session with `peer`.
-    pub fn writer(&self, peer: NodeId, proto: &'static str) -> ProtoWriter {
-        self.writers
-            .lock()
-            .unwrap()
-            .get(&(peer, proto))
-            .cloned()
-            .unwrap_or_else(|| panic!("no {proto} session with {peer}"))
+    /// The writer of our `proto` session with `peer`, once that session
+    /// has started (waits for its registration, bounded by [`WAIT`]).
+    pub async fn writer(&self, peer: NodeId, proto: &'static str) -> ProtoWriter {
+        let registered = tokio::time::timeout(WAIT, async {
+            loop {
+                // Armed before the look-up, so a registration between the
+                // look-up and the wait is not missed.
+                let next = self.registered.notified();
+                tokio::pin!(next);
+                next.as_mut().enable();
+                if let Some(w) = self.writers.lock().unwrap().get(&(peer, proto)) {
+                    return w.clone();
+                }
+                next.await;
+            }
+        });
+        registered
+            .await
+            .unwrap_or_else(|_| panic!("no {proto} session with {peer} within {WAIT:?}"))
     }
 
     /// Writes a message through our `proto` session with `peer`.
     pub async fn send(&self, peer: NodeId, proto: &'static str, code: u64, payload: Bytes) {
         self.writer(peer, proto)
+            .await
             .write_msg(code, payload)
             .await
             .unwrap_or_else(|e| panic!("write {proto} code {code}: {e}"));

@@ -167,7 +167,7 @@ async fn exchange(h: &mut Harness, server: &Server, hub: &Hub, rx: &mut mpsc::Re
     );
 
     // Many small ones, both ways, in order.
-    let writer = hub.writer(geth, "tst");
+    let writer = hub.writer(geth, "tst").await;
     let sender = tokio::spawn(async move {
         for i in 0..SMALL_COUNT {
             devp2p::MsgWriter::write_msg(&writer, 3, generated(SMALL_SIZE, 1000 + i))
