@@ -11,7 +11,7 @@
 //! | failure | back-off | base |
 //! |---|---|---|
 //! | remote says "too many peers", connection reset | [`BackoffKind::Low`] | [`LOW_BACKOFF`] |
-//! | TCP connect or RLPx handshake timed out, network error | [`BackoffKind::Medium`] | [`MEDIUM_BACKOFF`] |
+//! | TCP connect, RLPx handshake or Hello timed out, network error | [`BackoffKind::Medium`] | [`MEDIUM_BACKOFF`] |
 //! | TCP connection refused | [`BackoffKind::High`] | [`HIGH_BACKOFF`] |
 //! | protocol error (RLPx or Hello), no shared protocol, wrong identity | [`BackoffKind::Severe`] | [`MAX_BACKOFF`] |
 //! | refused by our own checks, already connected, server stopping | none | — |
@@ -114,10 +114,14 @@ pub enum SetupError {
     /// The RLPx handshake timed out.
     #[error("RLPx handshake timed out")]
     HandshakeTimeout,
+    /// The Hello exchange timed out.
+    #[error("Hello exchange timed out")]
+    HelloTimeout,
     /// The RLPx handshake failed (bad packet, wrong key, closed early).
     #[error("RLPx handshake failed")]
     Handshake,
-    /// The Hello exchange broke the protocol or timed out.
+    /// The Hello exchange broke the protocol (or the connection closed
+    /// during it).
     #[error("Hello exchange failed")]
     Protocol,
     /// The remote sent Disconnect during the set-up.
@@ -160,7 +164,7 @@ impl SetupError {
             SetupError::ConnectTimeout => "connect_timeout",
             SetupError::Connect(io::ErrorKind::ConnectionRefused) => "connect_refused",
             SetupError::Connect(_) => "connect_other",
-            SetupError::HandshakeTimeout => "handshake_timeout",
+            SetupError::HandshakeTimeout | SetupError::HelloTimeout => "handshake_timeout",
             SetupError::Handshake => "handshake",
             SetupError::Protocol
             | SetupError::NoSharedProtocol
@@ -178,7 +182,7 @@ impl SetupError {
             SetupError::Resolve => SetupErrorKind::Resolve,
             SetupError::ConnectTimeout | SetupError::Connect(_) => SetupErrorKind::Connection,
             SetupError::HandshakeTimeout | SetupError::Handshake => SetupErrorKind::RlpxEnc,
-            SetupError::Protocol => SetupErrorKind::RlpxProto,
+            SetupError::Protocol | SetupError::HelloTimeout => SetupErrorKind::RlpxProto,
             SetupError::RemoteDisconnect(r) | SetupError::Refused(r) => {
                 SetupErrorKind::from_reason(r)
             }
@@ -201,6 +205,8 @@ impl SetupError {
         match e {
             PeerError::RemoteDisconnect(r) => SetupError::RemoteDisconnect(*r),
             PeerError::UnexpectedIdentity { .. } => SetupError::UnexpectedIdentity,
+            // A silent peer is slow or overloaded, not broken.
+            PeerError::HandshakeTimeout | PeerError::ReadTimeout => SetupError::HelloTimeout,
             _ => SetupError::Protocol,
         }
     }
@@ -215,9 +221,10 @@ impl SetupError {
             SetupError::Resolve | SetupError::Refused(_) | SetupError::Closed => None,
             SetupError::Connect(K::ConnectionReset | K::BrokenPipe) => Some(BackoffKind::Low),
             SetupError::Connect(K::ConnectionRefused) => Some(BackoffKind::High),
-            SetupError::Connect(_) | SetupError::ConnectTimeout | SetupError::HandshakeTimeout => {
-                Some(BackoffKind::Medium)
-            }
+            SetupError::Connect(_)
+            | SetupError::ConnectTimeout
+            | SetupError::HandshakeTimeout
+            | SetupError::HelloTimeout => Some(BackoffKind::Medium),
             SetupError::Handshake
             | SetupError::Protocol
             | SetupError::NoSharedProtocol
@@ -283,6 +290,10 @@ mod tests {
             Some(DEFAULT_BAN_DURATION)
         );
         assert_eq!(protocol.ban(), None);
+        assert_eq!(
+            SetupError::from_hello_error(&PeerError::HandshakeTimeout).backoff(),
+            Some(BackoffKind::Medium)
+        );
     }
 
     #[test]
