@@ -10,7 +10,7 @@
 //!
 //! | failure | back-off | base |
 //! |---|---|---|
-//! | remote says "too many peers", connection reset | [`BackoffKind::Low`] | [`LOW_BACKOFF`] |
+//! | remote says "too many peers", connection reset or closed during the RLPx handshake | [`BackoffKind::Low`] | [`LOW_BACKOFF`] |
 //! | TCP connect, RLPx handshake or Hello timed out, network error | [`BackoffKind::Medium`] | [`MEDIUM_BACKOFF`] |
 //! | TCP connection refused | [`BackoffKind::High`] | [`HIGH_BACKOFF`] |
 //! | protocol error (RLPx or Hello), no shared protocol, wrong identity | [`BackoffKind::Severe`] | [`MAX_BACKOFF`] |
@@ -117,7 +117,11 @@ pub enum SetupError {
     /// The Hello exchange timed out.
     #[error("Hello exchange timed out")]
     HelloTimeout,
-    /// The RLPx handshake failed (bad packet, wrong key, closed early).
+    /// The remote closed or reset the connection during the RLPx
+    /// handshake (go-ethereum does so to a throttled or unwanted dialer).
+    #[error("connection closed during the RLPx handshake")]
+    HandshakeClosed,
+    /// The RLPx handshake failed (bad packet, bad MAC, wrong key).
     #[error("RLPx handshake failed")]
     Handshake,
     /// The Hello exchange broke the protocol (or the connection closed
@@ -143,12 +147,13 @@ pub enum SetupError {
 
 impl SetupError {
     /// Every failure label, in order (see [`SetupError::label`]).
-    pub const LABELS: [&'static str; 11] = [
+    pub const LABELS: [&'static str; 12] = [
         "resolve",
         "connect_timeout",
         "connect_refused",
         "connect_other",
         "handshake_timeout",
+        "handshake_closed",
         "handshake",
         "protocol",
         "too_many_peers",
@@ -165,6 +170,7 @@ impl SetupError {
             SetupError::Connect(io::ErrorKind::ConnectionRefused) => "connect_refused",
             SetupError::Connect(_) => "connect_other",
             SetupError::HandshakeTimeout | SetupError::HelloTimeout => "handshake_timeout",
+            SetupError::HandshakeClosed => "handshake_closed",
             SetupError::Handshake => "handshake",
             SetupError::Protocol
             | SetupError::NoSharedProtocol
@@ -181,7 +187,9 @@ impl SetupError {
         match self {
             SetupError::Resolve => SetupErrorKind::Resolve,
             SetupError::ConnectTimeout | SetupError::Connect(_) => SetupErrorKind::Connection,
-            SetupError::HandshakeTimeout | SetupError::Handshake => SetupErrorKind::RlpxEnc,
+            SetupError::HandshakeTimeout | SetupError::HandshakeClosed | SetupError::Handshake => {
+                SetupErrorKind::RlpxEnc
+            }
             SetupError::Protocol | SetupError::HelloTimeout => SetupErrorKind::RlpxProto,
             SetupError::RemoteDisconnect(r) | SetupError::Refused(r) => {
                 SetupErrorKind::from_reason(r)
@@ -219,7 +227,8 @@ impl SetupError {
         use io::ErrorKind as K;
         match self {
             SetupError::Resolve | SetupError::Refused(_) | SetupError::Closed => None,
-            SetupError::Connect(K::ConnectionReset | K::BrokenPipe) => Some(BackoffKind::Low),
+            SetupError::Connect(K::ConnectionReset | K::BrokenPipe)
+            | SetupError::HandshakeClosed => Some(BackoffKind::Low),
             SetupError::Connect(K::ConnectionRefused) => Some(BackoffKind::High),
             SetupError::Connect(_)
             | SetupError::ConnectTimeout
@@ -290,6 +299,12 @@ mod tests {
             Some(DEFAULT_BAN_DURATION)
         );
         assert_eq!(protocol.ban(), None);
+        // go-ethereum closes the connection of a dialer it throttles: short.
+        assert_eq!(
+            SetupError::HandshakeClosed.backoff(),
+            Some(BackoffKind::Low)
+        );
+        assert_eq!(SetupError::Handshake.backoff(), Some(BackoffKind::Severe));
         assert_eq!(
             SetupError::from_hello_error(&PeerError::HandshakeTimeout).backoff(),
             Some(BackoffKind::Medium)
@@ -313,6 +328,7 @@ mod tests {
             SetupError::Connect(io::ErrorKind::ConnectionRefused),
             SetupError::Connect(io::ErrorKind::Other),
             SetupError::HandshakeTimeout,
+            SetupError::HandshakeClosed,
             SetupError::Handshake,
             SetupError::Protocol,
             SetupError::RemoteDisconnect(DiscReason::TooManyPeers),

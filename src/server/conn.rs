@@ -233,11 +233,13 @@ async fn dial_setup(
     Ok(started.elapsed())
 }
 
-/// The set-up error of a failed RLPx handshake: a timeout, or anything
-/// else (bad packets, wrong key, closed early).
+/// The set-up error of a failed RLPx handshake: a timeout, the remote
+/// closing the connection, or anything else (bad packets, wrong key).
 fn handshake_error(e: &crate::rlpx::RlpxError) -> SetupError {
+    use crate::rlpx::RlpxError;
     match e {
-        crate::rlpx::RlpxError::HandshakeTimeout => SetupError::HandshakeTimeout,
+        RlpxError::HandshakeTimeout => SetupError::HandshakeTimeout,
+        RlpxError::HandshakeEof | RlpxError::Io(_) => SetupError::HandshakeClosed,
         _ => SetupError::Handshake,
     }
 }
