@@ -37,6 +37,14 @@ pub const DEFAULT_MAX_PENDING_PEERS: usize = 50;
 /// go-ethereum's `defaultDialRatio`.
 pub const DEFAULT_DIAL_RATIO: usize = 3;
 
+/// Largest pending-handshake limit `validate` accepts (`max_pending_peers`,
+/// `max_pending_inbound`, `max_pending_outbound`): 65 536 (our choice: one
+/// handshake costs a socket and a task; more than a port range's worth of
+/// concurrent handshakes is a typo, and tokio's semaphore panics above
+/// `usize::MAX >> 3` permits, so the bound also keeps a bad file from
+/// crashing the node).
+pub const MAX_PENDING_LIMIT: usize = 65_536;
+
 /// Default RLPx listening address: all interfaces, port 30303 (the devp2p
 /// default port).
 pub const DEFAULT_LISTEN_ADDR: SocketAddr =
@@ -114,6 +122,25 @@ pub struct Config {
     /// One in `dial_ratio` peer slots is for peers we dial, the rest for
     /// inbound ones. Default [`DEFAULT_DIAL_RATIO`]; must be > 0.
     pub dial_ratio: usize,
+    /// Most inbound peers (trusted peers excepted). Default `None`: derived
+    /// from `max_peers` and `dial_ratio` as go-ethereum does (see
+    /// [`Config::max_inbound_peers`]). Setting it or `max_outbound` makes the
+    /// peer limit `max_inbound + max_outbound` (see [`Config::peer_limit`]).
+    pub max_inbound: Option<usize>,
+    /// Most peers we dial ourselves (trusted peers excepted). Default
+    /// `None`: derived from `max_peers` and `dial_ratio` (see
+    /// [`Config::max_dialed_peers`]). When set, a dialed connection beyond it
+    /// is refused with `TooManyPeers`; when derived, dialed peers are only
+    /// bounded by `max_peers` (go-ethereum keeps what over-dialing brings).
+    pub max_outbound: Option<usize>,
+    /// Most inbound connections in the handshake phase at once. Default
+    /// `None`: `max_pending_peers` (as go-ethereum). Must be
+    /// 1..=[`MAX_PENDING_LIMIT`]. Held from accept on, before the remote's
+    /// identity is known, so trusted peers count too.
+    pub max_pending_inbound: Option<usize>,
+    /// Most dials in flight at once. Default `None`: `max_pending_peers`
+    /// (go-ethereum's `maxActiveDials`). Must be 1..=[`MAX_PENDING_LIMIT`].
+    pub max_pending_outbound: Option<usize>,
     /// Do not run node discovery (neither discv4 nor discv5, whatever
     /// `discovery_v4` / `discovery_v5` say). Default false.
     pub no_discovery: bool,
@@ -169,6 +196,14 @@ pub struct Config {
     /// networks. Code only.
     #[serde(skip, default = "default_dial_history")]
     pub dial_history_expiration: Duration,
+    /// Longest back-off after failed dials (see [`crate::dial::failure`]).
+    /// Default [`crate::dial::MAX_BACKOFF`] (1 h). `Duration::ZERO` turns
+    /// failure back-offs and the dropping of failing nodes off (go-ethereum's
+    /// behaviour: only the dial history keeps a node out); lower it with
+    /// `dial_history_expiration` for tests and local devnets whose nodes
+    /// start at once. Code only.
+    #[serde(skip, default = "default_max_dial_backoff")]
+    pub max_dial_backoff: Duration,
     /// Decides which discovered candidates are dialed (static nodes are not
     /// filtered), e.g. only nodes whose record's `eth` entry matches our
     /// fork id ([`crate::enr_entries::EthEntry`]). With a filter set, discv4
@@ -196,6 +231,10 @@ fn default_dial_history() -> Duration {
     DIAL_HISTORY_EXPIRATION
 }
 
+fn default_max_dial_backoff() -> Duration {
+    crate::dial::MAX_BACKOFF
+}
+
 impl Default for Config {
     /// No key (set one), 50 peers, 50 pending, dial ratio 3, discovery on,
     /// listening on 0.0.0.0:30303, TCP dialer, no protocols.
@@ -205,6 +244,10 @@ impl Default for Config {
             max_peers: DEFAULT_MAX_PEERS,
             max_pending_peers: DEFAULT_MAX_PENDING_PEERS,
             dial_ratio: DEFAULT_DIAL_RATIO,
+            max_inbound: None,
+            max_outbound: None,
+            max_pending_inbound: None,
+            max_pending_outbound: None,
             no_discovery: false,
             discovery_v4: true,
             discovery_v5: true,
@@ -223,6 +266,7 @@ impl Default for Config {
             no_dial: false,
             enable_msg_events: false,
             dial_history_expiration: DIAL_HISTORY_EXPIRATION,
+            max_dial_backoff: crate::dial::MAX_BACKOFF,
             dial_filter: None,
             dns_lists: Vec::new(),
             dns_server: None,
@@ -238,6 +282,10 @@ impl fmt::Debug for Config {
             .field("max_peers", &self.max_peers)
             .field("max_pending_peers", &self.max_pending_peers)
             .field("dial_ratio", &self.dial_ratio)
+            .field("max_inbound", &self.max_inbound)
+            .field("max_outbound", &self.max_outbound)
+            .field("max_pending_inbound", &self.max_pending_inbound)
+            .field("max_pending_outbound", &self.max_pending_outbound)
             .field("no_discovery", &self.no_discovery)
             .field("name", &self.name)
             .field("discovery_v4", &self.discovery_v4)
@@ -254,6 +302,7 @@ impl fmt::Debug for Config {
             .field("nat", &self.nat)
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
+            .field("max_dial_backoff", &self.max_dial_backoff)
             .field("dial_filter", &self.dial_filter.as_ref().map(|_| "<set>"))
             .field("dns_lists", &self.dns_lists)
             .field("dns_server", &self.dns_server)
@@ -273,6 +322,19 @@ pub enum ConfigError {
     /// `max_pending_peers` is 0 (no connection could ever be set up).
     #[error("max_pending_peers must be at least 1")]
     ZeroMaxPendingPeers,
+    /// A pending-handshake limit (`max_pending_peers`,
+    /// `max_pending_inbound`, `max_pending_outbound`) is 0 or above
+    /// [`MAX_PENDING_LIMIT`].
+    #[error("{field} must be 1..={MAX_PENDING_LIMIT}, got {value}")]
+    PendingLimitOutOfRange {
+        /// The field's name.
+        field: &'static str,
+        /// The value given.
+        value: usize,
+    },
+    /// `max_inbound + max_outbound` does not fit in a `usize`.
+    #[error("max_inbound + max_outbound overflows")]
+    PeerLimitOverflow,
     /// `name` is empty or longer than [`MAX_NAME_LEN`].
     #[error("name must be 1..={MAX_NAME_LEN} bytes, got {0}")]
     BadName(usize),
@@ -319,19 +381,62 @@ impl Config {
         }
     }
 
-    /// Most peers we dial ourselves: `max_peers / dial_ratio`, at least 1
-    /// when `max_peers > 0`; 0 with `no_dial` (go-ethereum's `maxDialedConns`).
+    /// Most peers we dial ourselves: `max_outbound` when set, else
+    /// `max_peers / dial_ratio`, at least 1 when `max_peers > 0`
+    /// (go-ethereum's `maxDialedConns`); 0 with `no_dial` either way.
     pub fn max_dialed_peers(&self) -> usize {
-        if self.no_dial || self.max_peers == 0 {
+        if self.no_dial {
+            return 0;
+        }
+        if let Some(n) = self.max_outbound {
+            return n;
+        }
+        if self.max_peers == 0 {
             return 0;
         }
         (self.max_peers / self.dial_ratio.max(1)).max(1)
     }
 
-    /// Most inbound peers: `max_peers - max_peers / dial_ratio` (go-ethereum's
+    /// Most inbound peers: `max_inbound` when set, else
+    /// `max_peers - max_peers / dial_ratio` (go-ethereum's
     /// `maxInboundConns`; unaffected by `no_dial`).
     pub fn max_inbound_peers(&self) -> usize {
-        self.max_peers - self.max_peers / self.dial_ratio.max(1)
+        match self.max_inbound {
+            Some(n) => n,
+            None => self.max_peers - self.max_peers / self.dial_ratio.max(1),
+        }
+    }
+
+    /// Most peers in total (trusted peers excepted): `max_peers` while
+    /// neither `max_inbound` nor `max_outbound` is set; otherwise
+    /// [`max_inbound_peers`](Self::max_inbound_peers) +
+    /// [`max_dialed_peers`](Self::max_dialed_peers) (saturating; `validate`
+    /// refuses an overflow).
+    pub fn peer_limit(&self) -> usize {
+        if self.max_inbound.is_none() && self.max_outbound.is_none() {
+            return self.max_peers;
+        }
+        self.max_inbound_peers()
+            .saturating_add(self.max_outbound.unwrap_or_else(|| self.max_dialed_peers()))
+    }
+
+    /// The admission limit on peers we dialed: `max_outbound` when set
+    /// (refused with `TooManyPeers` beyond it), else `None` (only the total
+    /// [`peer_limit`](Self::peer_limit) applies, as in go-ethereum).
+    pub fn outbound_admission_limit(&self) -> Option<usize> {
+        self.max_outbound
+    }
+
+    /// Most inbound handshakes at once: `max_pending_inbound`, else
+    /// `max_pending_peers`.
+    pub fn pending_inbound_limit(&self) -> usize {
+        self.max_pending_inbound.unwrap_or(self.max_pending_peers)
+    }
+
+    /// Most dials in flight at once: `max_pending_outbound`, else
+    /// `max_pending_peers`.
+    pub fn pending_outbound_limit(&self) -> usize {
+        self.max_pending_outbound.unwrap_or(self.max_pending_peers)
     }
 
     /// The discovery address in effect (`discovery_addr` or `listen_addr`).
@@ -350,6 +455,7 @@ impl Config {
         if self.max_pending_peers == 0 {
             return Err(ConfigError::ZeroMaxPendingPeers);
         }
+        self.validate_limits()?;
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return Err(ConfigError::BadName(self.name.len()));
         }
@@ -365,6 +471,25 @@ impl Config {
             .collect();
         validate_nodes("bootstrap_nodes_v5", &v5_nodes, NeedPort::Udp)?;
         validate_nodes("trusted_nodes", &self.trusted_nodes, NeedPort::None)?;
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let pending = [
+            ("max_pending_peers", Some(self.max_pending_peers)),
+            ("max_pending_inbound", self.max_pending_inbound),
+            ("max_pending_outbound", self.max_pending_outbound),
+        ];
+        for (field, value) in pending {
+            if let Some(value) = value {
+                if !(1..=MAX_PENDING_LIMIT).contains(&value) {
+                    return Err(ConfigError::PendingLimitOutOfRange { field, value });
+                }
+            }
+        }
+        if let (Some(i), Some(o)) = (self.max_inbound, self.max_outbound) {
+            i.checked_add(o).ok_or(ConfigError::PeerLimitOverflow)?;
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::disc_reason::DiscReason;
 use crate::node::NodeId;
 
 /// Kind of [`PeerEvent`] (go-ethereum's `PeerEventType`).
@@ -43,6 +44,14 @@ pub struct PeerEvent {
     /// Drop: the disconnect reason or error text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Drop: the typed disconnect reason (sent to the remote or received
+    /// from it; its code in JSON). Not in go-ethereum's event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DiscReason>,
+    /// Drop: whether the remote sent the Disconnect (`false`: we did, or
+    /// the connection failed). Not in go-ethereum's event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_requested: Option<bool>,
     /// MsgSend/MsgRecv: the protocol name and version (`eth/68`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
@@ -67,6 +76,8 @@ impl PeerEvent {
             kind,
             peer,
             error: None,
+            reason: None,
+            remote_requested: None,
             protocol: None,
             msg_code: None,
             msg_size: None,
@@ -111,6 +122,19 @@ mod tests {
         assert!(json.contains("\"type\":\"msgrecv\""), "{json}");
         assert!(json.contains(&"07".repeat(64)), "{json}");
         assert!(!json.contains("error"), "{json}");
+        let back: PeerEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn drop_events_carry_the_typed_reason() {
+        let mut ev = PeerEvent::new(PeerEventKind::Drop, NodeId([7; 64]));
+        ev.error = Some("too many peers".into());
+        ev.reason = Some(DiscReason::TooManyPeers);
+        ev.remote_requested = Some(true);
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.contains("\"reason\":4"), "{json}");
+        assert!(json.contains("\"remote_requested\":true"), "{json}");
         let back: PeerEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, ev);
     }

@@ -135,6 +135,10 @@ mod tests {
             max_peers = 7
             max_pending_peers = 3
             dial_ratio = 2
+            max_inbound = 5
+            max_outbound = 4
+            max_pending_inbound = 6
+            max_pending_outbound = 2
             no_discovery = true
             discovery_v4 = false
             discovery_v5 = true
@@ -156,6 +160,11 @@ mod tests {
         let c = parse(text).unwrap();
         assert_eq!(c.max_peers, 7);
         assert_eq!(c.max_pending_peers, 3);
+        assert_eq!((c.max_inbound, c.max_outbound), (Some(5), Some(4)));
+        assert_eq!(
+            (c.pending_inbound_limit(), c.pending_outbound_limit()),
+            (6, 2)
+        );
         assert!(c.no_discovery && c.no_dial && c.enable_msg_events);
         assert!(!c.discovery_v4 && c.discovery_v5);
         assert_eq!(c.bootstrap_nodes_v5.len(), 1);

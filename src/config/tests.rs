@@ -46,6 +46,73 @@ fn slot_arithmetic_matches_geth() {
 }
 
 #[test]
+fn explicit_direction_limits_override_the_ratio() {
+    let mut c = Config::with_key(key());
+    assert_eq!(c.peer_limit(), 50, "derived: max_peers");
+    assert_eq!(c.outbound_admission_limit(), None);
+    assert_eq!(
+        (c.pending_inbound_limit(), c.pending_outbound_limit()),
+        (50, 50)
+    );
+    c.max_inbound = Some(10);
+    assert_eq!((c.max_inbound_peers(), c.max_dialed_peers()), (10, 16));
+    assert_eq!(c.peer_limit(), 26, "explicit inbound + derived outbound");
+    c.max_outbound = Some(0);
+    assert_eq!((c.max_dialed_peers(), c.peer_limit()), (0, 10));
+    assert_eq!(c.outbound_admission_limit(), Some(0));
+    c.max_outbound = Some(40);
+    assert_eq!(c.peer_limit(), 50);
+    c.no_dial = true;
+    assert_eq!(c.max_dialed_peers(), 0, "no_dial wins");
+    c.max_pending_inbound = Some(7);
+    c.max_pending_outbound = Some(3);
+    assert_eq!(
+        (c.pending_inbound_limit(), c.pending_outbound_limit()),
+        (7, 3)
+    );
+    assert_eq!(c.validate(), Ok(()));
+}
+
+#[test]
+fn validate_reports_bad_direction_limits() {
+    let ok = Config::with_key(key());
+    let check = |f: &dyn Fn(&mut Config)| {
+        let mut c = ok.clone();
+        f(&mut c);
+        c.validate()
+    };
+    assert_eq!(
+        check(&|c| c.max_pending_inbound = Some(0)),
+        Err(ConfigError::PendingLimitOutOfRange {
+            field: "max_pending_inbound",
+            value: 0
+        })
+    );
+    assert_eq!(
+        check(&|c| c.max_pending_outbound = Some(MAX_PENDING_LIMIT + 1)),
+        Err(ConfigError::PendingLimitOutOfRange {
+            field: "max_pending_outbound",
+            value: MAX_PENDING_LIMIT + 1
+        })
+    );
+    assert_eq!(
+        check(&|c| c.max_pending_peers = usize::MAX),
+        Err(ConfigError::PendingLimitOutOfRange {
+            field: "max_pending_peers",
+            value: usize::MAX
+        }),
+        "would panic tokio's semaphore"
+    );
+    assert_eq!(
+        check(&|c| {
+            c.max_inbound = Some(usize::MAX);
+            c.max_outbound = Some(1);
+        }),
+        Err(ConfigError::PeerLimitOverflow)
+    );
+}
+
+#[test]
 fn validate_reports_each_problem() {
     let ok = Config::with_key(key());
     let check = |f: &dyn Fn(&mut Config)| {

@@ -10,6 +10,10 @@
 //!   default), nor while it is connecting to us.
 //! - Static nodes are re-dialed while the server runs; those known by DNS name
 //!   are resolved at dial time, with an exponential back-off on failure.
+//! - A failed dial backs the node off by the failure's [`BackoffKind`]
+//!   ([`SetupError::backoff`], see [`failure`] for the table); a discovered
+//!   node that failed [`MAX_CONSECUTIVE_FAILURES`] times in a row is not
+//!   dialed again until it connects once.
 //!
 //! The scheduler (internal, sans-IO) only decides; the server task performs
 //! the dials and reports back. Time is passed in.
@@ -29,6 +33,7 @@
 //! `p2p_dial_candidates_*` metrics).
 
 mod candidate;
+pub mod failure;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -45,6 +50,10 @@ use crate::banlist::BanList;
 use crate::node::{Node, NodeId};
 
 pub use candidate::{Candidate, DialFilter};
+pub use failure::{
+    BackoffKind, SetupError, HIGH_BACKOFF, LOW_BACKOFF, MAX_BACKOFF, MAX_CONSECUTIVE_FAILURES,
+    MEDIUM_BACKOFF,
+};
 pub(crate) use source::SKIP_LABELS;
 pub use source::{
     NodeSource, SourceSnapshot, DEFAULT_SOURCE_NAME, DISCV4_SOURCE, DISCV5_SOURCE, DNS_SOURCE,
@@ -72,6 +81,12 @@ pub(crate) const MAX_RESOLVE_DELAY: Duration = Duration::from_secs(60 * 60);
 /// the free slots and each entry lives 35 s, so this is never reached in
 /// practice; if it is, the oldest entries go first.
 pub(crate) const MAX_DIAL_HISTORY: usize = 16 * 1024;
+
+/// Most nodes whose consecutive failures are remembered (our choice: the
+/// same budget as the ban list, ~100 bytes each, ~1 MiB). When full, the
+/// entry whose back-off ends soonest is forgotten, which only lets that
+/// node be dialed again sooner.
+pub(crate) const MAX_FAILURE_ENTRIES: usize = 10_000;
 
 /// Most static nodes (our choice; go-ethereum has no limit, real
 /// deployments use a handful). `add_peer` refuses more.
@@ -108,6 +123,13 @@ pub(crate) enum DialSkip {
     /// added or refused).
     #[error("inbound connection in progress")]
     InboundPending,
+    /// Its last dial failed and its back-off has not ended.
+    #[error("backed off after a failure")]
+    BackedOff,
+    /// A discovered node that failed [`MAX_CONSECUTIVE_FAILURES`] dials in a
+    /// row (dialed again once it connects to us).
+    #[error("too many consecutive failures")]
+    TooManyFailures,
 }
 
 /// Whether a dial is for a static node or a discovered one.
@@ -131,12 +153,18 @@ pub(crate) struct DialTask {
 /// How a dial ended, as reported by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DialOutcome {
-    /// The connection was set up (the peer may still be refused later).
+    /// The peer was added.
     Connected,
-    /// TCP connect, handshake or checks failed.
-    Failed,
-    /// The node's DNS name did not resolve (static nodes back off).
-    ResolveFailed,
+    /// Resolution, TCP connect, handshake or checks failed; the error
+    /// decides the back-off ([`SetupError::backoff`]).
+    Failed(SetupError),
+}
+
+/// Consecutive failures of one node and the end of its back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Failures {
+    count: u32,
+    until: Instant,
 }
 
 /// Limits of the scheduler.
@@ -152,6 +180,9 @@ pub(crate) struct DialLimits {
     pub net_restrict: Option<Netlist>,
     /// Dial history window (`Config::dial_history_expiration`).
     pub history_expiration: Duration,
+    /// Cap of every failure back-off (`Config::max_dial_backoff`); zero
+    /// turns back-offs and the failure limit off.
+    pub max_backoff: Duration,
 }
 
 #[derive(Debug)]
@@ -175,6 +206,8 @@ pub(crate) struct DialState {
     inbound_pending: HashMap<NodeId, usize>,
     history: HashMap<NodeId, Instant>,
     history_queue: BinaryHeap<Reverse<(Instant, NodeId)>>,
+    /// Nodes whose last dials failed (bounded by [`MAX_FAILURE_ENTRIES`]).
+    failures: HashMap<NodeId, Failures>,
 }
 
 impl DialState {
@@ -189,6 +222,7 @@ impl DialState {
             inbound_pending: HashMap::new(),
             history: HashMap::new(),
             history_queue: BinaryHeap::new(),
+            failures: HashMap::new(),
         }
     }
 
@@ -283,7 +317,38 @@ impl DialState {
         if bans.is_banned(&node.id, now) {
             return Err(DialSkip::Banned);
         }
+        if let Some(f) = self.failures.get(&node.id) {
+            if f.count >= MAX_CONSECUTIVE_FAILURES && !self.statics.contains_key(&node.id) {
+                return Err(DialSkip::TooManyFailures);
+            }
+            if f.until > now {
+                return Err(DialSkip::BackedOff);
+            }
+        }
         Ok(())
+    }
+
+    /// Consecutive failures recorded for `id` (0 when none).
+    pub(crate) fn failures(&self, id: &NodeId) -> u32 {
+        self.failures.get(id).map_or(0, |f| f.count)
+    }
+
+    /// Records a failed dial of `id` that backs off by `kind`; returns the
+    /// end of the back-off.
+    fn record_failure(&mut self, id: NodeId, kind: BackoffKind, now: Instant) -> Instant {
+        if !self.failures.contains_key(&id) && self.failures.len() >= MAX_FAILURE_ENTRIES {
+            let soonest = self.failures.iter().min_by_key(|(_, f)| f.until);
+            if let Some(old) = soonest.map(|(k, _)| *k) {
+                self.failures.remove(&old);
+            }
+        }
+        let entry = self.failures.entry(id).or_insert(Failures {
+            count: 0,
+            until: now,
+        });
+        entry.count = entry.count.saturating_add(1);
+        entry.until = now + kind.delay(entry.count).min(self.limits.max_backoff);
+        entry.until
     }
 
     /// Static dials to start now (as many as free slots allow), each marked
@@ -361,12 +426,19 @@ impl DialState {
 
     /// Reports the end of the dial to `id` (before the peer is added, if it
     /// is). A failed DNS resolution of a static node backs off exponentially
-    /// from [`INITIAL_RESOLVE_DELAY`] to [`MAX_RESOLVE_DELAY`].
-    pub(crate) fn dial_done(&mut self, id: &NodeId, outcome: DialOutcome, now: Instant) {
+    /// from [`INITIAL_RESOLVE_DELAY`] to [`MAX_RESOLVE_DELAY`]; other
+    /// failures back off by [`SetupError::backoff`] (returned, with the end
+    /// of the back-off); a success clears the node's failures.
+    pub(crate) fn dial_done(
+        &mut self,
+        id: &NodeId,
+        outcome: DialOutcome,
+        now: Instant,
+    ) -> Option<(BackoffKind, Instant)> {
         self.dialing.remove(id);
         if let Some(entry) = self.statics.get_mut(id) {
             match outcome {
-                DialOutcome::ResolveFailed => {
+                DialOutcome::Failed(SetupError::Resolve) => {
                     let delay = match entry.resolve_backoff {
                         None => INITIAL_RESOLVE_DELAY,
                         Some((_, d)) => (d * 2).min(MAX_RESOLVE_DELAY),
@@ -374,7 +446,18 @@ impl DialState {
                     entry.resolve_backoff = Some((now + delay, delay));
                 }
                 DialOutcome::Connected => entry.resolve_backoff = None,
-                DialOutcome::Failed => {}
+                DialOutcome::Failed(_) => {}
+            }
+        }
+        match outcome {
+            DialOutcome::Connected => {
+                self.failures.remove(id);
+                None
+            }
+            DialOutcome::Failed(_) if self.limits.max_backoff.is_zero() => None,
+            DialOutcome::Failed(error) => {
+                let kind = error.backoff()?;
+                Some((kind, self.record_failure(*id, kind, now)))
             }
         }
     }
@@ -400,6 +483,8 @@ impl DialState {
     /// Records a connected peer (`dialed`: we dialed it, so it counts toward
     /// the dialed-peer target).
     pub(crate) fn peer_added(&mut self, id: NodeId, dialed: bool) {
+        // A node that connects (either way) is healthy again.
+        self.failures.remove(&id);
         if let Some(previous) = self.connected.insert(id, dialed) {
             if previous {
                 self.dialed_peers -= 1;
@@ -425,11 +510,12 @@ impl DialState {
             .iter()
             .filter(|(id, _)| !self.connected.contains_key(id) && !self.dialing.contains_key(id))
             .filter_map(|(id, e)| {
-                // Dialable again when both the history entry and the
-                // resolve back-off have passed.
+                // Dialable again when the history entry, the resolve
+                // back-off and the failure back-off have passed.
                 let history = self.history.get(id).copied();
                 let backoff = e.resolve_backoff.map(|(at, _)| at);
-                history.into_iter().chain(backoff).max()
+                let failed = self.failures.get(id).map(|f| f.until);
+                history.into_iter().chain(backoff).chain(failed).max()
             })
             .filter(|at| *at > now)
             .min()

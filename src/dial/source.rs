@@ -93,7 +93,7 @@ pub(crate) enum SkipReason {
 }
 
 /// Every [`SkipReason`] as a metrics label, in a fixed order.
-pub(crate) const SKIP_LABELS: [&str; 11] = [
+pub(crate) const SKIP_LABELS: [&str; 13] = [
     "is_self",
     "already_dialing",
     "already_connected",
@@ -105,6 +105,8 @@ pub(crate) const SKIP_LABELS: [&str; 11] = [
     "inbound_pending",
     "filtered",
     "no_record",
+    "backed_off",
+    "too_many_failures",
 ];
 
 impl SkipReason {
@@ -121,6 +123,8 @@ impl SkipReason {
             SkipReason::Dial(DialSkip::InboundPending) => 8,
             SkipReason::Filtered => 9,
             SkipReason::NoRecord => 10,
+            SkipReason::Dial(DialSkip::BackedOff) => 11,
+            SkipReason::Dial(DialSkip::TooManyFailures) => 12,
         }
     }
 }

@@ -5,6 +5,10 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::banlist::BanList;
+use crate::disc_reason::DiscReason;
+
+/// A failure that says nothing about the node (no back-off).
+const NO_BACKOFF: DialOutcome = DialOutcome::Failed(SetupError::Refused(DiscReason::TooManyPeers));
 
 fn id(n: u16) -> NodeId {
     let mut raw = [0u8; 64];
@@ -29,6 +33,7 @@ fn limits(max_dialed_peers: usize, max_active_dials: usize) -> DialLimits {
         max_active_dials,
         net_restrict: None,
         history_expiration: DIAL_HISTORY_EXPIRATION,
+        max_backoff: MAX_BACKOFF,
     }
 }
 
@@ -107,7 +112,7 @@ fn no_redial_within_35s() {
     let mut bans = BanList::new();
     let mut d = DialState::new(limits(16, 50));
     d.offer(node(7), &mut bans, t0).unwrap();
-    d.dial_done(&id(7), DialOutcome::Failed, t0 + Duration::from_secs(1));
+    d.dial_done(&id(7), NO_BACKOFF, t0 + Duration::from_secs(1));
     let almost = t0 + DIAL_HISTORY_EXPIRATION - Duration::from_millis(1);
     assert_eq!(
         d.offer(node(7), &mut bans, almost),
@@ -132,7 +137,7 @@ fn static_nodes_first_and_redialed_after_drop() {
     assert_eq!(d.offer(node(9), &mut bans, t0), Err(DialSkip::NoSlot));
     d.dial_done(&id(1), DialOutcome::Connected, t0);
     d.peer_added(id(1), true);
-    d.dial_done(&id(2), DialOutcome::Failed, t0);
+    d.dial_done(&id(2), NO_BACKOFF, t0);
     assert!(d.static_dials(&mut bans, t0).is_empty(), "target reached");
     // Node 1 drops 10 s later: redialed once its history entry (35 s after
     // the dial) expires, not before.
@@ -166,7 +171,7 @@ fn static_dns_backoff_doubles_to_max() {
         let tasks = d.static_dials(&mut bans, now);
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].node.hostname.as_deref(), Some("node.invalid"));
-        d.dial_done(&id(3), DialOutcome::ResolveFailed, now);
+        d.dial_done(&id(3), DialOutcome::Failed(SetupError::Resolve), now);
         let just_before = now + expected - Duration::from_millis(1);
         assert!(d.static_dials(&mut bans, just_before).is_empty());
         assert_eq!(d.next_static_wakeup(now), Some(now + expected));
@@ -208,7 +213,7 @@ fn dial_history_bounded() {
         raw[..4].copy_from_slice(&n.to_be_bytes());
         let node = Node::new(NodeId(raw), IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)), 1, 1);
         d.offer(node, &mut bans, t0).unwrap();
-        d.dial_done(&NodeId(raw), DialOutcome::Failed, t0);
+        d.dial_done(&NodeId(raw), NO_BACKOFF, t0);
     }
     assert!(d.history.len() <= MAX_DIAL_HISTORY);
 }
@@ -233,6 +238,171 @@ fn a_node_connecting_to_us_is_not_dialed() {
     d.inbound_ended(&id(5));
     d.inbound_ended(&id(5)); // unmatched: ignored
     assert!(d.offer(node(5), &mut bans, t0).is_ok());
+}
+
+/// Limits with a 1 s dial history, so only the back-off keeps a node out.
+fn short_history() -> DialLimits {
+    DialLimits {
+        history_expiration: Duration::from_secs(1),
+        ..limits(16, 50)
+    }
+}
+
+#[test]
+fn each_failure_kind_backs_off_for_its_own_time() {
+    let t0 = Instant::now();
+    let mut bans = BanList::new();
+    let cases = [
+        (
+            SetupError::RemoteDisconnect(DiscReason::TooManyPeers),
+            LOW_BACKOFF,
+        ),
+        (SetupError::ConnectTimeout, MEDIUM_BACKOFF),
+        (SetupError::HandshakeTimeout, MEDIUM_BACKOFF),
+        (
+            SetupError::Connect(std::io::ErrorKind::ConnectionRefused),
+            HIGH_BACKOFF,
+        ),
+        (SetupError::Protocol, MAX_BACKOFF),
+    ];
+    for (n, (error, delay)) in (1u16..).zip(cases) {
+        let mut d = DialState::new(short_history());
+        d.offer(node(n), &mut bans, t0).unwrap();
+        let (kind, until) = d
+            .dial_done(&id(n), DialOutcome::Failed(error), t0)
+            .expect("a back-off");
+        assert_eq!(
+            (kind, until),
+            (error.backoff().unwrap(), t0 + delay),
+            "{error}"
+        );
+        let just_before = t0 + delay - Duration::from_millis(1);
+        assert_eq!(
+            d.offer(node(n), &mut bans, just_before),
+            Err(DialSkip::BackedOff),
+            "{error}"
+        );
+        assert!(d.offer(node(n), &mut bans, t0 + delay).is_ok(), "{error}");
+    }
+    // Our own refusals and a stopping server do not back the node off.
+    let mut d = DialState::new(short_history());
+    d.offer(node(9), &mut bans, t0).unwrap();
+    assert_eq!(d.dial_done(&id(9), NO_BACKOFF, t0), None);
+    assert_eq!(d.failures(&id(9)), 0);
+    assert!(d
+        .offer(node(9), &mut bans, t0 + Duration::from_secs(1))
+        .is_ok());
+}
+
+#[test]
+fn a_failing_node_is_dropped_after_n_failures_until_it_connects() {
+    let mut now = Instant::now();
+    let mut bans = BanList::new();
+    let mut d = DialState::new(short_history());
+    let refused = DialOutcome::Failed(SetupError::Connect(std::io::ErrorKind::ConnectionReset));
+    for failure in 1..=MAX_CONSECUTIVE_FAILURES {
+        d.offer(node(4), &mut bans, now).unwrap();
+        let (kind, until) = d.dial_done(&id(4), refused, now).unwrap();
+        assert_eq!(kind, BackoffKind::Low);
+        // The delay grows with each consecutive failure.
+        assert_eq!(until, now + LOW_BACKOFF * failure);
+        assert_eq!(d.failures(&id(4)), failure);
+        now = until;
+    }
+    let much_later = now + MAX_BACKOFF * 10;
+    assert_eq!(
+        d.offer(node(4), &mut bans, much_later),
+        Err(DialSkip::TooManyFailures)
+    );
+    // It dials us and is added: healthy again.
+    d.peer_added(id(4), false);
+    d.peer_removed(&id(4));
+    assert_eq!(d.failures(&id(4)), 0);
+    assert!(d.offer(node(4), &mut bans, much_later).is_ok());
+}
+
+#[test]
+fn a_success_clears_the_failures() {
+    let t0 = Instant::now();
+    let mut bans = BanList::new();
+    let mut d = DialState::new(short_history());
+    d.offer(node(5), &mut bans, t0).unwrap();
+    d.dial_done(&id(5), DialOutcome::Failed(SetupError::ConnectTimeout), t0);
+    let t1 = t0 + MEDIUM_BACKOFF;
+    d.offer(node(5), &mut bans, t1).unwrap();
+    assert_eq!(d.dial_done(&id(5), DialOutcome::Connected, t1), None);
+    assert_eq!(d.failures(&id(5)), 0);
+    d.offer(node(5), &mut bans, t1 + Duration::from_secs(1))
+        .expect("no back-off left");
+}
+
+#[test]
+fn static_nodes_keep_being_retried_with_backoff() {
+    let mut now = Instant::now();
+    let mut bans = BanList::new();
+    let mut d = DialState::new(short_history());
+    assert!(d.add_static(node(6)));
+    let refused = DialOutcome::Failed(SetupError::Connect(std::io::ErrorKind::ConnectionRefused));
+    for failure in 1..=MAX_CONSECUTIVE_FAILURES + 2 {
+        let tasks = d.static_dials(&mut bans, now);
+        assert_eq!(tasks.len(), 1, "failure {failure}: still dialed");
+        let (_, until) = d.dial_done(&id(6), refused, now).unwrap();
+        assert_eq!(
+            until,
+            now + HIGH_BACKOFF.saturating_mul(failure).min(MAX_BACKOFF)
+        );
+        assert!(d
+            .static_dials(&mut bans, until - Duration::from_millis(1))
+            .is_empty());
+        assert_eq!(d.next_static_wakeup(now), Some(until));
+        now = until;
+    }
+}
+
+#[test]
+fn backoff_is_capped_and_can_be_turned_off() {
+    let t0 = Instant::now();
+    let mut bans = BanList::new();
+    let mut d = DialState::new(DialLimits {
+        max_backoff: Duration::from_secs(2),
+        ..short_history()
+    });
+    d.offer(node(7), &mut bans, t0).unwrap();
+    let (_, until) = d
+        .dial_done(&id(7), DialOutcome::Failed(SetupError::Protocol), t0)
+        .unwrap();
+    assert_eq!(until, t0 + Duration::from_secs(2));
+    let mut off = DialState::new(DialLimits {
+        max_backoff: Duration::ZERO,
+        ..short_history()
+    });
+    for n in 0..2 * MAX_CONSECUTIVE_FAILURES {
+        let now = t0 + Duration::from_secs(u64::from(n) * 2);
+        off.offer(node(7), &mut bans, now).unwrap();
+        let failed = DialOutcome::Failed(SetupError::Protocol);
+        assert_eq!(off.dial_done(&id(7), failed, now), None);
+    }
+    assert_eq!(off.failures(&id(7)), 0);
+}
+
+#[test]
+fn failure_memory_is_bounded() {
+    let t0 = Instant::now();
+    let mut bans = BanList::new();
+    let mut d = DialState::new(limits(usize::MAX / 4, usize::MAX));
+    let timeout = DialOutcome::Failed(SetupError::ConnectTimeout);
+    for n in 0..(MAX_FAILURE_ENTRIES as u32 + 10) {
+        let mut raw = [2u8; 64];
+        raw[..4].copy_from_slice(&n.to_be_bytes());
+        let node = Node::new(NodeId(raw), IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)), 1, 1);
+        d.offer(node, &mut bans, t0).unwrap();
+        d.dial_done(
+            &NodeId(raw),
+            timeout,
+            t0 + Duration::from_millis(u64::from(n)),
+        );
+    }
+    assert_eq!(d.failures.len(), MAX_FAILURE_ENTRIES);
 }
 
 mod sources {

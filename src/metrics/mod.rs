@@ -22,7 +22,11 @@
 //! `p2p_discovery_table_nodes`; connection setups as go-ethereum's
 //! `p2p/dials`, `p2p/serves`, `…/success`, `…/error/<kind>` meters:
 //! `p2p_dials_total`, `p2p_dials_success_total`,
-//! `p2p_dials_errors_total{kind=…}` (and `p2p_serves_*`), with
+//! `p2p_dials_errors_total{kind=…}` (and `p2p_serves_*`), failed dials
+//! by failure kind `p2p_dial_failures_total{failure=…}` and the back-offs
+//! they started `p2p_dial_backoffs_total{kind="low"|"medium"|"high"|"severe"}`,
+//! peer disconnects
+//! `p2p_disconnects_total{direction="ours"|"theirs",reason=…}`, with
 //! `p2p_setup_duration_seconds{direction="dial"|"serve"}` (histogram of
 //! successful setups: RLPx handshake, Hello and both admission checks);
 //! discovery `p2p_discovery_packets_in_total{type=…}`,
@@ -166,6 +170,17 @@ impl Collector for PeersCollector {
         )?;
         counter(&mut enc, "peer_adds", "Peers added.", p.adds)?;
         counter(&mut enc, "peer_drops", "Peers dropped.", p.drops)?;
+        let mut family = enc.encode_descriptor(
+            "disconnects",
+            "Peer disconnects by who asked (ours/theirs) and reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (side, reason, n) in self.peers.disconnects() {
+            ConstCounter::new(n).encode(
+                family.encode_family(&[("direction", side.label()), ("reason", reason)])?,
+            )?;
+        }
         let table: usize = self
             .discovery
             .as_ref()
@@ -223,6 +238,24 @@ impl Collector for SetupCollector {
             "Inbound connection setups",
             &self.0.serves,
         )?;
+        let mut family = enc.encode_descriptor(
+            "dial_failures",
+            "Failed dials by failure kind (what the back-off is chosen from).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (failure, n) in self.0.dial_failures() {
+            ConstCounter::new(n).encode(family.encode_family(&[("failure", failure)])?)?;
+        }
+        let mut family = enc.encode_descriptor(
+            "dial_backoffs",
+            "Back-offs started after failed dials, by kind.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, n) in self.0.backoffs() {
+            ConstCounter::new(n).encode(family.encode_family(&[("kind", kind)])?)?;
+        }
         let mut family = enc.encode_descriptor(
             "setup_duration_seconds",
             "Successful connection setups (RLPx handshake, Hello, checks) by duration.",
@@ -426,6 +459,7 @@ mod tests {
         "p2p_peers_outbound gauge",
         "p2p_peer_adds_total counter",
         "p2p_peer_drops_total counter",
+        "p2p_disconnects_total counter",
         "p2p_discovery_table_nodes gauge",
         "p2p_dials_total counter",
         "p2p_dials_success_total counter",
@@ -433,6 +467,8 @@ mod tests {
         "p2p_serves_total counter",
         "p2p_serves_success_total counter",
         "p2p_serves_errors_total counter",
+        "p2p_dial_failures_total counter",
+        "p2p_dial_backoffs_total counter",
         "p2p_setup_duration_seconds histogram",
         "p2p_discovery_packets_in_total counter",
         "p2p_discovery_packets_out_total counter",
@@ -482,6 +518,10 @@ mod tests {
             "p2p_dial_candidates_total{source=\"discv4\"} 0",
             "p2p_dial_candidates_skipped_total{source=\"discv4\",reason=\"filtered\"} 0",
             "p2p_discv5_v4_frames_dropped_total 0",
+            "p2p_disconnects_total{direction=\"theirs\",reason=\"too_many_peers\"} 0",
+            "p2p_disconnects_total{direction=\"ours\",reason=\"other\"} 0",
+            "p2p_dial_failures_total{failure=\"connect_refused\"} 0",
+            "p2p_dial_backoffs_total{kind=\"severe\"} 0",
         ] {
             assert!(body.lines().any(|l| l == line), "{line} missing:\n{body}");
         }

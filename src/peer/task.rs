@@ -277,13 +277,15 @@ where
     protos.shutdown().await;
     shared.done.cancel();
 
+    let remote_requested = matches!(error, PeerError::RemoteDisconnect(_));
     let mut drop_ev = PeerEvent::new(PeerEventKind::Drop, shared.setup.id);
     drop_ev.error = Some(error.to_string());
+    drop_ev.reason = Some(reason);
+    drop_ev.remote_requested = Some(remote_requested);
     drop_ev.local = Some(shared.setup.local_addr);
     drop_ev.remote = Some(shared.setup.remote_addr);
     publish(&ctx.events, drop_ev);
 
-    let remote_requested = matches!(error, PeerError::RemoteDisconnect(_));
     PeerExit {
         reason,
         error: (!matches!(error, PeerError::LocalDisconnect(_))).then_some(error),

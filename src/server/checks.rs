@@ -18,10 +18,13 @@ pub struct PeerCounts {
 pub struct AdmissionLimits {
     /// Our own id.
     pub self_id: NodeId,
-    /// `Config::max_peers`.
+    /// `Config::peer_limit()`: most peers in total.
     pub max_peers: usize,
     /// `Config::max_inbound_peers()`.
     pub max_inbound: usize,
+    /// `Config::outbound_admission_limit()`: most peers we dialed, when the
+    /// operator set one (`None`: only `max_peers` bounds them).
+    pub max_outbound: Option<usize>,
 }
 
 /// The connection being checked.
@@ -61,7 +64,7 @@ pub(super) fn loses_crossed_dial(
 
 /// Runs after the RLPx handshake and again before the peer is added. The
 /// first failing check gives the reason, in go-ethereum's order: peer limit,
-/// inbound share, already connected, self. A banned node gets
+/// inbound share (and the outbound limit when set), already connected, self. A banned node gets
 /// `UselessPeer` (go-ethereum has no ban list; that is the closest reason
 /// that tells the remote not to retry soon), checked first and applied to
 /// trusted nodes too.
@@ -78,6 +81,12 @@ pub fn admission_check(
     }
     if !c.trusted && c.inbound && counts.inbound >= limits.max_inbound {
         return Err(DiscReason::TooManyPeers);
+    }
+    if let Some(max_outbound) = limits.max_outbound {
+        let outbound = counts.peers.saturating_sub(counts.inbound);
+        if !c.trusted && !c.inbound && outbound >= max_outbound {
+            return Err(DiscReason::TooManyPeers);
+        }
     }
     if c.connected || c.loses_crossed_dial {
         return Err(DiscReason::AlreadyConnected);
@@ -96,6 +105,7 @@ mod tests {
         self_id: NodeId([9; 64]),
         max_peers: 3,
         max_inbound: 2,
+        max_outbound: None,
     };
 
     fn cand(inbound: bool) -> PeerCandidate {
@@ -135,6 +145,31 @@ mod tests {
             ..cand(true)
         };
         assert_eq!(admission_check(&trusted, counts(10, 10), &LIMITS), Ok(()));
+    }
+
+    #[test]
+    fn explicit_outbound_limit_applies_to_dialed_peers_only() {
+        let limits = AdmissionLimits {
+            max_outbound: Some(1),
+            max_peers: 10,
+            ..LIMITS
+        };
+        assert_eq!(admission_check(&cand(false), counts(1, 1), &limits), Ok(()));
+        assert_eq!(
+            admission_check(&cand(false), counts(2, 1), &limits),
+            Err(DiscReason::TooManyPeers),
+            "one dialed peer already"
+        );
+        assert_eq!(
+            admission_check(&cand(true), counts(2, 1), &limits),
+            Ok(()),
+            "inbound share still free"
+        );
+        let trusted = PeerCandidate {
+            trusted: true,
+            ..cand(false)
+        };
+        assert_eq!(admission_check(&trusted, counts(5, 0), &limits), Ok(()));
     }
 
     #[test]

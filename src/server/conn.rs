@@ -19,10 +19,10 @@ use tokio::time::Instant;
 use tracing::{debug, debug_span, trace, Instrument};
 
 use super::inbound::InboundFilter;
-use super::stats::{SetupErrorKind, SetupStats};
+use super::stats::SetupStats;
 use super::TARGET;
 use crate::config::Dialer;
-use crate::dial::{DialKind, DialOutcome, DialTask};
+use crate::dial::{DialKind, DialOutcome, DialTask, SetupError};
 use crate::disc_reason::DiscReason;
 use crate::node::{Node, NodeId};
 use crate::peer::{refuse_before_hello, Hello, HelloDone, NegotiatedConn};
@@ -145,13 +145,13 @@ async fn setup_inbound(
     let _ = tcp.set_nodelay(true);
     let local = match tcp.local_addr() {
         Ok(a) => a,
-        Err(_) => return stats.failed(SetupErrorKind::Connection),
+        Err(e) => return stats.failed(SetupError::from_connect(&e).kind()),
     };
     let conn = match accept_with_key(tcp, &ctx.key).await {
         Ok(c) => c,
         Err(e) => {
             trace!(target: TARGET, %remote, error = %e, "inbound handshake failed");
-            return stats.failed(SetupErrorKind::RlpxEnc);
+            return stats.failed(handshake_error(&e).kind());
         }
     };
     let meta = ConnMeta {
@@ -163,7 +163,7 @@ async fn setup_inbound(
     tracing::Span::current().record("id", tracing::field::display(&meta.id));
     match setup(&ctx, conn, meta).await {
         Ok(()) => stats.succeeded(started.elapsed()),
-        Err(kind) => stats.failed(kind),
+        Err(e) => stats.failed(e.kind()),
     }
     let _ = ctx
         .to_server
@@ -188,13 +188,10 @@ async fn dial(ctx: &SetupCtx, dialer: &dyn Dialer, task: DialTask) -> DialOutcom
             stats.succeeded(took);
             DialOutcome::Connected
         }
-        Err(kind) => {
-            stats.failed(kind);
-            if kind == SetupErrorKind::Resolve {
-                DialOutcome::ResolveFailed
-            } else {
-                DialOutcome::Failed
-            }
+        Err(e) => {
+            stats.failed(e.kind());
+            ctx.stats.dial_failed(e);
+            DialOutcome::Failed(e)
         }
     }
 }
@@ -205,25 +202,26 @@ async fn dial_setup(
     ctx: &SetupCtx,
     dialer: &dyn Dialer,
     task: DialTask,
-) -> Result<std::time::Duration, SetupErrorKind> {
+) -> Result<std::time::Duration, SetupError> {
     let node = resolve(task.node).await.map_err(|e| {
         debug!(target: TARGET, error = %e, "resolving static node failed");
-        SetupErrorKind::Resolve
+        SetupError::Resolve
     })?;
     let tcp = dialer.dial(&node).await.map_err(|e| {
         trace!(target: TARGET, node = %node, error = %e, "dial failed");
-        SetupErrorKind::Connection
+        SetupError::from_connect(&e)
     })?;
     let started = Instant::now();
     let _ = tcp.set_nodelay(true);
-    let (Ok(local), Ok(remote)) = (tcp.local_addr(), tcp.peer_addr()) else {
-        return Err(SetupErrorKind::Connection);
+    let (local, remote) = match (tcp.local_addr(), tcp.peer_addr()) {
+        (Ok(local), Ok(remote)) => (local, remote),
+        (Err(e), _) | (_, Err(e)) => return Err(SetupError::from_connect(&e)),
     };
     let conn = connect_with_key(tcp, &ctx.key, node.id)
         .await
         .map_err(|e| {
             trace!(target: TARGET, node = %node, error = %e, "outbound handshake failed");
-            SetupErrorKind::RlpxEnc
+            handshake_error(&e)
         })?;
     let meta = ConnMeta {
         id: node.id,
@@ -233,6 +231,17 @@ async fn dial_setup(
     };
     setup(ctx, conn, meta).await?;
     Ok(started.elapsed())
+}
+
+/// The set-up error of a failed RLPx handshake: a timeout, the remote
+/// closing the connection, or anything else (bad packets, wrong key).
+fn handshake_error(e: &crate::rlpx::RlpxError) -> SetupError {
+    use crate::rlpx::RlpxError;
+    match e {
+        RlpxError::HandshakeTimeout => SetupError::HandshakeTimeout,
+        RlpxError::HandshakeEof | RlpxError::Io(_) => SetupError::HandshakeClosed,
+        _ => SetupError::Handshake,
+    }
 }
 
 /// Resolves `node`'s DNS name to its first address (IPv4 preferred, as the
@@ -263,7 +272,7 @@ async fn resolve(mut node: Node) -> io::Result<Node> {
 
 /// Checkpoint, Hello, protocol matching, checkpoint. `Ok` when the server
 /// added the peer.
-async fn setup(ctx: &SetupCtx, conn: Conn, meta: ConnMeta) -> Result<(), SetupErrorKind> {
+async fn setup(ctx: &SetupCtx, conn: Conn, meta: ConnMeta) -> Result<(), SetupError> {
     let (tx, rx) = oneshot::channel();
     if ctx
         .to_server
@@ -271,29 +280,29 @@ async fn setup(ctx: &SetupCtx, conn: Conn, meta: ConnMeta) -> Result<(), SetupEr
         .await
         .is_err()
     {
-        return Err(SetupErrorKind::Closed);
+        return Err(SetupError::Closed);
     }
     match rx.await {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => {
             debug!(target: TARGET, id = ?meta.id, %reason, "refused after handshake");
             refuse_before_hello(conn, reason).await;
-            return Err(SetupErrorKind::from_reason(reason));
+            return Err(SetupError::Refused(reason));
         }
-        Err(_) => return Err(SetupErrorKind::Closed),
+        Err(_) => return Err(SetupError::Closed),
     }
     let hello = HelloDone::exchange(conn, &ctx.our_hello, meta.id)
         .await
         .map_err(|e| {
             debug!(target: TARGET, id = ?meta.id, error = %e, "hello exchange failed");
-            SetupErrorKind::from_hello_error(&e)
+            SetupError::from_hello_error(&e)
         })?;
     let ready = match hello.negotiate(&ctx.protocols) {
         Ok(ready) => ready,
         Err((reason, hello)) => {
             debug!(target: TARGET, id = ?meta.id, caps = ?hello.theirs().caps, "no shared protocol");
             hello.disconnect(reason).await;
-            return Err(SetupErrorKind::from_reason(reason));
+            return Err(SetupError::NoSharedProtocol);
         }
     };
     let (tx, rx) = oneshot::channel();
@@ -303,15 +312,15 @@ async fn setup(ctx: &SetupCtx, conn: Conn, meta: ConnMeta) -> Result<(), SetupEr
         reply: tx,
     };
     if ctx.to_server.send(request).await.is_err() {
-        return Err(SetupErrorKind::Closed);
+        return Err(SetupError::Closed);
     }
     match rx.await {
         Ok(AddReply::Added) => Ok(()),
         Ok(AddReply::Refused(reason, ready)) => {
             debug!(target: TARGET, id = ?meta.id, %reason, "refused after hello");
             ready.disconnect(reason).await;
-            Err(SetupErrorKind::from_reason(reason))
+            Err(SetupError::Refused(reason))
         }
-        Err(_) => Err(SetupErrorKind::Closed),
+        Err(_) => Err(SetupError::Closed),
     }
 }

@@ -92,8 +92,8 @@ pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HI
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
 pub use record::{RecordEntryError, RESERVED_RECORD_KEYS};
 pub use stats::{
-    DirectionSnapshot, PeerCountersSnapshot, SetupErrorKind, SetupStatsSnapshot,
-    SETUP_DURATION_BUCKETS,
+    disconnect_label, DirectionSnapshot, DisconnectSide, PeerCountersSnapshot, SetupErrorKind,
+    SetupStatsSnapshot, SETUP_DURATION_BUCKETS,
 };
 pub use task::STOP_PEER_TIMEOUT;
 

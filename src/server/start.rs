@@ -302,15 +302,16 @@ fn run(
     });
     let listener_task = listener.map(|l| {
         let filter = InboundFilter::new(config.net_restrict.clone());
-        let pending = Arc::new(Semaphore::new(config.max_pending_peers));
+        let pending = Arc::new(Semaphore::new(config.pending_inbound_limit()));
         tokio::spawn(conn::listen(l, ctx.clone(), filter, pending))
     });
     let mut dial = DialState::new(DialLimits {
         self_id,
         max_dialed_peers: config.max_dialed_peers(),
-        max_active_dials: config.max_pending_peers,
+        max_active_dials: config.pending_outbound_limit(),
         net_restrict: config.net_restrict.clone(),
         history_expiration: config.dial_history_expiration,
+        max_backoff: config.max_dial_backoff,
     });
     for node in &config.static_nodes {
         dial.add_static(node.clone());
@@ -327,8 +328,9 @@ fn run(
         events: events.clone(),
         limits: AdmissionLimits {
             self_id,
-            max_peers: config.max_peers,
+            max_peers: config.peer_limit(),
             max_inbound: config.max_inbound_peers(),
+            max_outbound: config.outbound_admission_limit(),
         },
         dial,
         dialer: config.dialer.clone(),

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::dial::{BackoffKind, SetupError};
 use crate::disc_reason::DiscReason;
 use crate::peer::PeerError;
 
@@ -199,6 +200,53 @@ pub(crate) struct PeerCounters {
     outbound: AtomicU64,
     adds: AtomicU64,
     drops: AtomicU64,
+    /// Disconnects by who asked (0: ours, 1: theirs) and reason (the
+    /// index in [`DiscReason::ALL`], last slot for any other code).
+    disconnects: [[AtomicU64; DISCONNECT_SLOTS]; 2],
+}
+
+/// Slots of the disconnect counters per direction: every named reason plus
+/// one for unknown codes (so a remote cannot grow the label set).
+const DISCONNECT_SLOTS: usize = DiscReason::ALL.len() + 1;
+
+/// Which side asked for a disconnect, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectSide {
+    /// We sent Disconnect (or the connection failed on our side).
+    Ours,
+    /// The remote sent Disconnect.
+    Theirs,
+}
+
+impl DisconnectSide {
+    /// The metric label: `ours` or `theirs`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DisconnectSide::Ours => "ours",
+            DisconnectSide::Theirs => "theirs",
+        }
+    }
+}
+
+/// The metric label of a disconnect reason (`too_many_peers`, …; `other`
+/// for unknown codes).
+pub fn disconnect_label(reason: Option<DiscReason>) -> &'static str {
+    match reason {
+        Some(DiscReason::Requested) => "requested",
+        Some(DiscReason::NetworkError) => "network_error",
+        Some(DiscReason::ProtocolError) => "protocol_error",
+        Some(DiscReason::UselessPeer) => "useless_peer",
+        Some(DiscReason::TooManyPeers) => "too_many_peers",
+        Some(DiscReason::AlreadyConnected) => "already_connected",
+        Some(DiscReason::IncompatibleVersion) => "incompatible_version",
+        Some(DiscReason::InvalidIdentity) => "invalid_identity",
+        Some(DiscReason::Quitting) => "quitting",
+        Some(DiscReason::UnexpectedIdentity) => "unexpected_identity",
+        Some(DiscReason::ConnectedToSelf) => "connected_to_self",
+        Some(DiscReason::ReadTimeout) => "read_timeout",
+        Some(DiscReason::SubprotocolError) => "subprotocol_error",
+        Some(DiscReason::Other(_)) | None => "other",
+    }
 }
 
 impl PeerCounters {
@@ -210,6 +258,27 @@ impl PeerCounters {
     pub(crate) fn dropped(&self, inbound: bool) {
         self.gauge(inbound).fetch_sub(1, Ordering::Relaxed);
         self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a peer's disconnect by side and reason.
+    pub(crate) fn disconnected(&self, side: DisconnectSide, reason: DiscReason) {
+        let slot = DiscReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(DISCONNECT_SLOTS - 1);
+        self.disconnects[side as usize][slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every (side, reason label, count), zeros included.
+    pub(crate) fn disconnects(&self) -> Vec<(DisconnectSide, &'static str, u64)> {
+        let mut out = Vec::with_capacity(2 * DISCONNECT_SLOTS);
+        for side in [DisconnectSide::Ours, DisconnectSide::Theirs] {
+            for (slot, count) in self.disconnects[side as usize].iter().enumerate() {
+                let label = disconnect_label(DiscReason::ALL.get(slot).copied());
+                out.push((side, label, count.load(Ordering::Relaxed)));
+            }
+        }
+        out
     }
 
     fn gauge(&self, inbound: bool) -> &AtomicU64 {
@@ -249,9 +318,43 @@ pub struct PeerCountersSnapshot {
 pub(crate) struct SetupStats {
     pub dials: DirectionStats,
     pub serves: DirectionStats,
+    /// Failed dials by [`SetupError::label`] index.
+    dial_failures: [AtomicU64; SetupError::LABELS.len()],
+    /// Back-offs started, by [`BackoffKind::ALL`] index.
+    backoffs: [AtomicU64; BackoffKind::ALL.len()],
 }
 
 impl SetupStats {
+    /// Counts a failed dial by its failure kind.
+    pub(crate) fn dial_failed(&self, e: SetupError) {
+        self.dial_failures[e.label_index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a back-off the dialer started.
+    pub(crate) fn backed_off(&self, kind: BackoffKind) {
+        let i = BackoffKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(0);
+        self.backoffs[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed dials per label of [`SetupError::LABELS`], zeros included.
+    pub(crate) fn dial_failures(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        SetupError::LABELS
+            .iter()
+            .zip(&self.dial_failures)
+            .map(|(l, c)| (*l, c.load(Ordering::Relaxed)))
+    }
+
+    /// Back-offs started per kind, zeros included.
+    pub(crate) fn backoffs(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        BackoffKind::ALL
+            .iter()
+            .zip(&self.backoffs)
+            .map(|(k, c)| (k.label(), c.load(Ordering::Relaxed)))
+    }
+
     pub(crate) fn snapshot(&self) -> SetupStatsSnapshot {
         SetupStatsSnapshot {
             dials: self.dials.snapshot(),
@@ -307,6 +410,24 @@ mod tests {
         assert_eq!(counts[..3], [0, 0, 1]);
         assert!(counts[3..].iter().all(|c| *c == 1));
         assert_eq!(snap.duration_sum, Duration::from_millis(3));
+    }
+
+    #[test]
+    fn disconnects_are_counted_by_side_and_reason() {
+        let p = PeerCounters::default();
+        p.disconnected(DisconnectSide::Theirs, DiscReason::TooManyPeers);
+        p.disconnected(DisconnectSide::Theirs, DiscReason::TooManyPeers);
+        p.disconnected(DisconnectSide::Ours, DiscReason::Other(0x42));
+        let all = p.disconnects();
+        assert_eq!(all.len(), 2 * DISCONNECT_SLOTS);
+        let get = |side, label| {
+            all.iter()
+                .find(|(s, l, _)| *s == side && *l == label)
+                .map(|x| x.2)
+        };
+        assert_eq!(get(DisconnectSide::Theirs, "too_many_peers"), Some(2));
+        assert_eq!(get(DisconnectSide::Ours, "too_many_peers"), Some(0));
+        assert_eq!(get(DisconnectSide::Ours, "other"), Some(1));
     }
 
     #[test]

@@ -19,12 +19,13 @@ use super::checks::{
 };
 use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
 use super::persist;
+use super::stats::DisconnectSide;
 use super::TARGET;
 use crate::banlist::{BanList, ReputationChange};
 use crate::config::Dialer;
 use crate::dial::{
-    Candidate as DialCandidate, DialKind, DialOutcome, DialState, NodeSources, SkipReason,
-    SourceCounters, SourceSpec,
+    Candidate as DialCandidate, DialKind, DialOutcome, DialState, NodeSources, SetupError,
+    SkipReason, SourceCounters, SourceSpec,
 };
 use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
@@ -287,17 +288,39 @@ impl ServerTask {
                 self.register(meta, peer, handle);
                 let _ = reply.send(AddReply::Added);
             }
-            Internal::DialDone { id, outcome } => {
-                self.dial.dial_done(&id, outcome, Instant::now());
-                if let Some(counters) = self.dial_sources.remove(&id) {
-                    if outcome == DialOutcome::Connected {
-                        counters.connected();
-                    }
-                }
-                if outcome == DialOutcome::ResolveFailed {
-                    debug!(target: TARGET, ?id, "static node did not resolve; backing off");
-                }
+            Internal::DialDone { id, outcome } => self.on_dial_done(id, outcome),
+        }
+    }
+
+    /// A dial ended: the scheduler backs the node off by the failure's
+    /// kind, the ban list bans it when the failure asks for it.
+    fn on_dial_done(&mut self, id: NodeId, outcome: DialOutcome) {
+        let now = Instant::now();
+        let backoff = self.dial.dial_done(&id, outcome, now);
+        if let Some(counters) = self.dial_sources.remove(&id) {
+            if outcome == DialOutcome::Connected {
+                counters.connected();
             }
+        }
+        let DialOutcome::Failed(error) = outcome else {
+            return;
+        };
+        if let Some((kind, until)) = backoff {
+            self.ctx.stats.backed_off(kind);
+            debug!(
+                target: TARGET, ?id, %error, backoff = kind.label(),
+                secs = until.saturating_duration_since(now).as_secs(),
+                failures = self.dial.failures(&id), "dial failed; backing off"
+            );
+        } else if error == SetupError::Resolve {
+            debug!(target: TARGET, ?id, "static node did not resolve; backing off");
+        }
+        if let Some(duration) = error.ban() {
+            let until = self.bans.ban(id, duration, now);
+            if let Some((db, _)) = &self.node_db {
+                persist::store_ban(db, &id, until);
+            }
+            info!(target: TARGET, ?id, %error, "node banned after a failed dial");
         }
     }
 
@@ -331,6 +354,14 @@ impl ServerTask {
             self.inbound_count -= 1;
         }
         self.peer_counters.dropped(entry.inbound);
+        if let Some(exit) = &exit {
+            let side = if exit.remote_requested {
+                DisconnectSide::Theirs
+            } else {
+                DisconnectSide::Ours
+            };
+            self.peer_counters.disconnected(side, exit.reason);
+        }
         self.dial.peer_removed(&id);
         match exit {
             Some(exit) => debug!(

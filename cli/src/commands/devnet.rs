@@ -134,6 +134,8 @@ async fn start_node(i: usize, boot: Option<devp2p::node::Node>) -> Result<DevNod
         bootstrap_nodes: boot.into_iter().collect(),
         protocols: vec![demo.protocol()],
         dial_history_expiration: DEVNET_DIAL_HISTORY,
+        // Early dials race the listeners; failures must not back off.
+        max_dial_backoff: Duration::ZERO,
         ..Config::with_key(key)
     };
     let server = Server::start(config).await?;

@@ -71,6 +71,18 @@ pub(super) struct NodeArgs {
     /// Most connections in the handshake phase [default: 50].
     #[arg(long, value_name = "N")]
     pub maxpendpeers: Option<usize>,
+    /// Most inbound peers [default: maxpeers minus the dialed share].
+    #[arg(long, value_name = "N")]
+    pub maxinbound: Option<usize>,
+    /// Most peers we dial [default: maxpeers / 3].
+    #[arg(long, value_name = "N")]
+    pub maxoutbound: Option<usize>,
+    /// Most inbound connections in the handshake phase [default: maxpendpeers].
+    #[arg(long, value_name = "N")]
+    pub maxpendinbound: Option<usize>,
+    /// Most dials in flight [default: maxpendpeers].
+    #[arg(long, value_name = "N")]
+    pub maxpendoutbound: Option<usize>,
     /// NAT port mapping: none, any, upnp, pmp or extip:<IP> [default: none].
     #[arg(long, value_name = "SPEC")]
     pub nat: Option<NatSpec>,
@@ -177,6 +189,18 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(n) = args.maxpendpeers {
         config.max_pending_peers = n;
+    }
+    if let Some(n) = args.maxinbound {
+        config.max_inbound = Some(n);
+    }
+    if let Some(n) = args.maxoutbound {
+        config.max_outbound = Some(n);
+    }
+    if let Some(n) = args.maxpendinbound {
+        config.max_pending_inbound = Some(n);
+    }
+    if let Some(n) = args.maxpendoutbound {
+        config.max_pending_outbound = Some(n);
     }
     if let Some(spec) = &args.nat {
         config.nat = *spec;

@@ -434,3 +434,44 @@ fn discovery_flags_choose_the_protocols() {
     assert_eq!(v4_only.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn direction_limits_come_from_flags_and_are_validated() {
+    let dir = temp_dir("maxinbound");
+    // 50 peers would leave 34 inbound slots; --maxinbound 0 leaves none.
+    let (mut node, first, _out) = start_node(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--nodiscover",
+            "--maxpeers",
+            "50",
+            "--maxinbound",
+            "0",
+        ],
+        &dir.join("stderr"),
+    );
+    let out = devp2p().args(["rlpx", "ping", &first]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("disconnect reason: too many peers"),
+        "{out:?}"
+    );
+    assert_eq!(node.terminate(), Some(0));
+    let out = devp2p()
+        .args([
+            "node",
+            "--addr",
+            "127.0.0.1:0",
+            "--nodiscover",
+            "--maxpendinbound",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max_pending_inbound must be 1..=65536"),
+        "{out:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -140,3 +140,108 @@ async fn net_restrict_applies_to_inbound_and_dials() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn explicit_inbound_limit_overrides_the_ratio_and_trusted_bypass_it() {
+    let (tx, _seen) = mpsc::channel(1024);
+    let mut cfg = config(141, tx);
+    cfg.max_peers = 50; // would give 34 inbound slots; the explicit limits win
+    cfg.max_inbound = Some(1);
+    cfg.max_outbound = Some(1);
+    let a = Server::start(cfg).await.unwrap();
+    let p1 = raw_peer(142, &a).await.expect("inbound 1 fits");
+    wait_peers(&a, 1).await;
+    // The one outbound slot is free.
+    let (b, _rb) = start(144).await;
+    a.add_peer(node_of(&b)).await.unwrap();
+    wait_peers(&a, 2).await;
+    let err = raw_peer(143, &a).await.expect_err("inbound 2 refused");
+    assert_eq!(err.disconnect_reason(), DiscReason::TooManyPeers);
+    a.add_trusted_peer(id(143)).await.unwrap();
+    let trusted = raw_peer(143, &a)
+        .await
+        .expect("trusted bypasses max_inbound and the total");
+    wait_peers(&a, 3).await;
+    let outbound = a.peers().await.iter().filter(|p| !p.inbound()).count();
+    assert_eq!(outbound, 1);
+    drop((p1, trusted));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn pending_inbound_limit_is_separate_from_max_pending_peers() {
+    let (tx, _seen) = mpsc::channel(1024);
+    let mut cfg = config(151, tx);
+    cfg.max_pending_peers = 50;
+    cfg.max_pending_inbound = Some(1);
+    let a = Server::start(cfg).await.unwrap();
+    let addr = a.local_addr().unwrap();
+    // One silent connection holds the only inbound handshake slot.
+    let idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let blocked = tokio::time::timeout(Duration::from_millis(500), raw_peer(152, &a)).await;
+    assert!(blocked.is_err(), "second handshake waits for the slot");
+    drop(idle);
+    let ok = tokio::time::timeout(WAIT, raw_peer(152, &a))
+        .await
+        .expect("slot freed");
+    assert!(ok.is_ok());
+    a.stop().await;
+}
+
+/// The value of one metric line in `server`'s Prometheus text.
+fn metric(server: &Server, line: &str) -> Option<u64> {
+    let body = server.metrics().render();
+    body.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_refused_dial_backs_off_high_and_is_counted_by_kind() {
+    let (tx, _seen) = mpsc::channel(1024);
+    let a = Server::start(config(161, tx)).await.unwrap();
+    // A loopback port nobody listens on (bound, then released).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = devp2p::node::Node::new(id(162), closed.ip(), closed.port(), 0);
+    a.add_node_source(futures::stream::iter([target]))
+        .await
+        .unwrap();
+    let refused = "p2p_dial_failures_total{failure=\"connect_refused\"}";
+    wait_until("a refused dial", || async {
+        metric(&a, refused) == Some(1)
+    })
+    .await;
+    let high = "p2p_dial_backoffs_total{kind=\"high\"}";
+    wait_until("a high back-off", || async { metric(&a, high) == Some(1) }).await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn disconnects_are_counted_by_side_and_drop_events_carry_the_reason() {
+    let (a, _ra) = start(171).await;
+    let (b, _rb) = start(172).await;
+    let mut events = a.subscribe_events();
+    a.add_peer(node_of(&b)).await.unwrap();
+    wait_peers(&b, 1).await;
+    b.peers().await[0].disconnect(DiscReason::Requested);
+    let drop_ev = loop {
+        let ev = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut events))
+            .await
+            .expect("a drop event")
+            .expect("server running");
+        if ev.kind == devp2p::PeerEventKind::Drop {
+            break ev;
+        }
+    };
+    assert_eq!(drop_ev.reason, Some(DiscReason::Requested));
+    assert_eq!(drop_ev.remote_requested, Some(true));
+    let theirs = "p2p_disconnects_total{direction=\"theirs\",reason=\"requested\"}";
+    wait_until("a counted", || async { metric(&a, theirs) == Some(1) }).await;
+    let ours = "p2p_disconnects_total{direction=\"ours\",reason=\"requested\"}";
+    wait_until("b counted", || async { metric(&b, ours) == Some(1) }).await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -64,6 +64,8 @@ async fn start_ours(i: usize, bootnodes: Vec<devp2p::node::Node>, v5_boot: Vec<E
         protocols: vec![demo.protocol()],
         net_restrict: Some("127.0.0.0/8".parse().unwrap()),
         dial_history_expiration: DIAL_HISTORY,
+        // Nodes start at once: early dial failures must not back off.
+        max_dial_backoff: std::time::Duration::ZERO,
         ..Config::with_key(k)
     };
     let server = Server::start(config).await.expect("our node starts");

@@ -359,6 +359,8 @@ async fn static_peer_is_redialed_after_geth_drops_us() {
     // Our dial history keeps a dialed node for 35 s (go-ethereum's
     // dialHistoryExpiration); shorter here so the redial comes quickly.
     c.dial_history_expiration = Duration::from_secs(2);
+    // A refused redial (go-ethereum still tearing down) must not back off.
+    c.max_dial_backoff = Duration::ZERO;
     let server = start(c).await;
     let mut events = server.subscribe_events();
     let mut h = Harness::start(&geth_args(0x55, &[])).await;
