@@ -82,6 +82,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How often our record is asked for from "wan" while waiting: slow enough
 /// for discv4's per-IP rate limit (each try is a ping/pong and a request).
 const RECORD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a killed child is checked for exit in a destructor (which
+/// cannot await).
+const REAP_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Most router log lines kept (a test produces a few hundred).
 const MAX_ROUTER_LOG_LINES: usize = 100_000;
 
@@ -659,8 +662,21 @@ impl Router {
 
 impl Drop for Router {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        kill_and_reap(&mut self.child);
         self.reader.abort();
+    }
+}
+
+/// SIGKILLs `child` and waits (bounded by [`PROCESS_TIMEOUT`]) until it is
+/// reaped, so no process (not even a zombie) outlives its test.
+fn kill_and_reap(child: &mut Child) {
+    let _ = child.start_kill();
+    let start = std::time::Instant::now();
+    while start.elapsed() < PROCESS_TIMEOUT {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) => std::thread::sleep(REAP_POLL_INTERVAL),
+        }
     }
 }
 
@@ -782,7 +798,7 @@ impl OurNode {
 
 impl Drop for OurNode {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        kill_and_reap(&mut self.child);
         self.drain.abort();
     }
 }
