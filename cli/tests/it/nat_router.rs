@@ -154,20 +154,86 @@ async fn nat_router_any_picks_upnp_when_only_upnp_is_offered() {
     .await;
 }
 
-async fn run_case(nat: &str, offers: Offers, via: Via) {
+/// The router restarts (daemon killed, its table and saved leases gone, the
+/// UPnP control URL on a new port): our node discovers it again and maps its
+/// ports again; the record keeps the external endpoint and its sequence
+/// number moves at most once.
+#[tokio::test]
+async fn nat_router_upnp_remaps_after_router_restart() {
+    let Some(topo) = topology("restart") else {
+        return;
+    };
+    let offers = Offers {
+        upnp: true,
+        pmp: false,
+    };
+    let router = Router::start(&topo, offers).await;
+    let node = OurNode::start(&topo, "upnp").await;
+    let mapped = |t: &Table| t.has("tcp", NODE_PORT) && t.has("udp", NODE_PORT);
+    router.wait_table("our mappings", mapped).await;
+    let id = node.enode.split('@').next().unwrap().to_owned();
+    let outside = format!("{id}@{ROUTER_WAN_IP}:{NODE_PORT}");
+    let endpoint = |r: &Enr| {
+        r.ip4() == Some(ROUTER_WAN_IP) && r.tcp() == Some(NODE_PORT) && r.udp() == Some(NODE_PORT)
+    };
+    let before = wait_record(&topo, &outside, endpoint)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nour node:\n{}", node.stderr()));
+    // A reboot: the daemon is gone with its table, then comes back.
+    drop(router);
+    for chain in ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"] {
+        sh(
+            &topo.ns("router"),
+            "nft",
+            &["flush", "chain", "inet", "filter", chain],
+            None,
+        )
+        .unwrap();
+    }
+    // Its saved leases are gone too: nothing is restored on start.
+    let _ = std::fs::remove_file(lease_file(topo.dir.path()));
+    assert!(
+        !mapped(&table_in(&topo.ns("router")).await),
+        "table flushed"
+    );
+    let router = Router::start(&topo, offers).await;
+    router
+        .wait_table("our mappings after the restart", mapped)
+        .await;
+    // Same endpoint, so the record moves at most once (it need not move).
+    let after = wait_record(&topo, &outside, endpoint)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nour node:\n{}", node.stderr()));
+    assert!(
+        after.seq() - before.seq() <= 1,
+        "seq {} -> {}",
+        before.seq(),
+        after.seq()
+    );
+}
+
+/// The test topology, or `None` after printing why it cannot be built.
+fn topology(what: &str) -> Option<Topology> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let tag = format!(
         "natr{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let topo = match Topology::create(&tag) {
-        Ok(t) => t,
+    match Topology::create(&tag) {
+        Ok(t) => Some(t),
         Err(reason) => {
-            eprintln!("SKIPPED nat_router ({nat}): cannot build the namespace topology: {reason}");
-            return;
+            eprintln!("SKIPPED nat_router ({what}): cannot build the namespace topology: {reason}");
+            None
         }
+    }
+}
+
+async fn run_case(nat: &str, offers: Offers, via: Via) {
+    let Some(topo) = topology(nat) else {
+        return;
     };
+    let tag = topo.tag.clone();
     let router = Router::start(&topo, offers).await;
 
     // Someone else's mapping (same host, another port), made before ours.
@@ -244,7 +310,13 @@ async fn run_case(nat: &str, offers: Offers, via: Via) {
         "only {via:?} was used"
     );
     let table = router.table().await;
-    assert!(table.has("tcp", NODE_PORT) && table.has("udp", NODE_PORT));
+    assert!(
+        table.has("tcp", NODE_PORT) && table.has("udp", NODE_PORT),
+        "mapping gone after renewals:\n{}\nrouter log:\n{}\nour node:\n{}",
+        table.0,
+        router.log().join("\n"),
+        node.stderr()
+    );
     let expired: Vec<String> = router
         .log()
         .into_iter()
@@ -623,20 +695,7 @@ impl Router {
 
     /// miniupnpd's redirect chain as nftables lists it.
     async fn table(&self) -> Table {
-        let out = run(Command::new("ip").args([
-            "netns",
-            "exec",
-            &self.ns,
-            "nft",
-            "list",
-            "chain",
-            "inet",
-            "filter",
-            "prerouting_miniupnpd",
-        ]))
-        .await;
-        assert!(out.status.success(), "nft list: {}", text(&out));
-        Table(String::from_utf8_lossy(&out.stdout).into_owned())
+        table_in(&self.ns).await
     }
 
     /// Waits (polling, bounded by [`MAPPING_TIMEOUT`]) until the table satisfies `pred`.
@@ -678,6 +737,24 @@ fn kill_and_reap(child: &mut Child) {
             Ok(None) => std::thread::sleep(REAP_POLL_INTERVAL),
         }
     }
+}
+
+/// miniupnpd's redirect chain in namespace `ns` (also while it is down).
+async fn table_in(ns: &str) -> Table {
+    let out = run(Command::new("ip").args([
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "list",
+        "chain",
+        "inet",
+        "filter",
+        "prerouting_miniupnpd",
+    ]))
+    .await;
+    assert!(out.status.success(), "nft list: {}", text(&out));
+    Table(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// miniupnpd's configuration: only the offered protocols, LAN clients may
