@@ -184,6 +184,12 @@ pub struct Config {
     /// go-ethereum's forms: `none`, `any`, `upnp`, `pmp[:IP]`, `extip:IP`.
     #[serde(with = "nat_text")]
     pub nat: NatSpec,
+    /// Lease asked for each port mapping (UPnP, NAT-PMP), renewed at 4/5 of
+    /// it. Default [`devp2p_nat::MAPPING_LIFETIME`] (go-ethereum's 10 min);
+    /// at least [`devp2p_nat::MIN_MAPPING_LIFETIME`]. Lower it only for
+    /// tests against a real router. Code only (CLI `--nat.lease`).
+    #[serde(skip, default = "default_nat_lease")]
+    pub nat_mapping_lifetime: Duration,
     /// Opens outgoing connections. Default [`TcpDialer`]. Code only.
     #[serde(skip, default = "default_dialer")]
     pub dialer: Arc<dyn Dialer>,
@@ -227,6 +233,10 @@ fn default_dialer() -> Arc<dyn Dialer> {
     Arc::new(TcpDialer::default())
 }
 
+fn default_nat_lease() -> Duration {
+    devp2p_nat::MAPPING_LIFETIME
+}
+
 fn default_dial_history() -> Duration {
     DIAL_HISTORY_EXPIRATION
 }
@@ -262,6 +272,7 @@ impl Default for Config {
             listen_addr: Some(DEFAULT_LISTEN_ADDR),
             discovery_addr: None,
             nat: NatSpec::None,
+            nat_mapping_lifetime: devp2p_nat::MAPPING_LIFETIME,
             dialer: default_dialer(),
             no_dial: false,
             enable_msg_events: false,
@@ -300,6 +311,7 @@ impl fmt::Debug for Config {
             .field("listen_addr", &self.listen_addr)
             .field("discovery_addr", &self.discovery_addr)
             .field("nat", &self.nat)
+            .field("nat_mapping_lifetime", &self.nat_mapping_lifetime)
             .field("no_dial", &self.no_dial)
             .field("enable_msg_events", &self.enable_msg_events)
             .field("max_dial_backoff", &self.max_dial_backoff)
@@ -358,6 +370,14 @@ pub enum ConfigError {
         name: String,
         /// Protocol version.
         version: u32,
+    },
+    /// `nat_mapping_lifetime` is below [`devp2p_nat::MIN_MAPPING_LIFETIME`].
+    #[error("nat_mapping_lifetime must be at least {min:?}, got {got:?}")]
+    NatLeaseTooShort {
+        /// The configured lease.
+        got: Duration,
+        /// The shortest lease accepted.
+        min: Duration,
     },
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
@@ -458,6 +478,12 @@ impl Config {
         self.validate_limits()?;
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return Err(ConfigError::BadName(self.name.len()));
+        }
+        if self.nat_mapping_lifetime < devp2p_nat::MIN_MAPPING_LIFETIME {
+            return Err(ConfigError::NatLeaseTooShort {
+                got: self.nat_mapping_lifetime,
+                min: devp2p_nat::MIN_MAPPING_LIFETIME,
+            });
         }
         self.validate_protocols()?;
         validate_nodes("static_nodes", &self.static_nodes, NeedPort::Tcp)?;

@@ -154,9 +154,35 @@ impl AutoNat {
     }
 }
 
+impl AutoNat {
+    /// Forgets `nat` when `err` says it could not be reached (I/O error or
+    /// timeout: e.g. the router rebooted and its UPnP control URL moved to
+    /// another port), so the next call discovers the gateway again. Found
+    /// against miniupnpd in the `nat_router` tests: without this, a restarted
+    /// router was never mapped on again.
+    async fn forget_if_unreachable<T>(
+        &self,
+        nat: &Arc<dyn Nat>,
+        result: Result<T, NatError>,
+    ) -> Result<T, NatError> {
+        if let Err(err @ (NatError::Io { .. } | NatError::Timeout { .. })) = &result {
+            let mut found = self.found.lock().await;
+            if matches!(&*found, Found::Nat(n) if Arc::ptr_eq(n, nat)) {
+                tracing::info!(target: LOG_TARGET, search = self.label, gateway = %nat, error = %err, "NAT gateway unreachable; will discover again");
+                *found = Found::Nothing;
+            }
+        }
+        result
+    }
+}
+
 impl Nat for AutoNat {
     fn external_ip(&self) -> NatFuture<'_, IpAddr> {
-        Box::pin(async move { self.resolve().await?.external_ip().await })
+        Box::pin(async move {
+            let nat = self.resolve().await?;
+            let result = nat.external_ip().await;
+            self.forget_if_unreachable(&nat, result).await
+        })
     }
 
     fn add_mapping<'a>(
@@ -169,15 +195,18 @@ impl Nat for AutoNat {
     ) -> NatFuture<'a, u16> {
         Box::pin(async move {
             let nat = self.resolve().await?;
-            nat.add_mapping(proto, ext_port, int_port, name, lifetime)
-                .await
+            let result = nat
+                .add_mapping(proto, ext_port, int_port, name, lifetime)
+                .await;
+            self.forget_if_unreachable(&nat, result).await
         })
     }
 
     fn delete_mapping(&self, proto: Protocol, ext_port: u16, int_port: u16) -> NatFuture<'_, ()> {
         Box::pin(async move {
             let nat = self.resolve().await?;
-            nat.delete_mapping(proto, ext_port, int_port).await
+            let result = nat.delete_mapping(proto, ext_port, int_port).await;
+            self.forget_if_unreachable(&nat, result).await
         })
     }
 }
@@ -229,6 +258,32 @@ mod tests {
         auto.delete_mapping(Protocol::Tcp, 9, 9).await.unwrap();
         assert_eq!(searches.load(Ordering::SeqCst), 1, "discovery ran once");
         assert!(igd.state().mappings.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unreachable_gateway_is_discovered_again() {
+        let first = FakeIgd::start(WanService::WanIp1).await;
+        let url = Arc::new(std::sync::Mutex::new(first.url.clone()));
+        let searches = Arc::new(AtomicUsize::new(0));
+        let (counter, current) = (searches.clone(), url.clone());
+        let auto = AutoNat::with_discovery("upnp", move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            upnp_at(current.lock().unwrap().clone())
+        });
+        auto.external_ip().await.unwrap();
+        // The router restarts: the old control URL refuses, a new one answers.
+        first.stop();
+        drop(first);
+        let second = FakeIgd::start(WanService::WanIp1).await;
+        *url.lock().unwrap() = second.url.clone();
+        let err = auto.external_ip().await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(searches.load(Ordering::SeqCst), 1);
+        auto.add_mapping(Protocol::Tcp, 9, 9, "x", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(searches.load(Ordering::SeqCst), 2, "searched again");
+        assert_eq!(second.state().mappings.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

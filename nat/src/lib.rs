@@ -51,10 +51,10 @@ pub use error::NatError;
 pub use extip::ExtIp;
 pub use pmp::Pmp;
 pub use port_mapper::{
-    MappingRequest, MappingState, PortMapper, PortMapperHandle, PortMapping,
+    refresh_interval, MappingRequest, MappingState, PortMapper, PortMapperHandle, PortMapping,
     EXTERNAL_IP_MAX_FAILURES, EXTERNAL_IP_POLL_INTERVAL, MAPPING_LIFETIME,
-    MAPPING_REFRESH_INTERVAL, NAT_OP_TIMEOUT, RETRY_BACKOFF_MAX, RETRY_BACKOFF_MIN,
-    STOP_DELETE_TIMEOUT,
+    MAPPING_REFRESH_INTERVAL, MIN_MAPPING_LIFETIME, NAT_OP_TIMEOUT, RETRY_BACKOFF_MAX,
+    RETRY_BACKOFF_MIN, STOP_DELETE_TIMEOUT,
 };
 pub use spec::{parse, NatSpec};
 pub use upnp::Upnp;

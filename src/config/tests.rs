@@ -206,6 +206,25 @@ fn nat_is_typed_and_reads_go_ethereums_text() {
 }
 
 #[test]
+fn nat_lease_defaults_to_ten_minutes_and_has_a_floor() {
+    let mut c = Config::with_key(key());
+    assert_eq!(c.nat_mapping_lifetime, Duration::from_secs(600));
+    c.nat_mapping_lifetime = Duration::from_secs(2);
+    assert_eq!(c.validate(), Ok(()));
+    c.nat_mapping_lifetime = Duration::from_millis(1999);
+    assert_eq!(
+        c.validate(),
+        Err(ConfigError::NatLeaseTooShort {
+            got: Duration::from_millis(1999),
+            min: Duration::from_secs(2),
+        })
+    );
+    // Code only: not in the serialised form.
+    let json = serde_json::to_value(Config::with_key(key())).unwrap();
+    assert!(json.get("nat_mapping_lifetime").is_none());
+}
+
+#[test]
 fn serde_round_trip_uses_enode_urls() {
     let mut c = Config::with_key(key());
     c.static_nodes = vec![node(&format!(

@@ -3,7 +3,7 @@
 //!
 //! `extip:` needs no mapping: the IP is set once at start-up. For the other
 //! mechanisms the listener's TCP port and the discovery UDP port are mapped
-//! (10-minute leases refreshed every 8 minutes, retried with back-off: see
+//! (10-minute leases refreshed every 8 minutes unless configured otherwise, retried with back-off: see
 //! `devp2p_nat::PortMapper`), but only when we listen on a non-loopback
 //! address: mapping a loopback-only socket would advertise an endpoint nobody
 //! can reach. Every change of the external IP or of a mapped port is written
@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use devp2p_discover::node::LocalNode;
 use devp2p_nat::{MappingRequest, MappingState, Nat, PortMapper, PortMapperHandle, Protocol};
@@ -37,6 +38,7 @@ impl NatMapping {
         local: LocalNode,
         tcp: Option<SocketAddr>,
         udp: Option<SocketAddr>,
+        lifetime: Duration,
     ) -> Option<NatMapping> {
         if nat.fixed_external_ip().is_some() {
             return None;
@@ -61,7 +63,7 @@ impl NatMapping {
                 name: MAPPING_NAME_UDP.to_string(),
             });
         }
-        let mapper = PortMapper::spawn(nat, requests);
+        let mapper = PortMapper::spawn_with_lifetime(nat, requests, lifetime);
         let mut states = mapper.subscribe();
         let (tcp_port, udp_port) = (tcp.map(|a| a.port()), udp.map(|a| a.port()));
         let watcher = tokio::spawn(async move {

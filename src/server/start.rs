@@ -209,7 +209,13 @@ fn setup_nat(
     discovery_addr: Option<SocketAddr>,
 ) -> Option<nat::NatMapping> {
     let nat = config.nat.build()?;
-    nat::NatMapping::start(nat, local_node.clone(), local_addr, discovery_addr)
+    nat::NatMapping::start(
+        nat,
+        local_node.clone(),
+        local_addr,
+        discovery_addr,
+        config.nat_mapping_lifetime,
+    )
 }
 
 /// The dialer's candidate sources (none when the server never dials), each

@@ -86,6 +86,10 @@ pub(super) struct NodeArgs {
     /// NAT port mapping: none, any, upnp, pmp or extip:<IP> [default: none].
     #[arg(long, value_name = "SPEC")]
     pub nat: Option<NatSpec>,
+    /// Lease asked for each NAT port mapping, renewed at 4/5 of it (e.g. 10m, 30s; at
+    /// least 2s) [default: 10m, as go-ethereum].
+    #[arg(long = "nat.lease", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub nat_lease: Option<std::time::Duration>,
     /// Only connect to these networks (comma-separated CIDR masks).
     #[arg(long, value_name = "CIDRS")]
     pub netrestrict: Option<Netlist>,
@@ -204,6 +208,9 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(spec) = &args.nat {
         config.nat = *spec;
+    }
+    if let Some(lease) = args.nat_lease {
+        config.nat_mapping_lifetime = lease;
     }
     if let Some(list) = &args.netrestrict {
         config.net_restrict = Some(list.clone());

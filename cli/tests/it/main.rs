@@ -3,7 +3,9 @@
 //! drive our CLI and library over real sockets: ethereumjs (`interop_*`,
 //! Node.js scripts in the workspace's `tests/interop/`) and go-ethereum
 //! (`interop_geth`, Go programs built from `tests/geth/`); `dns`: EIP-1459
-//! node lists served by NSD, cross-checked with go-ethereum's `devp2p dns`.
+//! node lists served by NSD, cross-checked with go-ethereum's `devp2p dns`;
+//! `nat_router`: `--nat upnp|pmp|any` against Debian's miniupnpd in network
+//! namespaces.
 //!
 //! Run one group with e.g. `cargo test -p devp2p-cli --test it interop_geth`.
 
@@ -18,6 +20,7 @@ mod interop_geth;
 mod interop_js;
 mod interop_rlpx;
 mod interop_server;
+mod nat_router;
 
 // The interop modules name their helpers from the crate root.
 use common::{child_peer, geth};

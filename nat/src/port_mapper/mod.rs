@@ -32,6 +32,18 @@ pub const NAT_OP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on deleting all mappings when stopping (they run in parallel). Our own bound:
 /// stop() must not hang on a dead gateway; leases expire on their own anyway.
 pub const STOP_DELETE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shortest lease [`PortMapper::spawn_with_lifetime`] accepts (shorter ones are raised to
+/// it): one second is NAT-PMP's resolution (RFC 6886 lifetimes are whole seconds), and
+/// the refresh at 4/5 of the lease needs some room. Our own bound, for tests and labs;
+/// real routers want minutes (PCP suggests at least 120 s).
+pub const MIN_MAPPING_LIFETIME: Duration = Duration::from_secs(2);
+
+/// The refresh interval for a lease: [`MAPPING_REFRESH_INTERVAL`] for the default
+/// [`MAPPING_LIFETIME`], 4/5 of the lease otherwise (go-ethereum's ratio, 8 of 10 min).
+pub fn refresh_interval(lifetime: Duration) -> Duration {
+    lifetime * 4 / 5
+}
+
 /// Consecutive failed external-IP queries before the IP is reported unknown (our choice:
 /// one lost answer should not make the node withdraw its address).
 pub const EXTERNAL_IP_MAX_FAILURES: u32 = 3;
@@ -114,9 +126,24 @@ impl PortMapper {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn spawn(nat: Arc<dyn Nat>, mappings: Vec<MappingRequest>) -> PortMapperHandle {
+        Self::spawn_with_lifetime(nat, mappings, MAPPING_LIFETIME)
+    }
+
+    /// As [`PortMapper::spawn`], with leases of `lifetime` (at least
+    /// [`MIN_MAPPING_LIFETIME`]) renewed every [`refresh_interval`]`(lifetime)`. Short
+    /// leases are for tests against a real router; the gateway may still grant another.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn_with_lifetime(
+        nat: Arc<dyn Nat>,
+        mappings: Vec<MappingRequest>,
+        lifetime: Duration,
+    ) -> PortMapperHandle {
+        let lease = Lease::new(lifetime);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(MappingState::default());
-        let task = tokio::spawn(run(nat, mappings, stop_rx, state_tx));
+        let task = tokio::spawn(run(nat, mappings, lease, stop_rx, state_tx));
         PortMapperHandle {
             inner: Arc::new(Inner {
                 stop_tx,
@@ -160,6 +187,23 @@ impl PortMapperHandle {
                 let mut rx = self.inner.state_rx.clone();
                 while rx.changed().await.is_ok() {}
             }
+        }
+    }
+}
+
+/// The lease asked for and when it is renewed.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    lifetime: Duration,
+    refresh: Duration,
+}
+
+impl Lease {
+    fn new(lifetime: Duration) -> Lease {
+        let lifetime = lifetime.max(MIN_MAPPING_LIFETIME);
+        Lease {
+            lifetime,
+            refresh: refresh_interval(lifetime),
         }
     }
 }
@@ -226,6 +270,7 @@ fn publish(state_tx: &watch::Sender<MappingState>, external_ip: Option<IpAddr>, 
 async fn run(
     nat: Arc<dyn Nat>,
     requests: Vec<MappingRequest>,
+    lease: Lease,
     mut stop: watch::Receiver<bool>,
     state_tx: watch::Sender<MappingState>,
 ) {
@@ -292,7 +337,7 @@ async fn run(
                 e.wanted,
                 e.req.internal_port,
                 &e.req.name,
-                MAPPING_LIFETIME,
+                lease.lifetime,
             );
             let Some(result) = op(&mut stop, fut).await else {
                 // Stopped mid-request: the gateway may have made the mapping, so delete the
@@ -311,8 +356,8 @@ async fn run(
                     e.mapped = Some(port);
                     e.wanted = port;
                     e.failures = 0;
-                    e.lease_end = Some(now + MAPPING_LIFETIME);
-                    e.next = now + MAPPING_REFRESH_INTERVAL;
+                    e.lease_end = Some(now + lease.lifetime);
+                    e.next = now + lease.refresh;
                 }
                 Err(err) => {
                     e.failures += 1;

@@ -191,6 +191,37 @@ async fn refreshes_every_eight_minutes_with_ten_minute_lease() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn short_lease_is_refreshed_at_four_fifths() {
+    assert_eq!(refresh_interval(MAPPING_LIFETIME), MAPPING_REFRESH_INTERVAL);
+    let lease = Duration::from_secs(5);
+    let nat = ScriptedNat::new("203.0.113.1");
+    let handle = PortMapper::spawn_with_lifetime(nat.clone(), requests(), lease);
+    wait_state(&mut handle.subscribe(), "mapped", both_mapped).await;
+    let start = nat.add_times(Protocol::Tcp)[0];
+    tokio::time::sleep(lease * 2).await;
+    let adds = nat.add_times(Protocol::Tcp);
+    assert_eq!(adds.len(), 3, "initial + two refreshes");
+    assert_eq!(adds[1] - start, Duration::from_secs(4));
+    assert!(nat
+        .script()
+        .calls
+        .iter()
+        .all(|(_, c)| !matches!(c, Call::Add(_, _, _, life) if *life != lease)));
+    handle.stop().await;
+
+    // Shorter than the floor: raised to it.
+    let nat = ScriptedNat::new("203.0.113.1");
+    let handle = PortMapper::spawn_with_lifetime(nat.clone(), requests(), Duration::ZERO);
+    wait_state(&mut handle.subscribe(), "mapped", both_mapped).await;
+    assert!(nat
+        .script()
+        .calls
+        .iter()
+        .any(|(_, c)| matches!(c, Call::Add(_, _, _, life) if *life == MIN_MAPPING_LIFETIME)));
+    handle.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn external_ip_change_propagates_and_remaps() {
     let nat = ScriptedNat::new("203.0.113.1");
     let handle = PortMapper::spawn(nat.clone(), requests());
