@@ -1,14 +1,13 @@
 //! `devp2p discv4 …`: probe nodes over discovery v4, or run a bootnode.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use devp2p::node::{generate_node_key, load_node_key, parse_node_key, LocalNode, Node};
+use devp2p::node::Node;
 use devp2p_discover::v4::{Discv4, Discv4Config};
-use secp256k1::SecretKey;
 
+use super::disc_identity::{announced_ip, Identity, IdentityArgs};
 use super::progress::{Counter, LiveView};
 use super::{enrdump, wait_for_signal, CliError};
 
@@ -76,18 +75,9 @@ pub(super) struct CommonArgs {
     /// Discovery bootstrap nodes (comma-separated enode URLs).
     #[arg(long, value_name = "ENODES", value_delimiter = ',')]
     bootnodes: Vec<Node>,
-    /// Node key file (random when absent).
-    #[arg(long, value_name = "FILE", conflicts_with = "nodekeyhex")]
-    nodekey: Option<PathBuf>,
-    /// Node key as 64 hex characters.
-    #[arg(long, value_name = "HEX")]
-    nodekeyhex: Option<String>,
-    /// UDP address to bind [default: 0.0.0.0:0, or 0.0.0.0:30301 for listen].
-    #[arg(long, value_name = "IP:PORT")]
-    addr: Option<SocketAddr>,
-    /// Address announced in our record and enode URL [default: 127.0.0.1 and the bound port].
-    #[arg(long, value_name = "IP:PORT")]
-    extaddr: Option<SocketAddr>,
+    /// Node key and addresses.
+    #[command(flatten)]
+    id: IdentityArgs,
 }
 
 /// Runs a `discv4` subcommand.
@@ -175,29 +165,9 @@ pub(super) async fn run(cmd: Discv4Command) -> Result<(), CliError> {
     Ok(())
 }
 
-fn key(common: &CommonArgs) -> Result<SecretKey, CliError> {
-    Ok(match (&common.nodekeyhex, &common.nodekey) {
-        (Some(hex), _) => parse_node_key(hex)?,
-        (None, Some(path)) => load_node_key(path)?,
-        (None, None) => generate_node_key(),
-    })
-}
-
 /// Binds the discovery service (port `default_port` unless --addr).
 async fn start(common: &CommonArgs, default_port: u16) -> Result<Discv4, CliError> {
-    let key = key(common)?;
-    let addr = common.addr.unwrap_or(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        default_port,
-    ));
-    let local = LocalNode::new(key, 1);
-    match common.extaddr {
-        Some(ext) => {
-            local.set_ip(ext.ip());
-            local.set_udp(ext.port());
-        }
-        None => local.set_ip(announced_ip(addr.ip())),
-    }
+    let Identity { key, addr, local } = common.id.identity(default_port)?;
     let cfg = Discv4Config {
         bootnodes: common.bootnodes.clone(),
         ..Discv4Config::default()
@@ -205,18 +175,8 @@ async fn start(common: &CommonArgs, default_port: u16) -> Result<Discv4, CliErro
     Ok(Discv4::bind(addr, key, local, cfg).await?)
 }
 
-/// A specific bind IP is announced as is; an unspecified one as 127.0.0.1
-/// (go-ethereum's fallback).
-pub(super) fn announced_ip(bind: IpAddr) -> IpAddr {
-    if bind.is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        bind
-    }
-}
-
 fn local_enode(disc: &Discv4, common: &CommonArgs) -> Node {
-    let (ip, port) = match common.extaddr {
+    let (ip, port) = match common.id.extaddr {
         Some(ext) => (ext.ip(), ext.port()),
         None => (
             announced_ip(disc.local_addr().ip()),

@@ -1,16 +1,14 @@
 //! `devp2p discv5 …`: probe nodes over discovery v5, crawl, or run a discv5
 //! node (modelled on go-ethereum's `devp2p discv5`).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use devp2p::node::{generate_node_key, load_node_key, parse_node_key, Enr, LocalNode, NodeId};
+use devp2p::node::{Enr, NodeId};
 use devp2p_discover::v5::{Discv5, Discv5Config};
-use secp256k1::SecretKey;
 
-use super::discv4::announced_ip;
+use super::disc_identity::{Identity, IdentityArgs};
 use super::progress::{Counter, LiveView};
 use super::{enrdump, wait_for_signal, CliError};
 
@@ -72,18 +70,9 @@ pub(super) struct CommonArgs {
     /// Bootstrap nodes (comma-separated `enr:` records).
     #[arg(long, value_name = "ENRS", value_delimiter = ',')]
     bootnodes: Vec<Enr>,
-    /// Node key file (random when absent).
-    #[arg(long, value_name = "FILE", conflicts_with = "nodekeyhex")]
-    nodekey: Option<PathBuf>,
-    /// Node key as 64 hex characters.
-    #[arg(long, value_name = "HEX")]
-    nodekeyhex: Option<String>,
-    /// UDP address to bind [default: 0.0.0.0:0, or 0.0.0.0:30301 for listen].
-    #[arg(long, value_name = "IP:PORT")]
-    addr: Option<SocketAddr>,
-    /// Address announced in our record [default: 127.0.0.1 and the bound port].
-    #[arg(long, value_name = "IP:PORT")]
-    extaddr: Option<SocketAddr>,
+    /// Node key and addresses.
+    #[command(flatten)]
+    id: IdentityArgs,
 }
 
 /// Runs a `discv5` subcommand.
@@ -157,29 +146,9 @@ pub(super) async fn run(cmd: Discv5Command) -> Result<(), CliError> {
     Ok(())
 }
 
-fn key(common: &CommonArgs) -> Result<SecretKey, CliError> {
-    Ok(match (&common.nodekeyhex, &common.nodekey) {
-        (Some(hex), _) => parse_node_key(hex)?,
-        (None, Some(path)) => load_node_key(path)?,
-        (None, None) => generate_node_key(),
-    })
-}
-
 /// Binds the discv5 service (port `default_port` unless --addr).
 async fn start(common: &CommonArgs, default_port: u16) -> Result<Discv5, CliError> {
-    let key = key(common)?;
-    let addr = common.addr.unwrap_or(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        default_port,
-    ));
-    let local = LocalNode::new(key, 1);
-    match common.extaddr {
-        Some(ext) => {
-            local.set_ip(ext.ip());
-            local.set_udp(ext.port());
-        }
-        None => local.set_ip(announced_ip(addr.ip())),
-    }
+    let Identity { key, addr, local } = common.id.identity(default_port)?;
     let cfg = Discv5Config {
         bootnodes: common.bootnodes.clone(),
         ..Discv5Config::default()

@@ -1,6 +1,7 @@
 //! Command line parsing (clap derive) and dispatch to one module per command group.
 
 mod devnet;
+mod disc_identity;
 mod discv4;
 mod discv5;
 mod dns;
