@@ -134,20 +134,7 @@ struct Netns(String);
 
 impl Netns {
     fn create(name: &str) -> Result<Netns, String> {
-        let run = |args: &[&str]| -> Result<(), String> {
-            let out = std::process::Command::new("ip")
-                .args(args)
-                .output()
-                .map_err(|e| format!("ip {args:?}: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "ip {args:?}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
-            }
-        };
+        let run = crate::common::ip;
         let _ = run(&["netns", "del", name]);
         run(&["netns", "add", name])?;
         let ns = Netns(name.to_owned());

@@ -36,6 +36,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use devp2p::node::Enr;
+
+use crate::common::ip;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -570,22 +572,6 @@ table inet filter {
   chain postrouting_miniupnpd { }
 }
 "#;
-
-/// Runs `ip args` in the root namespace.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {args:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 /// Runs `program args` inside namespace `ns`, optionally with `stdin`.
 fn sh(ns: &str, program: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
