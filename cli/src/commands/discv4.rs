@@ -7,22 +7,12 @@ use clap::{Args, Subcommand};
 use devp2p::node::Node;
 use devp2p_discover::v4::{Discv4, Discv4Config};
 
-use super::disc_identity::{announced_ip, Identity, IdentityArgs};
+use super::disc_common::{
+    announced_ip, Identity, IdentityArgs, CRAWL_PROGRESS_INTERVAL, DEFAULT_LISTEN_PORT,
+    LISTEN_REPORT_INTERVAL, MAX_CRAWL_NODES, MAX_CRAWL_PARALLEL,
+};
 use super::progress::{Counter, LiveView};
 use super::{enrdump, wait_for_signal, CliError};
-
-/// Default UDP port of `discv4 listen` (go-ethereum's bootnode port).
-const DEFAULT_LISTEN_PORT: u16 = 30301;
-/// Most concurrent crawl lookups (our choice: each lookup keeps up to 3
-/// queries in flight; more would only hit the per-IP rate limits of peers).
-const MAX_CRAWL_PARALLEL: u16 = 64;
-/// Most nodes a crawl remembers (bounds memory on a large network; the
-/// Ethereum mainnet DHT has ~20 000 reachable nodes).
-const MAX_CRAWL_NODES: usize = 100_000;
-/// How often the crawl progress line is refreshed.
-const CRAWL_PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
-/// How often `discv4 listen` logs its table size.
-const LISTEN_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `devp2p discv4` subcommands.
 #[derive(Debug, Subcommand)]

@@ -8,23 +8,12 @@ use clap::{Args, Subcommand};
 use devp2p::node::{Enr, NodeId};
 use devp2p_discover::v5::{Discv5, Discv5Config};
 
-use super::disc_identity::{Identity, IdentityArgs};
+use super::disc_common::{
+    Identity, IdentityArgs, CRAWL_PROGRESS_INTERVAL, DEFAULT_LISTEN_PORT, LISTEN_REPORT_INTERVAL,
+    MAX_CRAWL_NODES, MAX_CRAWL_PARALLEL,
+};
 use super::progress::{Counter, LiveView};
 use super::{enrdump, wait_for_signal, CliError};
-
-/// Default UDP port of `discv5 listen` (go-ethereum's bootnode port, as
-/// `discv4 listen`).
-const DEFAULT_LISTEN_PORT: u16 = 30301;
-/// Most lookups a crawl runs at once (our choice, as `discv4 crawl`: more
-/// would only hit peers' rate limits).
-const MAX_CRAWL_PARALLEL: u16 = 64;
-/// Most records a crawl remembers (bounds memory; the Ethereum mainnet DHT
-/// has ~20 000 reachable nodes).
-const MAX_CRAWL_NODES: usize = 100_000;
-/// How often the crawl progress line is refreshed.
-const CRAWL_PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
-/// How often `discv5 listen` logs its table size.
-const LISTEN_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `devp2p discv5` subcommands.
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! Command line parsing (clap derive) and dispatch to one module per command group.
 
 mod devnet;
-mod disc_identity;
+mod disc_common;
 mod discv4;
 mod discv5;
 mod dns;

@@ -1,15 +1,31 @@
-//! The identity flags every `discv4` and `discv5` subcommand takes (node
-//! key, bind and announced address), and what they make: our key, the bind
-//! address and our [`LocalNode`].
+//! What every `discv4` and `discv5` subcommand shares: the identity flags
+//! (node key, bind and announced address) and what they make (our key, the
+//! bind address and our [`LocalNode`]), and the limits of `crawl` and
+//! `listen`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use devp2p::node::{generate_node_key, load_node_key, parse_node_key, LocalNode};
 use secp256k1::SecretKey;
 
 use super::CliError;
+
+/// Default UDP port of `discv4 listen` and `discv5 listen` (go-ethereum's
+/// bootnode port).
+pub(super) const DEFAULT_LISTEN_PORT: u16 = 30301;
+/// Most concurrent crawl lookups (our choice: each lookup keeps up to 3
+/// queries in flight; more would only hit the per-IP rate limits of peers).
+pub(super) const MAX_CRAWL_PARALLEL: u16 = 64;
+/// Most nodes a crawl remembers (bounds memory on a large network; the
+/// Ethereum mainnet DHT has ~20 000 reachable nodes).
+pub(super) const MAX_CRAWL_NODES: usize = 100_000;
+/// How often the crawl progress line is refreshed.
+pub(super) const CRAWL_PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often `listen` logs its table size.
+pub(super) const LISTEN_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Node key and addresses of a discovery subcommand (flattened into each
 /// protocol's common flags).
