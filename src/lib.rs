@@ -65,7 +65,7 @@
 //! | identity | [`node`] (crate `devp2p-identity`) | `NodeId`, node keys, enode URLs, ENR, `LocalNode` |
 //! | transport | [`rlpx`] (crate `devp2p-rlpx`) | ECIES handshake (EIP-8 and legacy), frame codec with MACs |
 //! | base protocol | [`peer`] | Hello, snappy, ping/pong, disconnect, capability matching; one type per connection stage ([`peer::HelloDone`], [`peer::NegotiatedConn`], [`Peer`]) |
-//! | user protocols | the root | [`Protocol`], [`ProtocolHandler`], [`Msg`], [`MsgReadWriter`], [`MsgPipe`], [`RequestTracker`] |
+//! | user protocols | the root, [`msgrate`] | [`Protocol`], [`ProtocolHandler`], [`Msg`], [`MsgReadWriter`], [`MsgPipe`], [`RequestTracker`], per-peer request sizing and timeouts ([`msgrate::MsgRates`]) |
 //! | connection management | [`server`], [`config`] | listening, dialing, limits, static/trusted nodes, bans, admin info |
 //! | metrics | [`metrics`] | a Prometheus registry per server over the counters kept where they are counted |
 //! | discovery | crate `devp2p-discover` | discv4, fed to the dialer as a [`NodeSource`] |
@@ -100,6 +100,7 @@ pub mod enr_entries;
 mod event;
 mod message;
 pub mod metrics;
+pub mod msgrate;
 pub mod peer;
 mod protocol;
 pub mod server;
