@@ -308,7 +308,11 @@ impl PeerRate {
     /// overshot by [`CAPACITY_OVERESTIMATION`] plus one, so a peer can show it
     /// does better; at least 1.
     pub fn capacity(&self, kind: u64, target_rtt: Duration) -> usize {
-        let per_sec = lock(&self.state).capacity.get(&kind).copied().unwrap_or(0.0);
+        let per_sec = lock(&self.state)
+            .capacity
+            .get(&kind)
+            .copied()
+            .unwrap_or(0.0);
         let items = 1.0 + CAPACITY_OVERESTIMATION * per_sec * target_rtt.as_secs_f64();
         items.ceil().clamp(1.0, MAX_CAPACITY) as usize
     }
@@ -361,7 +365,11 @@ mod tests {
     fn capacity_follows_measurements_and_zero_resets() {
         let rates = MsgRates::new();
         let peer = rates.register();
-        assert_eq!(peer.capacity(KIND, Duration::from_secs(1)), 1, "unknown kind");
+        assert_eq!(
+            peer.capacity(KIND, Duration::from_secs(1)),
+            1,
+            "unknown kind"
+        );
         // 100 items/s measured repeatedly converges towards 100/s.
         for _ in 0..200 {
             peer.update(KIND, Duration::from_secs(1), 100);
@@ -416,7 +424,10 @@ mod tests {
             a.capacity(KIND, Duration::from_secs(1)),
             "mean capacity of the set"
         );
-        assert_eq!(b.roundtrip(), a.roundtrip().clamp(RTT_MIN_ESTIMATE, RTT_MAX_ESTIMATE));
+        assert_eq!(
+            b.roundtrip(),
+            a.roundtrip().clamp(RTT_MIN_ESTIMATE, RTT_MAX_ESTIMATE)
+        );
         drop(a);
         drop(b);
         assert!(rates.is_empty());

@@ -194,7 +194,14 @@ impl<Resp> RequestTracker<Resp> {
         let (tx, rx) = oneshot::channel();
         let now = Instant::now();
         let measured = kind.map(|k| (k, now));
-        st.pending.insert(id, Entry { generation, tx, measured });
+        st.pending.insert(
+            id,
+            Entry {
+                generation,
+                tx,
+                measured,
+            },
+        );
         let on_timeout = match (kind, self.timeouts.rate()) {
             (Some(kind), Some(rate)) => Some((rate.clone(), kind, now)),
             _ => None,
@@ -369,12 +376,16 @@ mod tests {
         assert!(t.fulfil_items(1, 7, 100));
         assert_eq!(p.await, Ok(7));
         assert_eq!(rate.capacity(KIND, Duration::from_secs(1)), 22); // 1 + 1.01 × 20
-        // The timeout is the set's: 3 × 20 s (no tuning yet) at confidence 1.
+                                                                     // The timeout is the set's: 3 × 20 s (no tuning yet) at confidence 1.
         let p = t.track_kind(2, KIND).unwrap();
         let start = tokio::time::Instant::now();
         assert_eq!(p.await, Err(TrackerError::Timeout));
         assert_eq!(start.elapsed().as_secs_f64(), TTL_SCALING * 20.0);
-        assert_eq!(rate.capacity(KIND, Duration::from_secs(1)), 1, "timeout slashes");
+        assert_eq!(
+            rate.capacity(KIND, Duration::from_secs(1)),
+            1,
+            "timeout slashes"
+        );
         // `track` (no kind) measures nothing.
         let p = t.track(3).unwrap();
         assert!(t.fulfil_items(3, 1, 1000));

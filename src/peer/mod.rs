@@ -23,6 +23,7 @@ mod caps;
 mod error;
 mod handle;
 mod hello;
+mod hexdump;
 mod mux;
 mod reputation;
 mod stage;
@@ -51,6 +52,7 @@ pub use hello::{
     exchange_hello, Hello, BASE_PROTOCOL_VERSION, HELLO_TIMEOUT, MAX_HELLO_SIZE,
     SNAPPY_PROTOCOL_VERSION,
 };
+pub use hexdump::{HEXDUMP_BYTES, HEXDUMP_TARGET};
 pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
 pub use reputation::{ReputationSink, REPUTATION_QUEUE};
 pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};

@@ -28,6 +28,7 @@ use super::caps::{find_lane, Negotiated, BASE_PROTOCOL_LENGTH};
 use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
+use super::hexdump::{self, Direction};
 use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
 use super::{PeerExit, PeerSetup, TARGET};
 
@@ -166,6 +167,16 @@ impl Ctx {
         ev.local = Some(self.shared.setup.local_addr);
         ev.remote = Some(self.shared.setup.remote_addr);
         publish(&self.events, ev);
+    }
+
+    /// Traces one message under [`hexdump::HEXDUMP_TARGET`] when that is on;
+    /// `lane` is the protocol (`None`: the base protocol), `code` relative to it.
+    #[inline]
+    fn hexdump(&self, dir: Direction, lane: Option<usize>, code: u64, payload: &[u8]) {
+        if hexdump::enabled() {
+            let proto = lane.map_or_else(|| "p2p".to_owned(), |l| self.shared.running[l].name());
+            hexdump::log(dir, &self.shared.setup.id, &proto, code, payload);
+        }
     }
 
     fn since_connected(&self) -> u64 {
@@ -352,6 +363,7 @@ async fn handle_frame(
     }
     if code < BASE_PROTOCOL_LENGTH {
         shared.base.record_in(wire_len);
+        ctx.hexdump(Direction::In, None, code, raw);
         match code {
             DISCONNECT_MSG => {
                 return Err(PeerError::RemoteDisconnect(decode_disconnect(
@@ -388,6 +400,7 @@ async fn handle_frame(
     let proto = &shared.running[lane];
     let rel_code = code - proto.offset;
     proto.record_in(wire_len, rel_code, payload.len());
+    ctx.hexdump(Direction::In, Some(lane), rel_code, &payload);
     ctx.msg_event(PeerEventKind::MsgRecv, lane, rel_code, payload.len());
     let msg = Msg::new(rel_code, payload);
     let msg = match inbound[lane].try_send(msg) {
@@ -450,17 +463,21 @@ where
                         debug!(target: TARGET, id = %shared.setup.id, "queued messages dropped at close (flush deadline)");
                     }
                 }
-                let frame = encode_frame(DISCONNECT_MSG, &reason.encode(), ctx.snappy)?;
+                let body = reason.encode();
+                ctx.hexdump(Direction::Out, None, DISCONNECT_MSG, &body);
+                let frame = encode_frame(DISCONNECT_MSG, &body, ctx.snappy)?;
                 let _ = timeout(DISC_WRITE_TIMEOUT, sink.send(frame)).await;
                 let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
                 return Ok(());
             }
             Some(Control::Pong) = ctl_rx.recv() => {
+                ctx.hexdump(Direction::Out, None, PONG_MSG, EMPTY_LIST);
                 let frame = encode_frame(PONG_MSG, EMPTY_LIST, ctx.snappy)?;
                 shared.base.record_out(frame.len());
                 write_frame(&mut sink, frame).await?;
             }
             _ = ping.tick() => {
+                ctx.hexdump(Direction::Out, None, PING_MSG, EMPTY_LIST);
                 let frame = encode_frame(PING_MSG, EMPTY_LIST, ctx.snappy)?;
                 shared.base.record_out(frame.len());
                 shared.ping_sent_nanos.store(ctx.since_connected(), Ordering::Relaxed);
@@ -510,6 +527,12 @@ where
         let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
         let proto = &ctx.shared.running[lane];
         proto.record_out(frame.len(), msg.code - proto.offset, msg.payload.len());
+        ctx.hexdump(
+            Direction::Out,
+            Some(lane),
+            msg.code - proto.offset,
+            &msg.payload,
+        );
         batch_bytes += frame.len();
         sent.push(Unflushed {
             lane,
