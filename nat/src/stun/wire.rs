@@ -208,16 +208,17 @@ mod tests {
         0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
     ];
 
-    /// RFC 5769 section 2.2: sample IPv4 response (software, mapped address
-    /// 192.0.2.1:32853, message integrity and fingerprint follow).
+    /// RFC 5769 section 2.2's sample IPv4 response: SOFTWARE, XOR-MAPPED-ADDRESS
+    /// 192.0.2.1:32853, then MESSAGE-INTEGRITY and FINGERPRINT (which a client
+    /// that sends no credentials does not check).
     const RFC5769_V4: &str = "0101003c2112a442b7e7a701bc34d686fa87dfae\
         8022000b7465737420766563746f7220\
         002000080001a147e112a643\
         000800142b91f599fd9e90c38c7489f92af9ba53f06be7d7\
         80280004c07d4c96";
 
-    /// RFC 5769 section 2.3: sample IPv6 response, mapped address
-    /// [2001:db8:1234:5678:11:2233:4455:6677]:32853.
+    /// RFC 5769 section 2.3's sample IPv6 response, mapped address
+    /// [2001:db8:1234:5678:11:2233:4455:6677]:32853 (same attributes).
     const RFC5769_V6: &str = "010100482112a442b7e7a701bc34d686fa87dfae\
         8022000b7465737420766563746f7220\
         002000140002a1470113a9faa5d3f179bc25f4b5bed2b9d9\
