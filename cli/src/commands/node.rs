@@ -83,7 +83,8 @@ pub(super) struct NodeArgs {
     /// Most dials in flight [default: maxpendpeers].
     #[arg(long, value_name = "N")]
     pub maxpendoutbound: Option<usize>,
-    /// NAT port mapping: none, any, upnp, pmp or extip:<IP> [default: none].
+    /// NAT port mapping: none, any, upnp, pmp[:<IP>], extip:<IP> or stun[:<IP>[:port]]
+    /// [default: none].
     #[arg(long, value_name = "SPEC")]
     pub nat: Option<NatSpec>,
     /// Lease asked for each NAT port mapping, renewed at 4/5 of it (e.g. 10m, 30s; at
