@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 pub use crate::dial::{Candidate, DialFilter, DIAL_HISTORY_EXPIRATION};
 use crate::node::{Enr, Node};
+pub use crate::peer::{BandwidthError, BandwidthLimits};
 use crate::protocol::Protocol;
 pub use devp2p_nat::NatSpec;
 use devp2p_netutil::Netlist;
@@ -227,6 +228,10 @@ pub struct Config {
     /// `net_restrict` set, the lists are resolved only through a
     /// `dns_server` inside the allowed networks.
     pub dns_server: Option<SocketAddr>,
+    /// Byte-rate caps, global and per peer, each direction (TOML table
+    /// `[bandwidth]`, CLI `--bandwidth.*`). Default: no cap. See
+    /// [`BandwidthLimits`] for how a cap acts.
+    pub bandwidth: BandwidthLimits,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -281,6 +286,7 @@ impl Default for Config {
             dial_filter: None,
             dns_lists: Vec::new(),
             dns_server: None,
+            bandwidth: BandwidthLimits::default(),
         }
     }
 }
@@ -318,6 +324,7 @@ impl fmt::Debug for Config {
             .field("dial_filter", &self.dial_filter.as_ref().map(|_| "<set>"))
             .field("dns_lists", &self.dns_lists)
             .field("dns_server", &self.dns_server)
+            .field("bandwidth", &self.bandwidth)
             .finish_non_exhaustive()
     }
 }
@@ -379,6 +386,9 @@ pub enum ConfigError {
         /// The shortest lease accepted.
         min: Duration,
     },
+    /// A bandwidth cap is below [`crate::peer::MIN_BANDWIDTH`].
+    #[error(transparent)]
+    Bandwidth(#[from] BandwidthError),
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
     BadNode {
@@ -476,6 +486,7 @@ impl Config {
             return Err(ConfigError::ZeroMaxPendingPeers);
         }
         self.validate_limits()?;
+        self.bandwidth.validate()?;
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return Err(ConfigError::BadName(self.name.len()));
         }

@@ -130,6 +130,11 @@ pub struct PeerStats {
     pub base: TrafficStats,
     /// Per sub-protocol traffic, in offset order.
     pub protocols: Vec<ProtocolStats>,
+    /// Time the reader waited for inbound bandwidth tokens (zero without a
+    /// cap; see [`BandwidthLimits`](super::BandwidthLimits)).
+    pub throttled_ingress: Duration,
+    /// Time the writer waited for outbound bandwidth tokens.
+    pub throttled_egress: Duration,
 }
 
 /// Network part of [`PeerInfo`] (go-ethereum admin_peers `network`).
@@ -292,7 +297,10 @@ impl Peer {
     /// A statistics snapshot.
     pub fn stats(&self) -> PeerStats {
         let rtt = self.shared.last_rtt_nanos.load(Ordering::Relaxed);
+        let (throttled_ingress, throttled_egress) = self.shared.setup.bandwidth.throttled();
         PeerStats {
+            throttled_ingress,
+            throttled_egress,
             connected_since: self.shared.connected_since,
             connected_for: self.shared.connected_at.elapsed(),
             last_ping_rtt: (rtt != 0).then(|| Duration::from_nanos(rtt)),

@@ -310,6 +310,7 @@ where
     let deadline = tokio::time::sleep(FRAME_READ_TIMEOUT);
     tokio::pin!(deadline);
     let mut last_frame = Instant::now();
+    let ingress = ctx.shared.setup.bandwidth.ingress.clone();
     loop {
         let next = tokio::select! {
             biased;
@@ -329,8 +330,16 @@ where
             Some(Ok(frame)) => frame,
         };
         last_frame = Instant::now();
+        let wire_len = frame.len();
         if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, &mut limiter).await {
             return e;
+        }
+        // Bandwidth cap (see bandwidth.rs): wait before reading the next
+        // frame; the wait is ours, so it does not count as remote silence.
+        if let Some(t) = &ingress {
+            t.charge(wire_len);
+            t.ready().await;
+            last_frame = Instant::now();
         }
     }
 }
@@ -503,6 +512,11 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     sent.clear();
+    // Bandwidth cap (see bandwidth.rs): wait for tokens before the batch.
+    let egress = ctx.shared.setup.bandwidth.egress.as_deref();
+    if let Some(t) = egress {
+        t.ready().await;
+    }
     let mut batch_bytes = 0;
     let mut next = Some(first);
     let mut result = Ok(());
@@ -511,6 +525,9 @@ where
         let proto = &ctx.shared.running[lane];
         proto.record_out(frame.len(), msg.code - proto.offset, msg.payload.len());
         batch_bytes += frame.len();
+        if let Some(t) = egress {
+            t.charge(frame.len());
+        }
         sent.push(Unflushed {
             lane,
             code: msg.code - proto.offset,
@@ -518,7 +535,10 @@ where
             confirm: msg.confirm,
         });
         result = with_write_deadline(sink.feed(frame)).await;
-        if result.is_err() || batch_bytes >= WRITE_BATCH_BYTES {
+        if result.is_err()
+            || batch_bytes >= WRITE_BATCH_BYTES
+            || egress.is_some_and(|t| !t.is_ready())
+        {
             break;
         }
         // Only what is ready now: `None` (nothing queued) ends the batch.

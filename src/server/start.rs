@@ -350,6 +350,7 @@ fn run(
         enable_msg_events: config.enable_msg_events,
         peer_counters: peer_counters.clone(),
         traffic: TrafficSink::new(traffic.clone()),
+        bandwidth: crate::peer::Bandwidth::new(config.bandwidth),
         listener: listener_task,
         sources,
         dial_sources: HashMap::new(),

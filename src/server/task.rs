@@ -31,7 +31,7 @@ use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
 use crate::metrics::TrafficSink;
 use crate::node::{Node, NodeId};
-use crate::peer::{Peer, PeerExit, PeerSetup, ReputationSink};
+use crate::peer::{Bandwidth, Peer, PeerExit, PeerSetup, ReputationSink};
 
 /// How long `stop` waits for peers to finish after sending them
 /// `DiscQuitting` before aborting them: the peer layer needs at most
@@ -83,6 +83,8 @@ pub(super) struct ServerTask {
     pub peer_counters: Arc<super::stats::PeerCounters>,
     /// The traffic table every peer gets.
     pub traffic: TrafficSink,
+    /// The global bandwidth buckets; each new peer gets its throttles here.
+    pub bandwidth: Bandwidth,
     pub listener: Option<JoinHandle<()>>,
     pub sources: NodeSources,
     /// Dials in flight from a node source → that source's counters (to
@@ -283,6 +285,7 @@ impl ServerTask {
                     enable_msg_events: self.enable_msg_events,
                     reputation: self.reputation_sink.clone(),
                     traffic: self.traffic.clone(),
+                    bandwidth: self.bandwidth.peer(),
                 };
                 let (peer, handle) = conn.spawn(setup, self.events.clone());
                 self.register(meta, peer, handle);
