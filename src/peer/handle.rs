@@ -63,6 +63,8 @@ pub(crate) struct RunningProto {
     /// The server's traffic table row set of the protocol (payload bytes
     /// per code).
     pub traffic: LaneTraffic,
+    /// The protocol's inbound budget per peer.
+    pub rate_limit: Option<super::RateLimit>,
 }
 
 /// State shared between the handle and the peer's tasks.

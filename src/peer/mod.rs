@@ -25,6 +25,7 @@ mod error;
 mod handle;
 mod hello;
 mod mux;
+mod rate;
 mod reputation;
 mod stage;
 mod task;
@@ -57,6 +58,7 @@ pub use hello::{
     SNAPPY_PROTOCOL_VERSION,
 };
 pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
+pub use rate::{RateLimit, RATE_LIMIT_PENALTY};
 pub use reputation::{ReputationSink, REPUTATION_QUEUE};
 pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};
 

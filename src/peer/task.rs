@@ -29,6 +29,7 @@ use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
 use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
+use super::rate::{check_budget, rate_budgets, MsgBudget};
 use super::{PeerExit, PeerSetup, TARGET};
 
 /// How long protocols may keep running after the peer started closing (their
@@ -95,6 +96,7 @@ where
             peer_info: p.peer_info.clone(),
             counters: Counters::default(),
             traffic: setup.traffic.lane(&n.cap),
+            rate_limit: p.rate_limit,
         });
     }
     let peer = Peer {
@@ -311,6 +313,7 @@ where
     tokio::pin!(deadline);
     let mut last_frame = Instant::now();
     let ingress = ctx.shared.setup.bandwidth.ingress.clone();
+    let mut budgets = rate_budgets(&ctx.shared.running);
     loop {
         let next = tokio::select! {
             biased;
@@ -331,7 +334,8 @@ where
         };
         last_frame = Instant::now();
         let wire_len = frame.len();
-        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, &mut limiter).await {
+        let limits = (&mut limiter, &mut budgets[..]);
+        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, limits).await {
             return e;
         }
         // Bandwidth cap (see bandwidth.rs): wait before reading the next
@@ -349,7 +353,7 @@ async fn handle_frame(
     ctx: &Ctx,
     inbound: &[mpsc::Sender<Msg>],
     ctl_tx: &mpsc::Sender<Control>,
-    limiter: &mut PongLimiter,
+    (limiter, budgets): (&mut PongLimiter, &mut [Option<MsgBudget>]),
 ) -> Result<(), PeerError> {
     let wire_len = frame.len();
     let (code, raw) = split_frame(&frame)?;
@@ -388,6 +392,9 @@ async fn handle_frame(
         return Ok(());
     }
     let lane = find_lane(&shared.running, code).ok_or(PeerError::InvalidMsgCode(code))?;
+    if let Some(budget) = budgets.get_mut(lane).and_then(Option::as_mut) {
+        check_budget(budget, shared, lane)?;
+    }
     let raw_len = raw.len();
     let payload = if ctx.snappy {
         decompress(raw)?

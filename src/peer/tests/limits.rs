@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use tokio::time::Instant;
 
 use super::*;
-use crate::peer::{Bandwidth, BandwidthLimits, PeerBandwidth, MIN_BURST};
+use crate::peer::{
+    Bandwidth, BandwidthLimits, PeerBandwidth, RateLimit, ReputationSink, MIN_BURST,
+};
 
 /// Runs the Hello exchange over an in-memory pair and spawns both peers with
 /// the given bandwidth throttles.
@@ -213,4 +215,114 @@ async fn global_ingress_cap_is_shared_by_two_peers() {
             let _ = side.task.await;
         }
     }
+}
+
+// ------------------------------------------------------------ rate limits
+
+const BUDGET: RateLimit = RateLimit {
+    msgs_per_s: 10,
+    burst: 5,
+};
+
+/// A raw remote (frames written by hand, no snappy) against our peer
+/// running `counting` with `BUDGET`; our reputation reports and events are
+/// returned too.
+fn rate_limited_remote(
+    counted: Arc<AtomicUsize>,
+) -> (MemConn, Side, tokio::sync::mpsc::Receiver<(NodeId, i32)>) {
+    let counting = scripted("echo", move |_peer, mut rw| {
+        let counted = counted.clone();
+        async move {
+            loop {
+                rw.read_msg().await?;
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
+    .with_rate_limit(BUDGET);
+    let protocols = vec![counting];
+    let (ours, theirs) = mem_pair();
+    let mut their_hello = hello(2, protocols.iter().map(Protocol::cap).collect());
+    their_hello.protocol_version = 4;
+    let our_hello = hello(1, protocols.iter().map(Protocol::cap).collect());
+    let (tx, events) = broadcast::channel(64);
+    let (sink, reports) = ReputationSink::channel();
+    let mut setup = PeerSetup::new(node_id(2), addr(1), addr(2), true);
+    setup.reputation = sink;
+    let (peer, task) = HelloDone::new(ours, &our_hello, their_hello)
+        .negotiate(&protocols)
+        .map_err(|(r, _)| r)
+        .expect("shared protocol")
+        .spawn(setup, tx);
+    (theirs, Side { peer, task, events }, reports)
+}
+
+#[tokio::test(start_paused = true)]
+async fn flooding_peer_is_disconnected_and_loses_reputation() {
+    let counted = Arc::new(AtomicUsize::new(0));
+    let (mut conn, mut ours, mut reports) = rate_limited_remote(counted.clone());
+    // Twice the burst, back to back.
+    for _ in 0..2 * BUDGET.burst {
+        if conn
+            .send(frame(BASE_PROTOCOL_LENGTH + 2, &[0xc0]))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        await_disconnect(&mut conn, false).await,
+        DiscReason::SubprotocolError
+    );
+    let exit = ours.task.await.unwrap();
+    match &exit.error {
+        Some(PeerError::RateLimited { protocol, limit }) => {
+            assert_eq!(protocol, "echo/1");
+            assert_eq!(*limit, BUDGET);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(exit.reason, DiscReason::SubprotocolError);
+    assert_eq!(
+        reports.try_recv().unwrap(),
+        (node_id(2), crate::peer::RATE_LIMIT_PENALTY)
+    );
+    // Only the burst was delivered; the Drop event carries reason and error.
+    assert_eq!(counted.load(Ordering::Relaxed), BUDGET.burst as usize);
+    let drop = loop {
+        let ev = ours.events.recv().await.unwrap();
+        if ev.kind == PeerEventKind::Drop {
+            break ev;
+        }
+    };
+    assert_eq!(drop.reason, Some(DiscReason::SubprotocolError));
+    let error = drop.error.unwrap();
+    assert!(error.contains("echo/1 rate limit exceeded"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn peer_within_budget_stays_connected() {
+    let counted = Arc::new(AtomicUsize::new(0));
+    let (mut conn, ours, mut reports) = rate_limited_remote(counted.clone());
+    // The full burst at once, then 8 a second (under 10) for 5 s.
+    let burst = BUDGET.burst as usize;
+    for _ in 0..burst {
+        conn.send(frame(BASE_PROTOCOL_LENGTH + 2, &[0xc0]))
+            .await
+            .unwrap();
+    }
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(125)).await;
+        conn.send(frame(BASE_PROTOCOL_LENGTH + 2, &[0xc0]))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(counted.load(Ordering::Relaxed), burst + 40);
+    assert!(!ours.task.is_finished());
+    assert!(reports.try_recv().is_err());
+    ours.peer.disconnect(DiscReason::Requested);
+    let exit = ours.task.await.unwrap();
+    assert_eq!(exit.reason, DiscReason::Requested);
 }
