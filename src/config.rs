@@ -232,6 +232,20 @@ pub struct Config {
     /// `[bandwidth]`, CLI `--bandwidth.*`). Default: no cap. See
     /// [`BandwidthLimits`] for how a cap acts.
     pub bandwidth: BandwidthLimits,
+    /// Slot churn: when the inbound or the dialed slots are full, drop one
+    /// random low-value peer every 3–7 minutes to make room (go-ethereum's
+    /// dropper; see [`crate::server::CHURN_INTERVAL_MIN`]). Default false.
+    /// TOML `churn`, CLI `--churn`.
+    pub churn: bool,
+    /// Protects peers the application values from churn (`true`: keep).
+    /// Runs on the server task: keep it quick. Default none. Code only.
+    #[serde(skip)]
+    pub churn_protect: Option<crate::server::ChurnProtect>,
+    /// Churn intervals and minimum peer age. Default go-ethereum's
+    /// ([`ChurnTiming::default`](crate::server::ChurnTiming)); lower them
+    /// only for tests. Code only.
+    #[serde(skip)]
+    pub churn_timing: crate::server::ChurnTiming,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -287,6 +301,9 @@ impl Default for Config {
             dns_lists: Vec::new(),
             dns_server: None,
             bandwidth: BandwidthLimits::default(),
+            churn: false,
+            churn_protect: None,
+            churn_timing: crate::server::ChurnTiming::default(),
         }
     }
 }
@@ -325,6 +342,12 @@ impl fmt::Debug for Config {
             .field("dns_lists", &self.dns_lists)
             .field("dns_server", &self.dns_server)
             .field("bandwidth", &self.bandwidth)
+            .field("churn", &self.churn)
+            .field(
+                "churn_protect",
+                &self.churn_protect.as_ref().map(|_| "<set>"),
+            )
+            .field("churn_timing", &self.churn_timing)
             .finish_non_exhaustive()
     }
 }

@@ -156,6 +156,7 @@ mod tests {
             enable_msg_events = true
             dns_lists = ["enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@nodes.example.org"]
             dns_server = "127.0.0.1:5353"
+            churn = true
             [bandwidth]
             global_egress = 4000000
             global_ingress = 5000000
@@ -178,6 +179,7 @@ mod tests {
         assert!(c.net_restrict.is_some());
         assert_eq!(c.dns_lists[0].domain(), "nodes.example.org");
         assert_eq!(c.dns_server, Some("127.0.0.1:5353".parse().unwrap()));
+        assert!(c.churn);
         let bw = c.bandwidth;
         assert_eq!(
             (bw.global_egress, bw.global_ingress),

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::checks::AdmissionLimits;
+use super::churn;
 use super::conn::{self, SetupCtx};
 use super::inbound::InboundFilter;
 use super::task::ServerTask;
@@ -351,6 +352,15 @@ fn run(
         peer_counters: peer_counters.clone(),
         traffic: TrafficSink::new(traffic.clone()),
         bandwidth: crate::peer::Bandwidth::new(config.bandwidth),
+        churn: config.churn.then(|| {
+            churn::Churn::new(
+                config.churn_timing,
+                config.churn_protect.clone(),
+                config.max_inbound_peers(),
+                config.max_dialed_peers(),
+                &self_id,
+            )
+        }),
         listener: listener_task,
         sources,
         dial_sources: HashMap::new(),

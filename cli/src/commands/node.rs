@@ -99,6 +99,10 @@ pub(super) struct NodeArgs {
     /// least 64 KiB].
     #[arg(long = "bandwidth.burst", value_name = "BYTES")]
     pub bandwidth_burst: Option<u64>,
+    /// Slot churn: when the inbound or dialed slots are full, drop one random
+    /// non-trusted, non-static peer every 3-7 minutes (as go-ethereum's dropper).
+    #[arg(long)]
+    pub churn: bool,
     /// NAT port mapping: none, any, upnp, pmp or extip:<IP> [default: none].
     #[arg(long, value_name = "SPEC")]
     pub nat: Option<NatSpec>,
@@ -221,6 +225,9 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(n) = args.maxpendoutbound {
         config.max_pending_outbound = Some(n);
+    }
+    if args.churn {
+        config.churn = true;
     }
     let bw = &mut config.bandwidth;
     for (flag, field) in [

@@ -156,3 +156,46 @@ async fn flooding_peer_is_dropped_and_loses_reputation() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Slot churn with short timings: A's two inbound slots are full; B is
+/// protected by the application's hook, so C is the one dropped, with
+/// `UselessPeer` as go-ethereum's dropper sends.
+#[tokio::test]
+async fn slot_churn_drops_an_unprotected_peer_when_slots_are_full() {
+    let (tx, _seen) = mpsc::channel(64);
+    let mut ca = config(64, tx.clone());
+    ca.max_inbound = Some(2);
+    ca.max_outbound = Some(0);
+    ca.churn = true;
+    ca.churn_timing = devp2p::server::ChurnTiming {
+        interval_min: std::time::Duration::from_millis(50),
+        interval_max: std::time::Duration::from_millis(100),
+        min_age: std::time::Duration::ZERO,
+    };
+    let protected = id(65);
+    ca.churn_protect = Some(Arc::new(move |p: &devp2p::Peer| p.id() == protected));
+    let a = Server::start(ca).await.unwrap();
+    let b = Server::start(config(65, tx.clone())).await.unwrap();
+    let c = Server::start(config(66, tx)).await.unwrap();
+    let mut events = a.subscribe_events();
+    b.add_peer(node_of(&a)).await.unwrap();
+    c.add_peer(node_of(&a)).await.unwrap();
+    let dropped = tokio::time::timeout(WAIT, async {
+        loop {
+            let ev = events.next().await.unwrap();
+            if ev.kind == PeerEventKind::Drop {
+                break ev;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(dropped.peer, id(66));
+    assert_eq!(dropped.reason, Some(DiscReason::UselessPeer));
+    assert_eq!(dropped.remote_requested, Some(false));
+    let ids: Vec<_> = a.peers().await.iter().map(|p| p.id()).collect();
+    assert_eq!(ids, vec![id(65)]);
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}
