@@ -194,6 +194,10 @@ pub struct Bandwidth {
     limits: BandwidthLimits,
     global_egress: Option<Arc<ByteBucket>>,
     global_ingress: Option<Arc<ByteBucket>>,
+    /// Nanoseconds all peers' readers waited (metrics).
+    ingress_waited: Arc<AtomicU64>,
+    /// Nanoseconds all peers' writers waited (metrics).
+    egress_waited: Arc<AtomicU64>,
 }
 
 impl Bandwidth {
@@ -203,24 +207,38 @@ impl Bandwidth {
             limits,
             global_egress: limits.bucket(limits.global_egress).map(Arc::new),
             global_ingress: limits.bucket(limits.global_ingress).map(Arc::new),
+            ingress_waited: Arc::default(),
+            egress_waited: Arc::default(),
         }
+    }
+
+    /// Time all peers' readers and writers waited for tokens so far.
+    pub(crate) fn throttled(&self) -> (Duration, Duration) {
+        let get = |n: &AtomicU64| Duration::from_nanos(n.load(Ordering::Relaxed));
+        (get(&self.ingress_waited), get(&self.egress_waited))
     }
 
     /// The throttles of one new peer: its own buckets plus the global ones.
     pub fn peer(&self) -> PeerBandwidth {
-        let throttle = |own: Option<u64>, global: &Option<Arc<ByteBucket>>| {
+        let throttle = |own: Option<u64>, global: &Option<Arc<ByteBucket>>, total| {
             let own = self.limits.bucket(own);
             (own.is_some() || global.is_some()).then(|| {
                 Arc::new(Throttle {
                     own,
                     global: global.clone(),
                     throttled_nanos: AtomicU64::new(0),
+                    total: Arc::clone(total),
                 })
             })
         };
+        let l = &self.limits;
         PeerBandwidth {
-            ingress: throttle(self.limits.per_peer_ingress, &self.global_ingress),
-            egress: throttle(self.limits.per_peer_egress, &self.global_egress),
+            ingress: throttle(
+                l.per_peer_ingress,
+                &self.global_ingress,
+                &self.ingress_waited,
+            ),
+            egress: throttle(l.per_peer_egress, &self.global_egress, &self.egress_waited),
         }
     }
 }
@@ -261,6 +279,8 @@ pub(crate) struct Throttle {
     own: Option<ByteBucket>,
     global: Option<Arc<ByteBucket>>,
     throttled_nanos: AtomicU64,
+    /// The server's total for this direction.
+    total: Arc<AtomicU64>,
 }
 
 impl Throttle {
@@ -310,6 +330,7 @@ impl Throttle {
         }
         let waited = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         self.throttled_nanos.fetch_add(waited, Ordering::Relaxed);
+        self.total.fetch_add(waited, Ordering::Relaxed);
     }
 
     fn throttled(&self) -> Duration {

@@ -18,6 +18,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,6 +93,23 @@ pub(crate) fn droppable<'a>(
     })
 }
 
+/// Peers dropped by churn, by direction (metrics).
+#[derive(Debug, Default)]
+pub(crate) struct ChurnCounters {
+    inbound: AtomicU64,
+    outbound: AtomicU64,
+}
+
+impl ChurnCounters {
+    /// (inbound, outbound) peers dropped so far.
+    pub(crate) fn snapshot(&self) -> (u64, u64) {
+        (
+            self.inbound.load(Ordering::Relaxed),
+            self.outbound.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The server task's churn state: timing, hook, limits and when the next
 /// round is due.
 pub(crate) struct Churn {
@@ -101,6 +119,7 @@ pub(crate) struct Churn {
     pub max_dialed: usize,
     next: Instant,
     rng: u64,
+    counters: Arc<ChurnCounters>,
 }
 
 impl Churn {
@@ -110,6 +129,7 @@ impl Churn {
         max_inbound: usize,
         max_dialed: usize,
         seed: &NodeId,
+        counters: Arc<ChurnCounters>,
     ) -> Self {
         // Process-random keys (std's hasher) mixed with our id: two nodes in
         // one process do not churn in step.
@@ -121,6 +141,7 @@ impl Churn {
             max_dialed,
             next: Instant::now(),
             rng,
+            counters,
         };
         churn.next = Instant::now() + churn.interval();
         churn
@@ -174,7 +195,14 @@ impl Churn {
             return None;
         }
         let pick = (self.random() % candidates.len() as u64) as usize;
-        Some(candidates[pick])
+        let victim = candidates[pick];
+        let counter = if victim.inbound() {
+            &self.counters.inbound
+        } else {
+            &self.counters.outbound
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Some(victim)
     }
 }
 
@@ -220,7 +248,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn rounds_are_spaced_within_the_interval() {
         let seed = peer(9, true, false, 0).id;
-        let mut churn = Churn::new(ChurnTiming::default(), None, 1, 1, &seed);
+        let counters = Arc::default();
+        let mut churn = Churn::new(ChurnTiming::default(), None, 1, 1, &seed, counters);
         for _ in 0..100 {
             let start = Instant::now();
             let wait = churn.next_round() - start;

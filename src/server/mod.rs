@@ -65,7 +65,7 @@
 //! oldest events and continues with the oldest one still held.
 
 mod checks;
-mod churn;
+pub(crate) mod churn;
 mod conn;
 mod inbound;
 mod info;
@@ -203,6 +203,10 @@ struct Shared {
     peer_counters: Arc<stats::PeerCounters>,
     traffic: Arc<TrafficTable>,
     sources: Arc<SourceStats>,
+    /// The global bandwidth buckets and their wait totals (metrics).
+    bandwidth: crate::peer::Bandwidth,
+    /// Peers dropped by slot churn (metrics).
+    churned: Arc<churn::ChurnCounters>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -412,6 +416,8 @@ impl Server {
             discovery: self.shared.discovery.clone(),
             sources: self.shared.sources.clone(),
             discovery_v5: self.shared.discovery_v5.clone(),
+            bandwidth: self.shared.bandwidth.clone(),
+            churned: self.shared.churned.clone(),
         }
     }
 

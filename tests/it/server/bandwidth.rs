@@ -91,6 +91,11 @@ async fn ingress_cap_holds_over_tcp() {
     }
     let peers = a.peers().await;
     assert!(peers[0].stats().throttled_ingress > std::time::Duration::ZERO);
+    let metrics = a.metrics().render();
+    assert!(
+        !metrics.contains("p2p_bandwidth_throttled_seconds_total{direction=\"ingress\"} 0.0"),
+        "{metrics}"
+    );
     let (t, total) = *log.lock().unwrap().last().unwrap();
     println!(
         "bench bandwidth_ingress_tcp cap_bytes_per_s={RATE} got_bytes_per_s={:.0} s={t:.2}",
@@ -195,6 +200,11 @@ async fn slot_churn_drops_an_unprotected_peer_when_slots_are_full() {
     assert_eq!(dropped.remote_requested, Some(false));
     let ids: Vec<_> = a.peers().await.iter().map(|p| p.id()).collect();
     assert_eq!(ids, vec![id(65)]);
+    let metrics = a.metrics().render();
+    assert!(
+        metrics.contains("p2p_churn_drops_total{direction=\"inbound\"} 1"),
+        "{metrics}"
+    );
     for s in [a, b, c] {
         s.stop().await;
     }
