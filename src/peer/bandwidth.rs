@@ -176,6 +176,17 @@ impl ByteBucket {
         self.with(|t| *t -= bytes as f64);
     }
 
+    /// Sleeps until the bucket is out of debt.
+    async fn wait_out(&self) {
+        loop {
+            let wait = self.debt_time();
+            if wait.is_zero() {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// How long until the bucket is out of debt.
     fn debt_time(&self) -> Duration {
         let debt = self.with(|t| -*t);
@@ -311,22 +322,21 @@ impl Throttle {
         self.debt_time().is_zero()
     }
 
-    /// Waits until no bucket is in debt; peers waiting on a shared bucket
-    /// take turns (other peers may spend it meanwhile, hence the loop).
+    /// Waits until no bucket is in debt: first this peer's own bucket
+    /// (nobody else spends it), then the shared one, taking turns with the
+    /// other peers waiting for it (who may spend it meanwhile, hence the
+    /// loop). A peer waiting out its own cap never holds up the others.
     pub(crate) async fn ready(&self) {
-        let mut wait = self.debt_time();
-        if wait.is_zero() {
+        if self.debt_time().is_zero() {
             return;
         }
         let start = Instant::now();
-        let _turn = match &self.global {
-            Some(g) => Some(g.turn.lock().await),
-            None => None,
-        };
-        wait = self.debt_time();
-        while !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-            wait = self.debt_time();
+        if let Some(own) = &self.own {
+            own.wait_out().await;
+        }
+        if let Some(global) = &self.global {
+            let _turn = global.turn.lock().await;
+            global.wait_out().await;
         }
         let waited = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         self.throttled_nanos.fetch_add(waited, Ordering::Relaxed);
@@ -408,5 +418,31 @@ mod tests {
         assert!(!b.is_ready());
         b.ready().await;
         assert!(a.is_ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_waiting_on_its_own_cap_does_not_hold_up_the_others() {
+        let shared = Bandwidth::new(BandwidthLimits {
+            global_ingress: Some(1_000_000),
+            per_peer_ingress: Some(10_000),
+            burst: Some(MIN_BURST),
+            ..Default::default()
+        });
+        let (a, b) = (shared.peer(), shared.peer());
+        let (a, b) = (a.ingress.unwrap(), b.ingress.unwrap());
+        // a: 10 s of debt on its own bucket, some on the global one.
+        a.charge(MIN_BURST as usize + 100_000);
+        let start = Instant::now();
+        let slow = tokio::spawn(async move { a.ready().await });
+        tokio::task::yield_now().await;
+        // b waits only for the global debt (0.1 s), not for a's 10 s.
+        b.ready().await;
+        assert!(
+            start.elapsed() <= Duration::from_millis(101),
+            "{:?}",
+            start.elapsed()
+        );
+        slow.await.unwrap();
+        assert!(start.elapsed() >= Duration::from_secs(10));
     }
 }
