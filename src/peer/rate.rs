@@ -82,22 +82,29 @@ impl MsgBudget {
 /// The reason sent to a peer over a rate limit.
 pub(crate) const RATE_LIMIT_REASON: DiscReason = DiscReason::SubprotocolError;
 
-/// One budget per lane (`None` where the protocol set no limit).
-pub(super) fn rate_budgets(running: &[RunningProto]) -> Vec<Option<MsgBudget>> {
+/// One budget per lane (`None` where the protocol set no limit); `None`
+/// at all when no protocol set one, so the reader pays one branch.
+pub(super) fn rate_budgets(running: &[RunningProto]) -> Option<Box<[Option<MsgBudget>]>> {
     let now = Instant::now();
-    running
-        .iter()
-        .map(|r| r.rate_limit.map(|l| MsgBudget::new(l, now)))
-        .collect()
+    running.iter().any(|r| r.rate_limit.is_some()).then(|| {
+        running
+            .iter()
+            .map(|r| r.rate_limit.map(|l| MsgBudget::new(l, now)))
+            .collect()
+    })
 }
 
-/// Takes a token for a message on `lane`; over budget, reports the
-/// reputation penalty and returns the error that ends the peer.
+/// Takes a token for a message on `lane` (if its protocol has a budget);
+/// over budget, reports the reputation penalty and returns the error that
+/// ends the peer.
 pub(super) fn check_budget(
-    budget: &mut MsgBudget,
+    budgets: &mut [Option<MsgBudget>],
     shared: &PeerShared,
     lane: usize,
 ) -> Result<(), PeerError> {
+    let Some(budget) = budgets.get_mut(lane).and_then(Option::as_mut) else {
+        return Ok(());
+    };
     if budget.allow(Instant::now()) {
         return Ok(());
     }

@@ -334,7 +334,7 @@ where
         };
         last_frame = Instant::now();
         let wire_len = frame.len();
-        let limits = (&mut limiter, &mut budgets[..]);
+        let limits = (&mut limiter, budgets.as_deref_mut());
         if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, limits).await {
             return e;
         }
@@ -353,7 +353,7 @@ async fn handle_frame(
     ctx: &Ctx,
     inbound: &[mpsc::Sender<Msg>],
     ctl_tx: &mpsc::Sender<Control>,
-    (limiter, budgets): (&mut PongLimiter, &mut [Option<MsgBudget>]),
+    (limiter, budgets): (&mut PongLimiter, Option<&mut [Option<MsgBudget>]>),
 ) -> Result<(), PeerError> {
     let wire_len = frame.len();
     let (code, raw) = split_frame(&frame)?;
@@ -392,8 +392,8 @@ async fn handle_frame(
         return Ok(());
     }
     let lane = find_lane(&shared.running, code).ok_or(PeerError::InvalidMsgCode(code))?;
-    if let Some(budget) = budgets.get_mut(lane).and_then(Option::as_mut) {
-        check_budget(budget, shared, lane)?;
+    if let Some(budgets) = budgets {
+        check_budget(budgets, shared, lane)?;
     }
     let raw_len = raw.len();
     let payload = if ctx.snappy {
