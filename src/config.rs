@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 pub use crate::dial::{Candidate, DialFilter, DIAL_HISTORY_EXPIRATION};
 use crate::node::{Enr, Node};
+pub use crate::peer::{BandwidthError, BandwidthLimits};
 use crate::protocol::Protocol;
 pub use devp2p_nat::NatSpec;
 use devp2p_netutil::Netlist;
@@ -227,6 +228,24 @@ pub struct Config {
     /// `net_restrict` set, the lists are resolved only through a
     /// `dns_server` inside the allowed networks.
     pub dns_server: Option<SocketAddr>,
+    /// Byte-rate caps, global and per peer, each direction (TOML table
+    /// `[bandwidth]`, CLI `--bandwidth.*`). Default: no cap. See
+    /// [`BandwidthLimits`] for how a cap acts.
+    pub bandwidth: BandwidthLimits,
+    /// Slot churn: when the inbound or the dialed slots are full, drop one
+    /// random low-value peer every 3–7 minutes to make room (go-ethereum's
+    /// dropper; see [`crate::server::CHURN_INTERVAL_MIN`]). Default false.
+    /// TOML `churn`, CLI `--churn`.
+    pub churn: bool,
+    /// Protects peers the application values from churn (`true`: keep).
+    /// Runs on the server task: keep it quick. Default none. Code only.
+    #[serde(skip)]
+    pub churn_protect: Option<crate::server::ChurnProtect>,
+    /// Churn intervals and minimum peer age. Default go-ethereum's
+    /// ([`ChurnTiming::default`](crate::server::ChurnTiming)); lower them
+    /// only for tests. Code only.
+    #[serde(skip)]
+    pub churn_timing: crate::server::ChurnTiming,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -281,6 +300,10 @@ impl Default for Config {
             dial_filter: None,
             dns_lists: Vec::new(),
             dns_server: None,
+            bandwidth: BandwidthLimits::default(),
+            churn: false,
+            churn_protect: None,
+            churn_timing: crate::server::ChurnTiming::default(),
         }
     }
 }
@@ -318,6 +341,13 @@ impl fmt::Debug for Config {
             .field("dial_filter", &self.dial_filter.as_ref().map(|_| "<set>"))
             .field("dns_lists", &self.dns_lists)
             .field("dns_server", &self.dns_server)
+            .field("bandwidth", &self.bandwidth)
+            .field("churn", &self.churn)
+            .field(
+                "churn_protect",
+                &self.churn_protect.as_ref().map(|_| "<set>"),
+            )
+            .field("churn_timing", &self.churn_timing)
             .finish_non_exhaustive()
     }
 }
@@ -379,6 +409,9 @@ pub enum ConfigError {
         /// The shortest lease accepted.
         min: Duration,
     },
+    /// A bandwidth cap is below [`crate::peer::MIN_BANDWIDTH`].
+    #[error(transparent)]
+    Bandwidth(#[from] BandwidthError),
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
     BadNode {
@@ -476,6 +509,7 @@ impl Config {
             return Err(ConfigError::ZeroMaxPendingPeers);
         }
         self.validate_limits()?;
+        self.bandwidth.validate()?;
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return Err(ConfigError::BadName(self.name.len()));
         }

@@ -124,7 +124,9 @@ pub use message::{
     expect_items, expect_msg, read_message, send, send_items, send_message, Msg, MsgError, MsgPipe,
     MsgReadWriter, MsgReader, MsgWriter, ProtocolMessage, MAX_MSG_SIZE,
 };
-pub use peer::{Peer, PeerInfo, PeerStats, ProtoReader, ProtoRw, ProtoWriter};
+pub use peer::{
+    BandwidthLimits, Peer, PeerInfo, PeerStats, ProtoReader, ProtoRw, ProtoWriter, RateLimit,
+};
 pub use protocol::{
     Cap, Protocol, ProtocolError, ProtocolHandler, DEFAULT_READ_QUEUE, DEFAULT_WRITE_QUEUE,
     DEFAULT_WRITE_WEIGHT,

@@ -156,6 +156,13 @@ mod tests {
             enable_msg_events = true
             dns_lists = ["enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@nodes.example.org"]
             dns_server = "127.0.0.1:5353"
+            churn = true
+            [bandwidth]
+            global_egress = 4000000
+            global_ingress = 5000000
+            per_peer_egress = 1000000
+            per_peer_ingress = 2000000
+            burst = 100000
         "#;
         let c = parse(text).unwrap();
         assert_eq!(c.max_peers, 7);
@@ -172,6 +179,17 @@ mod tests {
         assert!(c.net_restrict.is_some());
         assert_eq!(c.dns_lists[0].domain(), "nodes.example.org");
         assert_eq!(c.dns_server, Some("127.0.0.1:5353".parse().unwrap()));
+        assert!(c.churn);
+        let bw = c.bandwidth;
+        assert_eq!(
+            (bw.global_egress, bw.global_ingress),
+            (Some(4_000_000), Some(5_000_000))
+        );
+        assert_eq!(
+            (bw.per_peer_egress, bw.per_peer_ingress),
+            (Some(1_000_000), Some(2_000_000))
+        );
+        assert_eq!(bw.burst, Some(100_000));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! (the RLPx stream; an in-memory channel in tests). Snappy compression after
 //! Hello is done here, not in the transport.
 
+mod bandwidth;
 mod base;
 mod caps;
 mod error;
@@ -25,6 +26,7 @@ mod handle;
 mod hello;
 mod hexdump;
 mod mux;
+mod rate;
 mod reputation;
 mod stage;
 mod task;
@@ -33,6 +35,10 @@ mod tests;
 
 use std::net::SocketAddr;
 
+pub use bandwidth::{
+    Bandwidth, BandwidthError, BandwidthLimits, PeerBandwidth, DEFAULT_BURST_SECS, MIN_BANDWIDTH,
+    MIN_BURST,
+};
 pub use base::{
     DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FINAL_FLUSH_TIMEOUT, FRAME_READ_TIMEOUT,
     FRAME_WRITE_TIMEOUT, HELLO_MSG, PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG,
@@ -54,6 +60,7 @@ pub use hello::{
 };
 pub use hexdump::{HEXDUMP_BYTES, HEXDUMP_TARGET};
 pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
+pub use rate::{RateLimit, RATE_LIMIT_PENALTY};
 pub use reputation::{ReputationSink, REPUTATION_QUEUE};
 pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};
 
@@ -87,6 +94,8 @@ pub struct PeerSetup {
     pub reputation: ReputationSink,
     /// The server's traffic table, bumped per sub-protocol message.
     pub traffic: TrafficSink,
+    /// Bandwidth caps of this peer (default: none); see [`Bandwidth::peer`].
+    pub bandwidth: PeerBandwidth,
 }
 
 impl PeerSetup {
@@ -102,6 +111,7 @@ impl PeerSetup {
             enable_msg_events: false,
             reputation: ReputationSink::default(),
             traffic: TrafficSink::default(),
+            bandwidth: PeerBandwidth::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
 use super::hexdump::{self, Direction};
 use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
+use super::rate::{check_budget, rate_budgets, MsgBudget};
 use super::{PeerExit, PeerSetup, TARGET};
 
 /// How long protocols may keep running after the peer started closing (their
@@ -96,6 +97,7 @@ where
             peer_info: p.peer_info.clone(),
             counters: Counters::default(),
             traffic: setup.traffic.lane(&n.cap),
+            rate_limit: p.rate_limit,
         });
     }
     let peer = Peer {
@@ -321,6 +323,8 @@ where
     let deadline = tokio::time::sleep(FRAME_READ_TIMEOUT);
     tokio::pin!(deadline);
     let mut last_frame = Instant::now();
+    let ingress = ctx.shared.setup.bandwidth.ingress.clone();
+    let mut budgets = rate_budgets(&ctx.shared.running);
     loop {
         let next = tokio::select! {
             biased;
@@ -340,8 +344,17 @@ where
             Some(Ok(frame)) => frame,
         };
         last_frame = Instant::now();
-        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, &mut limiter).await {
+        let wire_len = frame.len();
+        let limits = (&mut limiter, budgets.as_deref_mut());
+        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, limits).await {
             return e;
+        }
+        // Bandwidth cap (see bandwidth.rs): wait before reading the next
+        // frame; the wait is ours, so it does not count as remote silence.
+        if let Some(t) = &ingress {
+            t.charge(wire_len);
+            t.ready().await;
+            last_frame = Instant::now();
         }
     }
 }
@@ -351,7 +364,7 @@ async fn handle_frame(
     ctx: &Ctx,
     inbound: &[mpsc::Sender<Msg>],
     ctl_tx: &mpsc::Sender<Control>,
-    limiter: &mut PongLimiter,
+    (limiter, budgets): (&mut PongLimiter, Option<&mut [Option<MsgBudget>]>),
 ) -> Result<(), PeerError> {
     let wire_len = frame.len();
     let (code, raw) = split_frame(&frame)?;
@@ -391,6 +404,9 @@ async fn handle_frame(
         return Ok(());
     }
     let lane = find_lane(&shared.running, code).ok_or(PeerError::InvalidMsgCode(code))?;
+    if let Some(budgets) = budgets {
+        check_budget(budgets, shared, lane)?;
+    }
     let raw_len = raw.len();
     let payload = if ctx.snappy {
         decompress(raw)?
@@ -520,6 +536,11 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     sent.clear();
+    // Bandwidth cap (see bandwidth.rs): wait for tokens before the batch.
+    let egress = ctx.shared.setup.bandwidth.egress.as_deref();
+    if let Some(t) = egress {
+        t.ready().await;
+    }
     let mut batch_bytes = 0;
     let mut next = Some(first);
     let mut result = Ok(());
@@ -534,6 +555,9 @@ where
             &msg.payload,
         );
         batch_bytes += frame.len();
+        if let Some(t) = egress {
+            t.charge(frame.len());
+        }
         sent.push(Unflushed {
             lane,
             code: msg.code - proto.offset,
@@ -541,7 +565,10 @@ where
             confirm: msg.confirm,
         });
         result = with_write_deadline(sink.feed(frame)).await;
-        if result.is_err() || batch_bytes >= WRITE_BATCH_BYTES {
+        if result.is_err()
+            || batch_bytes >= WRITE_BATCH_BYTES
+            || egress.is_some_and(|t| !t.is_ready())
+        {
             break;
         }
         // Only what is ready now: `None` (nothing queued) ends the batch.

@@ -1415,3 +1415,5 @@ async fn base_message_declaring_over_16_mib_is_a_protocol_error() {
         );
     }
 }
+
+mod limits;

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::checks::AdmissionLimits;
+use super::churn;
 use super::conn::{self, SetupCtx};
 use super::inbound::InboundFilter;
 use super::task::ServerTask;
@@ -323,6 +324,8 @@ fn run(
         dial.add_static(node.clone());
     }
     let (reputation_sink, reputation_reports) = ReputationSink::channel();
+    let bandwidth = crate::peer::Bandwidth::new(config.bandwidth);
+    let churned = Arc::new(churn::ChurnCounters::default());
     let mut bans = BanList::new();
     persist::load(&node_db, &mut bans);
     let task = ServerTask {
@@ -350,6 +353,17 @@ fn run(
         enable_msg_events: config.enable_msg_events,
         peer_counters: peer_counters.clone(),
         traffic: TrafficSink::new(traffic.clone()),
+        bandwidth: bandwidth.clone(),
+        churn: config.churn.then(|| {
+            churn::Churn::new(
+                config.churn_timing,
+                config.churn_protect.clone(),
+                config.max_inbound_peers(),
+                config.max_dialed_peers(),
+                &self_id,
+                churned.clone(),
+            )
+        }),
         listener: listener_task,
         sources,
         dial_sources: HashMap::new(),
@@ -378,6 +392,8 @@ fn run(
             peer_counters,
             traffic,
             sources: source_stats,
+            bandwidth,
+            churned,
             task: Mutex::new(Some(handle)),
         }),
     }

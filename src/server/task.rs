@@ -17,6 +17,7 @@ use tracing::{debug, info, trace};
 use super::checks::{
     admission_check, loses_crossed_dial, AdmissionLimits, PeerCandidate, PeerCounts,
 };
+use super::churn::Churn;
 use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
 use super::persist;
 use super::stats::DisconnectSide;
@@ -31,7 +32,7 @@ use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
 use crate::metrics::TrafficSink;
 use crate::node::{Node, NodeId};
-use crate::peer::{Peer, PeerExit, PeerSetup, ReputationSink};
+use crate::peer::{Bandwidth, Peer, PeerExit, PeerSetup, ReputationSink};
 
 /// How long `stop` waits for peers to finish after sending them
 /// `DiscQuitting` before aborting them: the peer layer needs at most
@@ -83,6 +84,10 @@ pub(super) struct ServerTask {
     pub peer_counters: Arc<super::stats::PeerCounters>,
     /// The traffic table every peer gets.
     pub traffic: TrafficSink,
+    /// The global bandwidth buckets; each new peer gets its throttles here.
+    pub bandwidth: Bandwidth,
+    /// Slot churn, when `Config::churn` is on.
+    pub churn: Option<Churn>,
     pub listener: Option<JoinHandle<()>>,
     pub sources: NodeSources,
     /// Dials in flight from a node source → that source's counters (to
@@ -129,9 +134,31 @@ impl ServerTask {
                     None => trace!(target: TARGET, "node sources ended"),
                 },
                 _ = sleep_until(wake), if wake.is_some() => {}
+                _ = sleep_until(self.churn.as_ref().map(Churn::next_round)), if self.churn.is_some() => {
+                    self.churn_round();
+                }
             }
         }
         self.shutdown().await;
+    }
+
+    /// Drops one low-value peer when slots are full (see churn.rs).
+    fn churn_round(&mut self) {
+        let Some(churn) = &mut self.churn else {
+            return;
+        };
+        let peers: Vec<(&Peer, bool)> = self
+            .peers
+            .iter()
+            .map(|(id, e)| (&e.peer, self.trusted.contains(id)))
+            .collect();
+        if let Some(victim) = churn.round(&peers) {
+            debug!(
+                target: TARGET, peer = ?victim, inbound = victim.inbound(),
+                peers = peers.len(), "slot churn: dropping a peer"
+            );
+            victim.disconnect(DiscReason::UselessPeer);
+        }
     }
 
     fn adjust_reputation(&mut self, id: NodeId, delta: i32) -> ReputationChange {
@@ -283,6 +310,7 @@ impl ServerTask {
                     enable_msg_events: self.enable_msg_events,
                     reputation: self.reputation_sink.clone(),
                     traffic: self.traffic.clone(),
+                    bandwidth: self.bandwidth.peer(),
                 };
                 let (peer, handle) = conn.spawn(setup, self.events.clone());
                 self.register(meta, peer, handle);

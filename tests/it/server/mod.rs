@@ -1,5 +1,6 @@
 //! Server integration tests over real TCP on 127.0.0.1.
 
+mod bandwidth;
 mod dial_pipeline;
 mod lifecycle;
 mod limits;
