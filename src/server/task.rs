@@ -88,6 +88,10 @@ pub(super) struct ServerTask {
     /// Dials in flight from a node source → that source's counters (to
     /// count the dial as connected when it ends so).
     pub dial_sources: HashMap<NodeId, Arc<SourceCounters>>,
+    /// Dials in flight from a node source → the node's discovery (UDP)
+    /// port, remembered with the peer when the dial connects (the TCP
+    /// connection does not tell it). Bounded like `dial_sources`.
+    pub dial_udp: HashMap<NodeId, u16>,
     pub peers: HashMap<NodeId, PeerEntry>,
     pub inbound_count: usize,
     pub peer_done: FuturesUnordered<PeerDone>,
@@ -167,6 +171,7 @@ impl ServerTask {
                 trace!(target: TARGET, node = %task.node, source = %candidate.source, "dialing candidate");
                 counters.dialed();
                 self.dial_sources.insert(task.node.id, counters);
+                self.dial_udp.insert(task.node.id, task.node.udp);
                 self.dials
                     .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
             }
@@ -284,8 +289,10 @@ impl ServerTask {
                     reputation: self.reputation_sink.clone(),
                     traffic: self.traffic.clone(),
                 };
+                let listen_port = conn.theirs().listen_port;
                 let (peer, handle) = conn.spawn(setup, self.events.clone());
                 self.register(meta, peer, handle);
+                self.remember_session(&meta, listen_port);
                 let _ = reply.send(AddReply::Added);
             }
             Internal::DialDone { id, outcome } => self.on_dial_done(id, outcome),
@@ -297,6 +304,7 @@ impl ServerTask {
     fn on_dial_done(&mut self, id: NodeId, outcome: DialOutcome) {
         let now = Instant::now();
         let backoff = self.dial.dial_done(&id, outcome, now);
+        self.dial_udp.remove(&id);
         if let Some(counters) = self.dial_sources.remove(&id) {
             if outcome == DialOutcome::Connected {
                 counters.connected();
@@ -305,6 +313,9 @@ impl ServerTask {
         let DialOutcome::Failed(error) = outcome else {
             return;
         };
+        if let Some((db, _)) = &self.node_db {
+            persist::dial_failed(db, &id, error);
+        }
         if let Some((kind, until)) = backoff {
             self.ctx.stats.backed_off(kind);
             debug!(
@@ -346,10 +357,32 @@ impl ServerTask {
         );
     }
 
+    /// Remembers the peer just added in the node database, at the endpoint
+    /// a later dial can use: the address we dialed, or for an inbound peer
+    /// its IP with the port its Hello announced (not remembered when it
+    /// announced none, as go-ethereum's Hello does).
+    fn remember_session(&mut self, meta: &ConnMeta, listen_port: u16) {
+        let Some((db, _)) = &self.node_db else {
+            return;
+        };
+        let (tcp, udp) = match meta.dial {
+            Some(_) => (
+                meta.remote.port(),
+                self.dial_udp.get(&meta.id).copied().unwrap_or(0),
+            ),
+            None if listen_port != 0 => (listen_port, 0),
+            None => return,
+        };
+        persist::session_started(db, &Node::new(meta.id, meta.remote.ip(), tcp, udp));
+    }
+
     fn on_peer_exit(&mut self, id: NodeId, exit: Option<PeerExit>) {
         let Some(entry) = self.peers.remove(&id) else {
             return;
         };
+        if let Some((db, _)) = &self.node_db {
+            persist::session_ended(db, &id, entry.peer.shared.connected_at.elapsed());
+        }
         if entry.inbound {
             self.inbound_count -= 1;
         }
@@ -389,11 +422,6 @@ impl ServerTask {
         if let Some(nat) = self.nat.take() {
             nat.stop().await;
         }
-        if let Some((db, local)) = self.node_db.take() {
-            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
-                debug!(target: TARGET, error = %e, "could not store the record sequence");
-            }
-        }
         self.sources.shutdown().await;
         self.dials.abort_all();
         while self.dials.join_next().await.is_some() {}
@@ -419,6 +447,13 @@ impl ServerTask {
                         self.on_peer_exit(id, exit);
                     }
                 }
+            }
+        }
+        // After the peers' session ends are recorded: this durable commit
+        // also makes them (and every other write without fsync) durable.
+        if let Some((db, local)) = self.node_db.take() {
+            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
+                debug!(target: TARGET, error = %e, "could not store the record sequence");
             }
         }
         self.commands.close();

@@ -158,7 +158,11 @@ impl NodeDb {
             let mut probe = [0u8; NODE_ID_LEN];
             rng.fill(&mut probe[..]);
             // Wrap around to the first entry.
-            let entry = t.nodes.range(probe..).next().or_else(|| t.nodes.iter().next());
+            let entry = t
+                .nodes
+                .range(probe..)
+                .next()
+                .or_else(|| t.nodes.iter().next());
             let Some((k, v)) = entry else { break };
             let id = NodeId(*k);
             if out.iter().any(|(seen, _)| *seen == id) {

@@ -40,21 +40,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::node::{NodeId, NODE_ID_LEN};
 
-mod peers;
-#[cfg(feature = "node-db")]
-mod redb_store;
 #[cfg(not(feature = "node-db"))]
 mod memory_store;
-#[cfg(test)]
-mod tests;
+mod peers;
 #[cfg(test)]
 mod peers_tests;
+#[cfg(feature = "node-db")]
+mod redb_store;
+#[cfg(test)]
+mod tests;
 
 #[cfg(not(feature = "node-db"))]
 pub use memory_store::NodeDb;
 pub use peers::{
-    FailureKind, PeerHistory, PeerHistoryError, PEER_ENTRY_SIZE, MAX_REMEMBERED_PEERS,
-    MAX_REMEMBERED_PEER_FAILURES, PEER_HISTORY_MAX_AGE,
+    FailureKind, PeerHistory, PeerHistoryError, MAX_REMEMBERED_PEERS, MAX_REMEMBERED_PEER_FAILURES,
+    PEER_ENTRY_SIZE, PEER_HISTORY_MAX_AGE,
 };
 #[cfg(feature = "node-db")]
 pub use redb_store::NodeDb;

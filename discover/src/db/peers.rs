@@ -278,9 +278,7 @@ impl NodeDb {
     /// What is remembered about `id`; `None` when nothing is (or the entry
     /// is unreadable).
     pub fn peer_history(&self, id: &NodeId) -> Result<Option<PeerHistory>> {
-        Ok(self
-            .peer_entry(id)?
-            .and_then(|b| decode_entry(id, &b).ok()))
+        Ok(self.peer_entry(id)?.and_then(|b| decode_entry(id, &b).ok()))
     }
 
     /// Number of remembered peers (readable or not).
@@ -291,15 +289,22 @@ impl NodeDb {
     /// Records that a session with `node` started at `now` (UNIX seconds):
     /// creates its entry (evicting as the module docs say when the table
     /// is full) or counts one more session, resets its failures in a row
-    /// and stores the endpoint. A node without an IP and TCP port is not
-    /// remembered (nothing to dial later).
+    /// and stores the endpoint (keeping the stored UDP port when `node` has
+    /// none and the IP is the same). A node without an IP and TCP port is
+    /// not remembered (nothing to dial later).
     pub fn record_session_start(&self, node: &Node, now: u64) -> Result<()> {
         if node.ip.is_none_or(|ip| ip.is_unspecified()) || node.tcp == 0 {
             return Ok(());
         }
         let entry = match self.peer_history(&node.id)? {
             Some(mut h) => {
+                let udp = if node.udp == 0 && node.ip == h.node.ip {
+                    h.node.udp
+                } else {
+                    node.udp
+                };
                 h.node = node.clone();
+                h.node.udp = udp;
                 h.last_connected = now;
                 h.sessions = h.sessions.saturating_add(1);
                 h.consecutive_failures = 0;

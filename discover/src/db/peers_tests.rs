@@ -11,7 +11,12 @@ const NOW: u64 = 1_000 * 24 * HOUR;
 fn node(n: u16) -> Node {
     let mut id = [0u8; 64];
     id[..2].copy_from_slice(&n.to_be_bytes());
-    Node::new(NodeId(id), IpAddr::V4(Ipv4Addr::LOCALHOST), 30_000 + n, 30_303)
+    Node::new(
+        NodeId(id),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        30_000 + n,
+        30_303,
+    )
 }
 
 #[test]
@@ -33,7 +38,10 @@ fn entry_round_trips_and_rejects_garbage() {
     );
     let mut v2 = bytes.clone();
     v2[0] = 2;
-    assert_eq!(PeerHistory::decode(id, &v2), Err(PeerHistoryError::BadVersion(2)));
+    assert_eq!(
+        PeerHistory::decode(id, &v2),
+        Err(PeerHistoryError::BadVersion(2))
+    );
     let mut no_port = bytes.clone();
     no_port[PEER_ENTRY_SIZE - 4..PEER_ENTRY_SIZE - 2].fill(0);
     assert_eq!(
@@ -61,7 +69,12 @@ fn sessions_failures_and_durations_are_counted() {
     db.record_dial_failure(&n.id, FailureKind::Refused).unwrap();
     let h = db.peer_history(&n.id).unwrap().unwrap();
     assert_eq!(
-        (h.sessions, h.session_secs, h.last_connected, h.consecutive_failures),
+        (
+            h.sessions,
+            h.session_secs,
+            h.last_connected,
+            h.consecutive_failures
+        ),
         (1, 600, NOW + 600, 2)
     );
     assert_eq!(h.failures(FailureKind::Refused), 2);

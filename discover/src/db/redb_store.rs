@@ -14,8 +14,8 @@ use redb::{
 };
 
 use super::{
-    id_range, ip_key, Liveness, NodeDbError, Result, PEER_ENTRY_SIZE, MAX_RECORD_SIZE,
-    NODE_EXPIRATION, SEED_COUNT, SEED_PROBES_PER_NODE,
+    id_range, ip_key, Liveness, NodeDbError, Result, MAX_RECORD_SIZE, NODE_EXPIRATION,
+    PEER_ENTRY_SIZE, SEED_COUNT, SEED_PROBES_PER_NODE,
 };
 use crate::node::{NodeId, NODE_ID_LEN};
 
@@ -458,7 +458,11 @@ impl NodeDb {
                     continue;
                 };
                 let v = v.value();
-                let bytes = if v.len() <= PEER_ENTRY_SIZE { v.to_vec() } else { Vec::new() };
+                let bytes = if v.len() <= PEER_ENTRY_SIZE {
+                    v.to_vec()
+                } else {
+                    Vec::new()
+                };
                 out.push((id, bytes));
             }
             Ok(out)

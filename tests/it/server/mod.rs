@@ -4,6 +4,7 @@ mod dial_pipeline;
 mod lifecycle;
 mod limits;
 mod nat;
+mod peer_memory;
 
 use std::time::Duration;
 
