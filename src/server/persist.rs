@@ -134,3 +134,47 @@ fn failure_kind(kind: BackoffKind) -> FailureKind {
         BackoffKind::Severe => FailureKind::Protocol,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_kinds_map_one_to_one() {
+        let kinds: Vec<FailureKind> = BackoffKind::ALL.iter().map(|k| failure_kind(*k)).collect();
+        assert_eq!(kinds, FailureKind::ALL);
+    }
+
+    /// Without the `node-db` feature a database file cannot be kept, and
+    /// `Server::start` says which feature is missing.
+    #[cfg(not(feature = "node-db"))]
+    #[tokio::test]
+    async fn a_database_file_needs_the_node_db_feature() {
+        use crate::server::{Server, ServerError};
+        use devp2p_discover::db::NodeDbError;
+        let key = secp256k1::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let config = crate::config::Config {
+            listen_addr: Some(([127, 0, 0, 1], 0).into()),
+            no_discovery: true,
+            node_database: Some(std::path::PathBuf::from("unused/nodes")),
+            ..crate::config::Config::with_key(key)
+        };
+        let err = Server::start(config).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ServerError::NodeDatabase(NodeDbError::NoPersistence { .. })
+            ),
+            "{err:?}"
+        );
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(text.contains("`node-db` feature"), "{text}");
+        // Without a file the in-memory database serves as before.
+        let config = crate::config::Config {
+            listen_addr: Some(([127, 0, 0, 1], 0).into()),
+            no_discovery: true,
+            ..crate::config::Config::with_key(key)
+        };
+        Server::start(config).await.unwrap().stop().await;
+    }
+}

@@ -84,6 +84,11 @@ fn sessions_failures_and_durations_are_counted() {
     let h = db.peer_history(&n.id).unwrap().unwrap();
     assert_eq!((h.sessions, h.consecutive_failures), (2, 0));
     assert_eq!(h.failures(FailureKind::Refused), 2);
+    // An inbound session (no UDP port known) keeps the stored UDP port.
+    let mut inbound = n.clone();
+    inbound.udp = 0;
+    db.record_session_start(&inbound, NOW + 800).unwrap();
+    assert_eq!(db.peer_history(&n.id).unwrap().unwrap().node.udp, n.udp);
     // A node without an endpoint is not remembered.
     db.record_session_start(&Node::incomplete(node(2).id), NOW)
         .unwrap();
