@@ -81,7 +81,7 @@
 //! start, [`Config::remembered_peers_dialed`]) survive restarts. Without it
 //! redb is not compiled, the database lives in memory, and a
 //! `node_database` path fails [`Server::start`] with
-//! [`ServerError::NodeDatabase`](server::ServerError::NodeDatabase)
+//! [`server::ServerError::NodeDatabase`]
 //! (`NodeDbError::NoPersistence`, naming the feature).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
