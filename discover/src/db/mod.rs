@@ -54,7 +54,7 @@ mod tests;
 pub use memory_store::NodeDb;
 pub use peers::{
     FailureKind, PeerHistory, PeerHistoryError, MAX_REMEMBERED_PEERS, MAX_REMEMBERED_PEER_FAILURES,
-    PEER_ENTRY_SIZE, PEER_HISTORY_MAX_AGE,
+    PEER_ENTRY_SIZE, PEER_EVICTION_BATCH, PEER_HISTORY_MAX_AGE,
 };
 #[cfg(feature = "node-db")]
 pub use redb_store::NodeDb;

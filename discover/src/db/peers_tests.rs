@@ -168,21 +168,23 @@ fn table_is_bounded_and_evicts_the_lowest_score() {
         .unwrap();
     db.record_dial_failure(&node(0).id, FailureKind::Timeout)
         .unwrap();
+    // A new peer at the full table evicts a batch, the worst first.
     db.record_session_start(&node(full), NOW).unwrap();
-    assert_eq!(
-        db.remembered_peer_count().unwrap(),
-        MAX_REMEMBERED_PEERS as u64
-    );
+    let after = (MAX_REMEMBERED_PEERS - PEER_EVICTION_BATCH + 1) as u64;
+    assert_eq!(db.remembered_peer_count().unwrap(), after);
     assert_eq!(db.peer_history(&node(0).id).unwrap(), None);
     assert!(db.peer_history(&node(full).id).unwrap().is_some());
     // An existing peer's new session evicts nobody.
-    db.record_session_start(&node(5), NOW).unwrap();
-    assert_eq!(
-        db.remembered_peer_count().unwrap(),
-        MAX_REMEMBERED_PEERS as u64
-    );
+    let kept = db.best_peers(1, NOW).unwrap()[0].node.clone();
+    db.record_session_start(&kept, NOW).unwrap();
+    assert_eq!(db.remembered_peer_count().unwrap(), after);
+    // Refilled to the bound, never above it.
+    for n in full + 1..2 * full {
+        db.record_session_start(&node(n), NOW).unwrap();
+        assert!(db.remembered_peer_count().unwrap() <= MAX_REMEMBERED_PEERS as u64);
+    }
     // Expired entries go first, whatever their score.
-    db.record_session_start(&node(full + 1), NOW + PEER_HISTORY_MAX_AGE.as_secs() + 1)
+    db.record_session_start(&node(3 * full), NOW + PEER_HISTORY_MAX_AGE.as_secs() + 1)
         .unwrap();
     assert_eq!(db.remembered_peer_count().unwrap(), 1);
 }
