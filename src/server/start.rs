@@ -375,6 +375,7 @@ fn run(
         discovery: discovery.v4.clone(),
         discovery_v5: discovery.v5.clone(),
         nat,
+        peer_memory: config.node_database.is_some().then(|| node_db.clone()),
         node_db: Some((node_db, local_node.clone())),
     };
     let handle = tokio::spawn(task.run());

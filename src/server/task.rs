@@ -101,6 +101,10 @@ pub(super) struct ServerTask {
     pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
     /// Port mappings, deleted on shutdown.
     pub nat: Option<super::nat::NatMapping>,
+    /// The node database when it is a file (`Config::node_database`): peer
+    /// sessions and dial failures are recorded there for the next start
+    /// (not in a database that dies with the server).
+    pub peer_memory: Option<devp2p_discover::db::NodeDb>,
     /// The node database and our record, whose sequence number is stored on shutdown.
     pub node_db: Option<(
         devp2p_discover::db::NodeDb,
@@ -313,7 +317,7 @@ impl ServerTask {
         let DialOutcome::Failed(error) = outcome else {
             return;
         };
-        if let Some((db, _)) = &self.node_db {
+        if let Some(db) = &self.peer_memory {
             persist::dial_failed(db, &id, error);
         }
         if let Some((kind, until)) = backoff {
@@ -362,7 +366,7 @@ impl ServerTask {
     /// its IP with the port its Hello announced (not remembered when it
     /// announced none, as go-ethereum's Hello does).
     fn remember_session(&mut self, meta: &ConnMeta, listen_port: u16) {
-        let Some((db, _)) = &self.node_db else {
+        let Some(db) = &self.peer_memory else {
             return;
         };
         let (tcp, udp) = match meta.dial {
@@ -380,7 +384,7 @@ impl ServerTask {
         let Some(entry) = self.peers.remove(&id) else {
             return;
         };
-        if let Some((db, _)) = &self.node_db {
+        if let Some(db) = &self.peer_memory {
             persist::session_ended(db, &id, entry.peer.shared.connected_at.elapsed());
         }
         if entry.inbound {
