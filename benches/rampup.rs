@@ -9,11 +9,13 @@
 //! server under test makes connections. Each of [`ROUNDS`] rounds starts a
 //! fresh server (a new key, an empty database file, discovery on,
 //! bootstrapping from node 0), times it to [`TARGET_PEERS`] peers (cold),
-//! stops it, starts it again with the same key, database and bootnode and
-//! times it again (warm). The medians are printed as
+//! stops it, starts it again with the same key, port, database and bootnode
+//! and times it again (warm), then once more with `remembered_peers_dialed = 0`
+//! (warm, but only discv4's seeds from the database: what the peer memory
+//! adds beyond them). The medians are printed as
 //!
 //! ```text
-//! bench rampup nodes=16 target_peers=8 cold_s=<s> warm_s=<s> ratio=<warm / cold>
+//! bench rampup nodes=16 target_peers=8 cold_s=<s> warm_s=<s> ratio=<warm / cold> seeds_only_s=<s> seeds_only_ratio=<seeds_only / cold>
 //! ```
 //!
 //! Waits are for peer events with [`ROUND_TIMEOUT`]; a round that does not
@@ -100,30 +102,45 @@ fn main() {
                     .expect("node starts"),
             );
         }
-        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        let (mut cold, mut warm, mut seeds_only) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             let dir = tempfile::tempdir().expect("temporary directory");
             let config = subject_config(round, &boot_node, &dir.path().join("nodes"));
             let (t, node) = time_to_target(config.clone()).await;
             cold.push(t);
+            // Restarts keep the port, as a real node restarts on its
+            // configured port (a new port each time would also make the
+            // other nodes' discv4 tables stale).
+            let config = Config {
+                listen_addr: node.server.local_addr(),
+                ..config
+            };
             node.server.stop().await;
-            let (t, node) = time_to_target(config).await;
+            let (t, node) = time_to_target(config.clone()).await;
             warm.push(t);
             let memory = node
                 .server
                 .source_stats()
                 .into_iter()
                 .find(|s| s.name == devp2p::dial::PEER_MEMORY_SOURCE);
+            node.server.stop().await;
+            let no_memory = Config {
+                remembered_peers_dialed: 0,
+                ..config
+            };
+            let (s, node) = time_to_target(no_memory).await;
+            seeds_only.push(s);
+            node.server.stop().await;
             eprintln!(
-                "round {round}: cold_s={:.3} warm_s={t:.3} memory_source={memory:?}",
+                "round {round}: cold_s={:.3} warm_s={t:.3} seeds_only_s={s:.3} memory_source={memory:?}",
                 cold[round]
             );
-            node.server.stop().await;
         }
-        let (cold, warm) = (median(cold), median(warm));
+        let (cold, warm, seeds_only) = (median(cold), median(warm), median(seeds_only));
         println!(
-            "bench rampup nodes={NODES} target_peers={TARGET_PEERS} cold_s={cold:.3} warm_s={warm:.3} ratio={:.3}",
-            warm / cold
+            "bench rampup nodes={NODES} target_peers={TARGET_PEERS} cold_s={cold:.3} warm_s={warm:.3} ratio={:.3} seeds_only_s={seeds_only:.3} seeds_only_ratio={:.3}",
+            warm / cold,
+            seeds_only / cold
         );
         for n in network {
             n.server.stop().await;
