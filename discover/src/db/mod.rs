@@ -1,6 +1,6 @@
 //! The persistent node database: what discovery remembers across restarts.
 //!
-//! With the default-on `node-db` feature it is built on [redb], an embedded,
+//! With the default-on `node-db` feature it is built on [redb](https://docs.rs/redb), an embedded,
 //! crash-safe (copy-on-write, checksummed commits) key-value store in pure
 //! Rust. It was chosen over sled (unmaintained)
 //! and RocksDB/LevelDB bindings (a C++ build and a large dependency) because a
@@ -22,9 +22,10 @@
 //! survives a restart then.
 //!
 //! Times are UNIX seconds passed in by the caller, so tests control the clock.
-//! Liveness timestamps are committed without fsync ([`Durability::None`]): losing
+//! Liveness timestamps are committed without fsync (redb's `Durability::None`): losing
 //! the last few seconds of them in a crash is harmless, and discovery updates
-//! them on every packet. Everything else is committed durably.
+//! them on every packet. Peer memory is written the same way. Everything
+//! else is committed durably.
 //!
 //! ```
 //! use devp2p_discover::db::NodeDb;
