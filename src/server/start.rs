@@ -221,8 +221,12 @@ fn setup_nat(
 /// The dialer's candidate sources (none when the server never dials), each
 /// fed by its own task: first the remembered peers of earlier runs (asked
 /// first by the round-robin, and ready at once), then every discovery
-/// mechanism that runs and one DNS walk per `dns_lists` URL. discv4 candidates come without records: with a dial
-/// filter set, their records are fetched before the filter sees them. The
+/// mechanism that runs and one DNS walk per `dns_lists` URL. discv4 and
+/// remembered candidates come without records: with a dial filter set,
+/// their records are fetched over discv4 before the filter sees them (a
+/// remembered peer without a known UDP port gets none and is skipped as
+/// `no_record`; without discv4 the filter sees remembered peers without
+/// records). The
 /// DNS walks share one resolver, whose connection tasks hickory aborts when
 /// the last walk is dropped (at stop; `tests/stop_accounting.rs` checks with
 /// a lookup in flight).

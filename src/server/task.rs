@@ -175,7 +175,9 @@ impl ServerTask {
                 trace!(target: TARGET, node = %task.node, source = %candidate.source, "dialing candidate");
                 counters.dialed();
                 self.dial_sources.insert(task.node.id, counters);
-                self.dial_udp.insert(task.node.id, task.node.udp);
+                if self.peer_memory.is_some() {
+                    self.dial_udp.insert(task.node.id, task.node.udp);
+                }
                 self.dials
                     .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
             }
