@@ -38,6 +38,12 @@ pub const DEFAULT_MAX_PENDING_PEERS: usize = 50;
 /// go-ethereum's `defaultDialRatio`.
 pub const DEFAULT_DIAL_RATIO: usize = 3;
 
+/// Default `remembered_peers_dialed`: 30, go-ethereum's `seedCount` (the
+/// number of nodes it takes from its node database at start-up); more than
+/// the 17 peers a default node dials (`max_peers` 50, `dial_ratio` 3), so
+/// some remembered peers may be gone and the slots still fill.
+pub const DEFAULT_REMEMBERED_PEERS_DIALED: usize = 30;
+
 /// Largest pending-handshake limit `validate` accepts (`max_pending_peers`,
 /// `max_pending_inbound`, `max_pending_outbound`): 65 536 (our choice: one
 /// handshake costs a socket and a task; more than a port range's worth of
@@ -169,8 +175,22 @@ pub struct Config {
     pub trusted_nodes: Vec<Node>,
     /// When set, only these networks are dialed or accepted. Default none.
     pub net_restrict: Option<Netlist>,
-    /// Directory of the node database (discovery); `None` keeps it in memory.
+    /// Directory of the node database (discovery, bans, peer memory);
+    /// `None` keeps it in memory. Needs the `node-db` feature (default on):
+    /// without it `Server::start` fails with
+    /// [`ServerError::NodeDatabase`](crate::server::ServerError::NodeDatabase)
+    /// ([`NodeDbError::NoPersistence`](devp2p_discover::db::NodeDbError::NoPersistence)).
     pub node_database: Option<PathBuf>,
+    /// How many remembered peers (the best of earlier runs' peers in the
+    /// node database, ranked by
+    /// [`PeerHistory::score`](devp2p_discover::db::PeerHistory::score)) are
+    /// offered to the dialer at start, as the node source
+    /// [`PEER_MEMORY_SOURCE`](crate::dial::PEER_MEMORY_SOURCE), before
+    /// discovery has found anything. Default
+    /// [`DEFAULT_REMEMBERED_PEERS_DIALED`]; 0 turns it off; at most
+    /// [`MAX_REMEMBERED_PEERS`](devp2p_discover::db::MAX_REMEMBERED_PEERS)
+    /// are offered. Only useful with `node_database` set.
+    pub remembered_peers_dialed: usize,
     /// Sub-protocols run with every peer sharing them. Code only.
     #[serde(skip)]
     pub protocols: Vec<Protocol>,
@@ -304,6 +324,7 @@ impl Default for Config {
             churn: false,
             churn_protect: None,
             churn_timing: crate::server::ChurnTiming::default(),
+            remembered_peers_dialed: DEFAULT_REMEMBERED_PEERS_DIALED,
         }
     }
 }
@@ -330,6 +351,7 @@ impl fmt::Debug for Config {
             .field("trusted_nodes", &self.trusted_nodes.len())
             .field("net_restrict", &self.net_restrict)
             .field("node_database", &self.node_database)
+            .field("remembered_peers_dialed", &self.remembered_peers_dialed)
             .field("protocols", &self.protocols)
             .field("listen_addr", &self.listen_addr)
             .field("discovery_addr", &self.discovery_addr)

@@ -74,6 +74,15 @@
 //! The `devp2p` command line tool and `demo/1`, a small real protocol to
 //! read, live in the `devp2p-cli` crate. Feature `test-utils` adds
 //! `test_utils` (a `Testnet` of servers and event waits for your tests).
+//!
+//! Feature `node-db` (default on) keeps the node database in a file (redb):
+//! [`Config::node_database`] then makes discovery's proven nodes, bans,
+//! reputation scores and the remembered peers (dialed first at the next
+//! start, [`Config::remembered_peers_dialed`]) survive restarts. Without it
+//! redb is not compiled, the database lives in memory, and a
+//! `node_database` path fails [`Server::start`] with
+//! [`server::ServerError::NodeDatabase`]
+//! (`NodeDbError::NoPersistence`, naming the feature).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub use devp2p_discover::node;

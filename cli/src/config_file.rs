@@ -149,6 +149,7 @@ mod tests {
             trusted_nodes = []
             net_restrict = ["10.0.0.0/8", "127.0.0.0/8"]
             node_database = "/tmp/db"
+            remembered_peers_dialed = 12
             listen_addr = "127.0.0.1:4000"
             discovery_addr = "127.0.0.1:4001"
             nat = "none"
@@ -173,6 +174,7 @@ mod tests {
             (6, 2)
         );
         assert!(c.no_discovery && c.no_dial && c.enable_msg_events);
+        assert_eq!(c.remembered_peers_dialed, 12);
         assert!(!c.discovery_v4 && c.discovery_v5);
         assert_eq!(c.bootstrap_nodes_v5.len(), 1);
         assert_eq!(c.listen_addr, Some("127.0.0.1:4000".parse().unwrap()));

@@ -5,7 +5,8 @@
 //! records ([`node::Enr`]) and our own evolving record ([`node::LocalNode`]).
 //! [`v4`] is discv4 (Kademlia table, lookups, endpoint proofs, EIP-868),
 //! [`v5`] is discv5 (sigp's `discv5` crate, sharing one UDP socket with
-//! discv4 and our one record), [`db`] the node database.
+//! discv4 and our one record), [`db`] the node database (a redb file with
+//! the default-on feature `node-db`; in memory, same API, without it).
 //!
 //! ```
 //! use devp2p_discover::node::{Node, NodeId};

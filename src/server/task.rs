@@ -93,6 +93,10 @@ pub(super) struct ServerTask {
     /// Dials in flight from a node source → that source's counters (to
     /// count the dial as connected when it ends so).
     pub dial_sources: HashMap<NodeId, Arc<SourceCounters>>,
+    /// Dials in flight from a node source → the node's discovery (UDP)
+    /// port, remembered with the peer when the dial connects (the TCP
+    /// connection does not tell it). Bounded like `dial_sources`.
+    pub dial_udp: HashMap<NodeId, u16>,
     pub peers: HashMap<NodeId, PeerEntry>,
     pub inbound_count: usize,
     pub peer_done: FuturesUnordered<PeerDone>,
@@ -102,6 +106,10 @@ pub(super) struct ServerTask {
     pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
     /// Port mappings, deleted on shutdown.
     pub nat: Option<super::nat::NatMapping>,
+    /// The node database when it is a file (`Config::node_database`): peer
+    /// sessions and dial failures are recorded there for the next start
+    /// (not in a database that dies with the server).
+    pub peer_memory: Option<devp2p_discover::db::NodeDb>,
     /// The node database and our record, whose sequence number is stored on shutdown.
     pub node_db: Option<(
         devp2p_discover::db::NodeDb,
@@ -194,6 +202,9 @@ impl ServerTask {
                 trace!(target: TARGET, node = %task.node, source = %candidate.source, "dialing candidate");
                 counters.dialed();
                 self.dial_sources.insert(task.node.id, counters);
+                if self.peer_memory.is_some() {
+                    self.dial_udp.insert(task.node.id, task.node.udp);
+                }
                 self.dials
                     .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
             }
@@ -312,8 +323,10 @@ impl ServerTask {
                     traffic: self.traffic.clone(),
                     bandwidth: self.bandwidth.peer(),
                 };
+                let listen_port = conn.theirs().listen_port;
                 let (peer, handle) = conn.spawn(setup, self.events.clone());
                 self.register(meta, peer, handle);
+                self.remember_session(&meta, listen_port);
                 let _ = reply.send(AddReply::Added);
             }
             Internal::DialDone { id, outcome } => self.on_dial_done(id, outcome),
@@ -325,6 +338,7 @@ impl ServerTask {
     fn on_dial_done(&mut self, id: NodeId, outcome: DialOutcome) {
         let now = Instant::now();
         let backoff = self.dial.dial_done(&id, outcome, now);
+        self.dial_udp.remove(&id);
         if let Some(counters) = self.dial_sources.remove(&id) {
             if outcome == DialOutcome::Connected {
                 counters.connected();
@@ -333,6 +347,9 @@ impl ServerTask {
         let DialOutcome::Failed(error) = outcome else {
             return;
         };
+        if let Some(db) = &self.peer_memory {
+            persist::dial_failed(db, &id, error);
+        }
         if let Some((kind, until)) = backoff {
             self.ctx.stats.backed_off(kind);
             debug!(
@@ -374,10 +391,32 @@ impl ServerTask {
         );
     }
 
+    /// Remembers the peer just added in the node database, at the endpoint
+    /// a later dial can use: the address we dialed, or for an inbound peer
+    /// its IP with the port its Hello announced (not remembered when it
+    /// announced none, as go-ethereum's Hello does).
+    fn remember_session(&mut self, meta: &ConnMeta, listen_port: u16) {
+        let Some(db) = &self.peer_memory else {
+            return;
+        };
+        let (tcp, udp) = match meta.dial {
+            Some(_) => (
+                meta.remote.port(),
+                self.dial_udp.get(&meta.id).copied().unwrap_or(0),
+            ),
+            None if listen_port != 0 => (listen_port, 0),
+            None => return,
+        };
+        persist::session_started(db, &Node::new(meta.id, meta.remote.ip(), tcp, udp));
+    }
+
     fn on_peer_exit(&mut self, id: NodeId, exit: Option<PeerExit>) {
         let Some(entry) = self.peers.remove(&id) else {
             return;
         };
+        if let Some(db) = &self.peer_memory {
+            persist::session_ended(db, &id, entry.peer.shared.connected_at.elapsed());
+        }
         if entry.inbound {
             self.inbound_count -= 1;
         }
@@ -417,11 +456,6 @@ impl ServerTask {
         if let Some(nat) = self.nat.take() {
             nat.stop().await;
         }
-        if let Some((db, local)) = self.node_db.take() {
-            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
-                debug!(target: TARGET, error = %e, "could not store the record sequence");
-            }
-        }
         self.sources.shutdown().await;
         self.dials.abort_all();
         while self.dials.join_next().await.is_some() {}
@@ -447,6 +481,13 @@ impl ServerTask {
                         self.on_peer_exit(id, exit);
                     }
                 }
+            }
+        }
+        // After the peers' session ends are recorded: this durable commit
+        // also makes them (and every other write without fsync) durable.
+        if let Some((db, local)) = self.node_db.take() {
+            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
+                debug!(target: TARGET, error = %e, "could not store the record sequence");
             }
         }
         self.commands.close();

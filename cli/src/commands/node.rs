@@ -117,6 +117,10 @@ pub(super) struct NodeArgs {
     /// Directory for the node database and the node key.
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
+    /// Remembered peers (from the node database in --datadir) dialed first at
+    /// start; 0 turns it off [default: 30].
+    #[arg(long, value_name = "N")]
+    pub rememberedpeers: Option<usize>,
     /// Serve Prometheus metrics at http://IP:PORT/metrics.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<SocketAddr>,
@@ -253,6 +257,9 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(dir) = &args.datadir {
         config.node_database = Some(dir.join(DATADIR_NODES_DIR));
+    }
+    if let Some(n) = args.rememberedpeers {
+        config.remembered_peers_dialed = n;
     }
     if let Some(name) = &args.name {
         config.name = name.clone();
