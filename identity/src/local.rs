@@ -2,7 +2,7 @@
 //! endpoint, and is re-signed lazily with a higher sequence number.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secp256k1::{PublicKey, Secp256k1, SecretKey};
@@ -145,6 +145,21 @@ impl LocalNode {
     /// [`set_tcp6`](Self::set_tcp6)).
     pub fn set_udp6(&self, port: u16) {
         self.lock().set_port(keys::UDP6, port);
+    }
+
+    /// Fills in the ports of a discovery socket bound at `bound` that the
+    /// record does not have yet: `udp`, and for an IPv6 socket also `udp6`
+    /// (sigp's `enr`/`discv5` crates, which reth and Lighthouse run, contact
+    /// an IPv6 endpoint only through `udp6`, without EIP-778's fallback to
+    /// `udp`).
+    pub fn set_udp_default(&self, bound: SocketAddr) {
+        let mut state = self.lock();
+        if !state.pairs.contains_key(keys::UDP) {
+            state.set_port(keys::UDP, bound.port());
+        }
+        if canonical_ip(bound.ip()).is_ipv6() && !state.pairs.contains_key(keys::UDP6) {
+            state.set_port(keys::UDP6, bound.port());
+        }
     }
 
     /// Sets any other entry to a raw RLP value (exactly one canonical item).
