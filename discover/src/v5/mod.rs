@@ -182,33 +182,29 @@ impl Discv5 {
         cfg: Discv5Config,
     ) -> Result<(Discv5, SharedTransport), Discv5Error> {
         let socket = bind_socket(addr)?;
-        Self::start_shared(socket, None, key, local, cfg).await
+        Self::start_shared_with_sockets(socket, None, key, local, cfg).await
     }
 
-    /// Starts discv5 on sockets the caller bound: `socket`, plus `v6` for a
-    /// dual-stack node (then `socket` must be IPv4 and `v6` IPv6; the crate
-    /// runs as `ListenConfig::DualStack` and sends each packet on the
-    /// socket of its destination's family). With `shared`, datagrams that
-    /// are not discv5 go to the returned [`SharedTransport`] for discv4
-    /// (which sends on the same sockets); without, they are counted and
-    /// dropped. If `local` has no UDP port yet, it is set to `socket`'s.
+    /// Starts discv5 alone on sockets the caller bound: `socket`, plus
+    /// `v6` for a dual-stack node (then `socket` must be IPv4 and `v6`
+    /// IPv6; the crate runs as `ListenConfig::DualStack` and sends each
+    /// packet on the socket of its destination's family). Datagrams that
+    /// are not discv5 are counted and dropped. If `local` has no UDP port
+    /// yet, it is set to `socket`'s (and `udp6` to the IPv6 socket's).
     pub async fn start_with_sockets(
         socket: std::net::UdpSocket,
         v6: Option<std::net::UdpSocket>,
         key: SecretKey,
         local: LocalNode,
         cfg: Discv5Config,
-        shared: bool,
-    ) -> Result<(Discv5, Option<SharedTransport>), Discv5Error> {
-        if shared {
-            let (disc, transport) = Self::start_shared(socket, v6, key, local, cfg).await?;
-            Ok((disc, Some(transport)))
-        } else {
-            Ok((Self::start(socket, v6, key, local, cfg, None).await?, None))
-        }
+    ) -> Result<Discv5, Discv5Error> {
+        Self::start(socket, v6, key, local, cfg, None).await
     }
 
-    async fn start_shared(
+    /// Like [`Discv5::start_with_sockets`], sharing the sockets with discv4
+    /// as [`Discv5::bind_shared`] does: returns the transport to start
+    /// discv4 on.
+    pub async fn start_shared_with_sockets(
         socket: std::net::UdpSocket,
         v6: Option<std::net::UdpSocket>,
         key: SecretKey,

@@ -1,6 +1,7 @@
 //! Server integration tests over real TCP on 127.0.0.1.
 
 mod dial_pipeline;
+mod ipv6;
 mod lifecycle;
 mod limits;
 mod nat;
