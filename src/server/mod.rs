@@ -88,7 +88,9 @@ pub use crate::banlist::{BAN_THRESHOLD, DEFAULT_BAN_DURATION, MIN_SCORE};
 pub use crate::dial::MAX_STATIC_NODES;
 pub use checks::{admission_check, AdmissionLimits, PeerCandidate, PeerCounts};
 pub use conn::RESOLVE_TIMEOUT;
-pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
+pub use inbound::{
+    InboundFilter, InboundReject, INBOUND_THROTTLE, INBOUND_THROTTLE_PREFIX_V6, MAX_INBOUND_HISTORY,
+};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
 pub use record::{RecordEntryError, RESERVED_RECORD_KEYS};
 pub use stats::{

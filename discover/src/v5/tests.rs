@@ -213,22 +213,16 @@ async fn dual(n: u8) -> Option<(Discv5, Discv4, LocalNode)> {
     let v4 = devp2p_netutil::bind_udp(any_port()).unwrap();
     let port = v4.local_addr().unwrap().port();
     let v6 = devp2p_netutil::bind_udp((std::net::Ipv6Addr::LOCALHOST, port).into()).unwrap();
-    let (d5, transport) = Discv5::start_with_sockets(
+    let (d5, transport) = Discv5::start_shared_with_sockets(
         v4,
         Some(v6),
         key(n),
         ln.clone(),
         Discv5Config::default(),
-        true,
     )
     .await
     .unwrap();
-    let d4 = Discv4::spawn(
-        transport.unwrap(),
-        key(n),
-        ln.clone(),
-        Discv4Config::default(),
-    );
+    let d4 = Discv4::spawn(transport, key(n), ln.clone(), Discv4Config::default());
     Some((d5, d4, ln))
 }
 
