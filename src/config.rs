@@ -198,6 +198,16 @@ pub struct Config {
     /// Default [`DEFAULT_LISTEN_ADDR`]. Port 0 picks a free port (see
     /// `Server::local_addr`).
     pub listen_addr: Option<SocketAddr>,
+    /// A second, IPv6 address to listen on (TCP, and discovery UDP at the
+    /// same port, or at `discovery_addr`'s port when that is set) for a
+    /// dual-stack node; `listen_addr` must then be IPv4. Default `None`
+    /// (one family). Port 0 picks a free port. Every IPv6 socket is
+    /// IPv6-only (`IPV6_V6ONLY`), so `0.0.0.0:30303` with `[::]:30303` works
+    /// on every OS; a lone `[::]` listen address takes IPv6 only (see
+    /// `devp2p_netutil::bind_udp` for why not one dual-stack socket). Our
+    /// record gets `ip6` (when this IP is specific, or from an IPv6 `extip`)
+    /// with `tcp6`/`udp6`. CLI `--addr6`, TOML `listen_addr_v6`.
+    pub listen_addr_v6: Option<SocketAddr>,
     /// Discovery UDP address; `None` uses `listen_addr`.
     pub discovery_addr: Option<SocketAddr>,
     /// NAT traversal: [`NatSpec::None`] (the default), `Any`, `Upnp`,
@@ -309,6 +319,7 @@ impl Default for Config {
             node_database: None,
             protocols: Vec::new(),
             listen_addr: Some(DEFAULT_LISTEN_ADDR),
+            listen_addr_v6: None,
             discovery_addr: None,
             nat: NatSpec::None,
             nat_mapping_lifetime: devp2p_nat::MAPPING_LIFETIME,
@@ -354,6 +365,7 @@ impl fmt::Debug for Config {
             .field("remembered_peers_dialed", &self.remembered_peers_dialed)
             .field("protocols", &self.protocols)
             .field("listen_addr", &self.listen_addr)
+            .field("listen_addr_v6", &self.listen_addr_v6)
             .field("discovery_addr", &self.discovery_addr)
             .field("nat", &self.nat)
             .field("nat_mapping_lifetime", &self.nat_mapping_lifetime)
@@ -434,6 +446,10 @@ pub enum ConfigError {
     /// A bandwidth cap is below [`crate::peer::MIN_BANDWIDTH`].
     #[error(transparent)]
     Bandwidth(#[from] BandwidthError),
+    /// `listen_addr_v6` is not IPv6, or is set while `listen_addr` is
+    /// missing or not IPv4.
+    #[error("listen_addr_v6: {0}")]
+    BadListenAddrV6(&'static str),
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
     BadNode {
@@ -541,6 +557,7 @@ impl Config {
                 min: devp2p_nat::MIN_MAPPING_LIFETIME,
             });
         }
+        self.validate_listen_v6()?;
         self.validate_protocols()?;
         validate_nodes("static_nodes", &self.static_nodes, NeedPort::Tcp)?;
         validate_nodes("bootstrap_nodes", &self.bootstrap_nodes, NeedPort::Udp)?;
@@ -573,6 +590,35 @@ impl Config {
             i.checked_add(o).ok_or(ConfigError::PeerLimitOverflow)?;
         }
         Ok(())
+    }
+
+    fn validate_listen_v6(&self) -> Result<(), ConfigError> {
+        let Some(v6) = self.listen_addr_v6 else {
+            return Ok(());
+        };
+        if !v6.is_ipv6() || v6.ip().to_canonical().is_ipv4() {
+            return Err(ConfigError::BadListenAddrV6("must be an IPv6 address"));
+        }
+        match self.listen_addr {
+            Some(a) if a.is_ipv4() => Ok(()),
+            _ => Err(ConfigError::BadListenAddrV6(
+                "needs an IPv4 listen_addr (for IPv6 only, set listen_addr to the IPv6 address)",
+            )),
+        }
+    }
+
+    /// The address families the node has sockets for (the dialer picks a
+    /// record's endpoint by them): `listen_addr`'s, plus IPv6 with
+    /// `listen_addr_v6`; both when the node does not listen.
+    pub fn ip_families(&self) -> crate::node::IpFamilies {
+        match self.listen_addr {
+            None => crate::node::IpFamilies::BOTH,
+            Some(a) => {
+                let mut f = crate::node::IpFamilies::of(a.ip());
+                f.v6 |= self.listen_addr_v6.is_some();
+                f
+            }
+        }
     }
 
     fn validate_protocols(&self) -> Result<(), ConfigError> {

@@ -74,6 +74,12 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     cfg.max_pending_peers = 256;
     cfg.no_discovery = false;
     cfg.discovery_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+    // Dual-stack where the machine has IPv6: the second listener and
+    // discovery socket (and discv5's dual-stack tasks) must go too.
+    match devp2p_netutil::ipv6_loopback_available() {
+        Ok(()) => cfg.listen_addr_v6 = Some((std::net::Ipv6Addr::LOCALHOST, 0).into()),
+        Err(e) => eprintln!("SKIPPED the dual-stack part: cannot bind [::1] ({e})"),
+    }
     // A database file needs the `node-db` feature (else it lives in memory).
     if cfg!(feature = "node-db") {
         cfg.node_database = Some(db_path.clone());

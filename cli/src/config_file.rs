@@ -151,6 +151,7 @@ mod tests {
             node_database = "/tmp/db"
             remembered_peers_dialed = 12
             listen_addr = "127.0.0.1:4000"
+            listen_addr_v6 = "[::1]:4000"
             discovery_addr = "127.0.0.1:4001"
             nat = "none"
             no_dial = true
@@ -178,6 +179,7 @@ mod tests {
         assert!(!c.discovery_v4 && c.discovery_v5);
         assert_eq!(c.bootstrap_nodes_v5.len(), 1);
         assert_eq!(c.listen_addr, Some("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(c.listen_addr_v6, Some("[::1]:4000".parse().unwrap()));
         assert!(c.net_restrict.is_some());
         assert_eq!(c.dns_lists[0].domain(), "nodes.example.org");
         assert_eq!(c.dns_server, Some("127.0.0.1:5353".parse().unwrap()));

@@ -170,3 +170,67 @@ async fn bootnodes_outside_net_restrict_are_not_contacted() {
         d.shutdown().await;
     }
 }
+
+/// IPv6 peers' statements of our endpoint move our record's `ip6`/`udp6`
+/// and leave its IPv4 `ip`/`udp` alone (one predictor per family). The
+/// simulated addresses are documentation addresses (2001:db8::/32); no
+/// packet leaves the process.
+#[tokio::test(start_paused = true)]
+async fn ipv6_endpoint_statements_move_only_the_ipv6_endpoint() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    const PEERS: usize = devp2p_discover::v4::MIN_ENDPOINT_STATEMENTS + 2;
+    let net = SimNetwork::new(SimConfig::default());
+    let v6 = |i: u16| {
+        SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 1)),
+            30303,
+        )
+    };
+    let key = |i: usize| {
+        let mut b = [0x33u8; 32];
+        b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+        secp256k1::SecretKey::from_slice(&b).unwrap()
+    };
+    let ours = v6(0xff);
+    let local = LocalNode::new(key(0), 1);
+    local.set_ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    local.set_udp(1111);
+    let mut peers = Vec::new();
+    let mut boot = Vec::new();
+    for i in 1..=PEERS {
+        let addr = v6(i as u16);
+        let ln = LocalNode::new(key(i), 1);
+        ln.set_ip(addr.ip());
+        ln.set_udp(addr.port());
+        let d = Discv4::spawn(net.bind(addr), key(i), ln, Discv4Config::default());
+        boot.push(node_of(&d));
+        peers.push(d);
+    }
+    let cfg = Discv4Config {
+        bootnodes: boot,
+        ..Discv4Config::default()
+    };
+    let d = Discv4::spawn(net.bind(ours), key(0), local.clone(), cfg);
+    for _ in 0..100 {
+        if local.enr().ip6().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let record = local.enr();
+    assert_eq!(
+        record.ip6(),
+        Some(Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1))
+    );
+    assert_eq!(record.udp6(), Some(30303));
+    assert_eq!(
+        record.ip4(),
+        Some(Ipv4Addr::new(10, 0, 0, 1)),
+        "IPv4 untouched"
+    );
+    assert_eq!(record.udp(), Some(1111), "IPv4 port untouched");
+    d.shutdown().await;
+    for p in peers {
+        p.shutdown().await;
+    }
+}

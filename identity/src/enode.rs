@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use super::enr::{keys, Enr, EnrError};
 use super::id::{NodeId, NodeIdError, NODE_ID_LEN};
-use super::ip::canonical_ip;
+use super::ip::{canonical_ip, locality_score, IpFamilies};
 
 /// Longest enode URL we parse, in bytes: the scheme (8) + 128 hex id + `@` +
 /// the longest DNS name (253, RFC 1035) + `:65535` + `?discport=65535` is
@@ -121,33 +121,45 @@ impl Node {
         }
     }
 
-    /// The node a verified record describes: its IPv4 endpoint (`ip`, `tcp`,
-    /// `udp`) when the record has one, else its IPv6 endpoint (`ip6` with
-    /// `tcp6`/`udp6`, falling back to `tcp`/`udp` as EIP-778 says), else an
-    /// incomplete node. Fails when one of these entries is malformed.
+    /// The node a verified record describes, as go-ethereum's `enode.New`
+    /// reads it: with both `ip` and `ip6`, the IPv4 endpoint (`ip`, `tcp`,
+    /// `udp`) unless the IPv6 address reaches further (public beats private
+    /// beats link-local beats loopback: go-ethereum's `localityScore`);
+    /// with one of them, that one; IPv6 ports are `tcp6`/`udp6`, falling
+    /// back to `tcp`/`udp` as EIP-778 says; with neither, an incomplete
+    /// node. Fails when one of these entries is malformed.
     pub fn from_enr(enr: &Enr) -> Result<Node, EnrError> {
+        Self::from_enr_reachable(enr, IpFamilies::BOTH)
+    }
+
+    /// Like [`Node::from_enr`], but only an endpoint of a family in
+    /// `reachable` is taken (the dialer passes the families it has sockets
+    /// for): a dual-stack record dialed from an IPv6-only node gives its
+    /// IPv6 endpoint. A record with no endpoint of a reachable family gives
+    /// an incomplete node.
+    pub fn from_enr_reachable(enr: &Enr, reachable: IpFamilies) -> Result<Node, EnrError> {
         let id = enr.node_id();
         let tcp = enr.try_port(keys::TCP)?;
         let udp = enr.try_port(keys::UDP)?;
-        if let Some(ip) = enr.try_ip4()? {
-            return Ok(Node::new(
-                id,
-                IpAddr::V4(ip),
-                tcp.unwrap_or(0),
-                udp.unwrap_or(0),
-            ));
-        }
-        if let Some(ip) = enr.try_ip6()? {
-            let tcp6 = enr.try_port(keys::TCP6)?.or(tcp);
-            let udp6 = enr.try_port(keys::UDP6)?.or(udp);
-            return Ok(Node::new(
-                id,
-                IpAddr::V6(ip),
-                tcp6.unwrap_or(0),
-                udp6.unwrap_or(0),
-            ));
-        }
-        Ok(Node::incomplete(id))
+        let tcp6 = enr.try_port(keys::TCP6)?.or(tcp);
+        let udp6 = enr.try_port(keys::UDP6)?.or(udp);
+        let ip4 = enr.try_ip4()?.map(IpAddr::V4).filter(|_| reachable.v4);
+        let ip6 = enr
+            .try_ip6()?
+            .map(|ip| canonical_ip(IpAddr::V6(ip)))
+            .filter(|ip| reachable.contains(*ip));
+        let v4 = |ip| Node::new(id, ip, tcp.unwrap_or(0), udp.unwrap_or(0));
+        let v6 = |ip| match ip {
+            // An IPv4-mapped `ip6` is an IPv4 endpoint (go-ethereum's setIP6).
+            IpAddr::V4(_) => v4(ip),
+            IpAddr::V6(_) => Node::new(id, ip, tcp6.unwrap_or(0), udp6.unwrap_or(0)),
+        };
+        Ok(match (ip4, ip6) {
+            (Some(a), Some(b)) if locality_score(a) >= locality_score(b) => v4(a),
+            (_, Some(b)) => v6(b),
+            (Some(a), None) => v4(a),
+            (None, None) => Node::incomplete(id),
+        })
     }
 
     /// True when the node has an address (IP or DNS name).

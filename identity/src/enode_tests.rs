@@ -226,7 +226,7 @@ fn from_enr_prefers_ipv4_and_falls_back_to_ipv6() {
     use crate::enr::Enr;
     let key = SecretKey::from_slice(&[3u8; 32]).unwrap();
     let id = NodeId::from_secret_key(&key);
-    let v4 = Ipv4Addr::new(10, 0, 0, 1);
+    let v4 = Ipv4Addr::new(1, 2, 3, 4);
     let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
     let both = Enr::builder()
         .ip4(v4)
@@ -259,4 +259,112 @@ fn from_enr_prefers_ipv4_and_falls_back_to_ipv6() {
         .sign(&key)
         .unwrap();
     assert!(Node::from_enr(&bad).is_err());
+}
+
+#[test]
+fn from_enr_picks_the_farther_reaching_family_like_go_ethereum() {
+    use crate::enr::Enr;
+    let key = SecretKey::from_slice(&[4u8; 32]).unwrap();
+    let id = NodeId::from_secret_key(&key);
+    let rec = |ip4: &str, ip6: &str| {
+        Enr::builder()
+            .ip4(ip4.parse().unwrap())
+            .ip6(ip6.parse().unwrap())
+            .tcp(1)
+            .udp(2)
+            .tcp6(3)
+            .udp6(4)
+            .sign(&key)
+            .unwrap()
+    };
+    // (ip, ip6, expected): IPv4 wins ties; the more global address wins.
+    let cases = [
+        ("1.2.3.4", "2001:db8::1", "1.2.3.4"),
+        ("10.0.0.1", "2001:db8::1", "2001:db8::1"),
+        ("10.0.0.1", "fd00::1", "10.0.0.1"),
+        ("127.0.0.1", "fd00::1", "fd00::1"),
+        ("127.0.0.1", "::1", "127.0.0.1"),
+        ("169.254.0.1", "::1", "169.254.0.1"),
+        ("0.0.0.0", "fe80::1", "fe80::1"),
+    ];
+    for (ip4, ip6, want) in cases {
+        let node = Node::from_enr(&rec(ip4, ip6)).unwrap();
+        let want: IpAddr = want.parse().unwrap();
+        let ports = if want.is_ipv4() { (1, 2) } else { (3, 4) };
+        assert_eq!(
+            node,
+            Node::new(id, want, ports.0, ports.1),
+            "ip {ip4}, ip6 {ip6}"
+        );
+    }
+}
+
+#[test]
+fn from_enr_reachable_takes_only_a_reachable_family() {
+    use crate::enr::Enr;
+    let key = SecretKey::from_slice(&[5u8; 32]).unwrap();
+    let id = NodeId::from_secret_key(&key);
+    let v4 = Ipv4Addr::new(1, 2, 3, 4);
+    let v6: Ipv6Addr = "2001:db8::7".parse().unwrap();
+    let both = Enr::builder()
+        .ip4(v4)
+        .ip6(v6)
+        .tcp(30303)
+        .udp(30303)
+        .sign(&key)
+        .unwrap();
+    let only4 = IpFamilies {
+        v4: true,
+        v6: false,
+    };
+    let only6 = IpFamilies {
+        v4: false,
+        v6: true,
+    };
+    let none = IpFamilies {
+        v4: false,
+        v6: false,
+    };
+    assert_eq!(
+        Node::from_enr_reachable(&both, only4).unwrap(),
+        Node::new(id, IpAddr::V4(v4), 30303, 30303)
+    );
+    // No tcp6/udp6: the IPv6 endpoint uses tcp/udp (EIP-778).
+    assert_eq!(
+        Node::from_enr_reachable(&both, only6).unwrap(),
+        Node::new(id, IpAddr::V6(v6), 30303, 30303)
+    );
+    assert_eq!(
+        Node::from_enr_reachable(&both, IpFamilies::BOTH).unwrap(),
+        Node::new(id, IpAddr::V4(v4), 30303, 30303)
+    );
+    assert_eq!(
+        Node::from_enr_reachable(&both, none).unwrap(),
+        Node::incomplete(id)
+    );
+    let only_ip6 = Enr::builder().ip6(v6).tcp(9).sign(&key).unwrap();
+    assert_eq!(
+        Node::from_enr_reachable(&only_ip6, only4).unwrap(),
+        Node::incomplete(id)
+    );
+    assert!(IpFamilies::of("::ffff:1.2.3.4".parse().unwrap()).v4);
+}
+
+#[test]
+fn ipv6_urls_round_trip() {
+    for rest in [
+        "@[::1]:30303",
+        "@[::1]:30303?discport=30301",
+        "@[2001:db8::1]:1",
+        "@[fe80::1]:65535?discport=0",
+    ] {
+        let text = url(rest);
+        let node: Node = text.parse().unwrap();
+        assert!(node.ip.unwrap().is_ipv6(), "{text}");
+        assert_eq!(node.to_string(), text);
+        assert_eq!(node.to_string().parse::<Node>().unwrap(), node);
+    }
+    let n: Node = url("@[::1]:30303?discport=30301").parse().unwrap();
+    assert_eq!(n.tcp_addr(), Some("[::1]:30303".parse().unwrap()));
+    assert_eq!(n.udp_addr(), Some("[::1]:30301".parse().unwrap()));
 }

@@ -58,6 +58,7 @@ pub use enr::{
     MAX_ENR_SIZE, MAX_ENR_TEXT_LEN,
 };
 pub use id::{distance_cmp, keccak256, log_distance, NodeId, NodeIdError, NODE_ID_LEN};
+pub use ip::IpFamilies;
 pub use key::{
     generate_node_key, load_node_key, node_key_from_rng, node_key_to_hex, parse_node_key,
     save_node_key, NodeKeyError, NODE_KEY_FILE_MAX_BYTES, NODE_KEY_HEX_LEN,

@@ -2,7 +2,7 @@
 //! endpoint, and is re-signed lazily with a higher sequence number.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use secp256k1::{PublicKey, Secp256k1, SecretKey};
@@ -18,19 +18,21 @@ use super::ip::canonical_ip;
 
 /// Bytes kept free in the record for the endpoint entries [`LocalNode`]
 /// manages itself, so setting them can never push the record past
-/// [`MAX_ENR_SIZE`]: `ip` (3 + 5), `ip6` (4 + 17), `tcp` (4 + 3) and
-/// `udp` (4 + 3) at their largest encodings.
-pub const ENDPOINT_HEADROOM: usize = 8 + 21 + 7 + 7;
+/// [`MAX_ENR_SIZE`]: `ip` (3 + 5), `ip6` (4 + 17), `tcp` (4 + 3), `udp`
+/// (4 + 3), `tcp6` (5 + 3) and `udp6` (5 + 3) at their largest encodings.
+pub const ENDPOINT_HEADROOM: usize = 8 + 21 + 7 + 7 + 8 + 8;
 
 /// Keys whose values [`LocalNode`] owns: `id` and `secp256k1` come from the
 /// key, the endpoint entries from the typed setters.
-const MANAGED_KEYS: [&[u8]; 6] = [
+const MANAGED_KEYS: [&[u8]; 8] = [
     keys::ID,
     keys::SECP256K1,
     keys::IP,
     keys::IP6,
     keys::TCP,
     keys::UDP,
+    keys::TCP6,
+    keys::UDP6,
 ];
 
 /// Our own node record: a cloneable handle to shared state.
@@ -132,10 +134,39 @@ impl LocalNode {
         self.lock().set_port(keys::UDP, port);
     }
 
+    /// Sets the IPv6-specific TCP port (`tcp6`); 0 removes it. EIP-778:
+    /// without it the IPv6 endpoint uses `tcp`, so set it only when the
+    /// IPv6 listener's port differs.
+    pub fn set_tcp6(&self, port: u16) {
+        self.lock().set_port(keys::TCP6, port);
+    }
+
+    /// Sets the IPv6-specific UDP port (`udp6`); 0 removes it (see
+    /// [`set_tcp6`](Self::set_tcp6)).
+    pub fn set_udp6(&self, port: u16) {
+        self.lock().set_port(keys::UDP6, port);
+    }
+
+    /// Fills in the ports of a discovery socket bound at `bound` that the
+    /// record does not have yet: `udp`, and for an IPv6 socket also `udp6`
+    /// (sigp's `enr`/`discv5` crates, which reth and Lighthouse run, contact
+    /// an IPv6 endpoint only through `udp6`, without EIP-778's fallback to
+    /// `udp`).
+    pub fn set_udp_default(&self, bound: SocketAddr) {
+        let mut state = self.lock();
+        if !state.pairs.contains_key(keys::UDP) {
+            state.set_port(keys::UDP, bound.port());
+        }
+        if canonical_ip(bound.ip()).is_ipv6() && !state.pairs.contains_key(keys::UDP6) {
+            state.set_port(keys::UDP6, bound.port());
+        }
+    }
+
     /// Sets any other entry to a raw RLP value (exactly one canonical item).
     ///
     /// Fails, leaving the record unchanged, for the managed keys (`id`,
-    /// `secp256k1`, `ip`, `ip6`, `tcp`, `udp`: use the typed setters), for a
+    /// `secp256k1`, `ip`, `ip6`, `tcp`, `udp`, `tcp6`, `udp6`: use the typed
+    /// setters), for a
     /// malformed value, and when the record would not fit in
     /// [`MAX_ENR_SIZE`] with [`ENDPOINT_HEADROOM`] kept free.
     pub fn set_raw(&self, key: impl Into<Vec<u8>>, rlp_value: Vec<u8>) -> Result<(), EnrError> {
@@ -303,6 +334,33 @@ mod tests {
     }
 
     #[test]
+    fn dual_stack_record_carries_both_endpoints() {
+        let ln = node();
+        ln.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        ln.set_ip(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        ln.set_tcp(30303);
+        ln.set_udp(30303);
+        ln.set_tcp6(30304);
+        let enr = ln.enr();
+        assert_eq!(enr.ip4(), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(enr.ip6(), Some(Ipv6Addr::LOCALHOST));
+        assert_eq!((enr.tcp(), enr.udp()), (Some(30303), Some(30303)));
+        assert_eq!((enr.tcp6(), enr.udp6()), (Some(30304), None));
+        assert!(matches!(
+            ln.set_raw("udp6", rlp_uint(1)),
+            Err(EnrError::ReservedKey { .. })
+        ));
+        let v6 = crate::IpFamilies {
+            v4: false,
+            v6: true,
+        };
+        assert_eq!(
+            Node::from_enr_reachable(&enr, v6).unwrap(),
+            Node::new(ln.id(), IpAddr::V6(Ipv6Addr::LOCALHOST), 30304, 30303)
+        );
+    }
+
+    #[test]
     fn clones_share_state() {
         let ln = node();
         let other = ln.clone();
@@ -340,7 +398,10 @@ mod tests {
         ln.set_ip(IpAddr::V6("ffff::ffff".parse().unwrap()));
         ln.set_tcp(65535);
         ln.set_udp(65535);
+        ln.set_tcp6(65535);
+        ln.set_udp6(65535);
         let enr = ln.enr();
+        assert_eq!((enr.tcp6(), enr.udp6()), (Some(65535), Some(65535)));
         assert!(enr.as_bytes().len() <= MAX_ENR_SIZE);
         assert_eq!(Enr::decode(enr.as_bytes()).unwrap(), enr);
         assert!(ln.remove(b"big"));

@@ -7,6 +7,8 @@
 //!   discovery peers.
 //! - [`DistinctNetSet`]: caps how many peers or table entries may share a
 //!   subnet (IPv4 /24, IPv6 /48 by default).
+//! - [`bind_udp`], [`bind_tcp_listener`]: sockets whose IPv6 form never
+//!   takes IPv4 traffic (`IPV6_V6ONLY`), for dual-stack nodes.
 //! - [`IpTracker`]: predicts our external endpoint from what other nodes
 //!   report, with time passed in by the caller.
 //!
@@ -36,11 +38,13 @@ mod distinct;
 mod iptrack;
 mod lan;
 mod netlist;
+mod socket;
 
 pub use distinct::{DistinctNetSet, DEFAULT_SUBNET_BITS_V4, DEFAULT_SUBNET_BITS_V6};
 pub use iptrack::{IpTracker, MAX_CONTACTS, MAX_STATEMENTS};
 pub use lan::{check_relay_ip, is_lan, is_special_network, same_net, RelayIpError};
 pub use netlist::{Netlist, NetlistError, MAX_QUOTED_ENTRY_BYTES};
+pub use socket::{bind_tcp_listener, bind_udp, ipv6_loopback_available};
 
 /// Re-exported so callers can build [`Netlist`] entries without naming the
 /// `ipnet` crate themselves.

@@ -307,3 +307,46 @@ fn debug_hides_the_key() {
     assert!(text.contains("<set>"));
     assert!(!text.contains("0707"));
 }
+
+#[test]
+fn listen_addr_v6_must_be_ipv6_beside_an_ipv4_listen_addr() {
+    use crate::node::IpFamilies;
+    let mut c = Config::with_key(SecretKey::from_slice(&[1; 32]).unwrap());
+    assert_eq!(c.listen_addr_v6, None, "one family by default");
+    assert_eq!(
+        c.ip_families(),
+        IpFamilies {
+            v4: true,
+            v6: false
+        }
+    );
+    c.listen_addr_v6 = Some("[::]:30303".parse().unwrap());
+    assert_eq!(c.validate(), Ok(()));
+    assert_eq!(c.ip_families(), IpFamilies::BOTH);
+    for bad in ["0.0.0.0:30303", "[::ffff:1.2.3.4]:30303"] {
+        c.listen_addr_v6 = Some(bad.parse().unwrap());
+        assert!(
+            matches!(c.validate(), Err(ConfigError::BadListenAddrV6(_))),
+            "{bad}"
+        );
+    }
+    c.listen_addr_v6 = Some("[::1]:0".parse().unwrap());
+    c.listen_addr = Some("[::1]:0".parse().unwrap());
+    assert!(matches!(c.validate(), Err(ConfigError::BadListenAddrV6(_))));
+    c.listen_addr = None;
+    assert!(matches!(c.validate(), Err(ConfigError::BadListenAddrV6(_))));
+    c.listen_addr_v6 = None;
+    assert_eq!(
+        c.ip_families(),
+        IpFamilies::BOTH,
+        "dial-only: no preference"
+    );
+    c.listen_addr = Some("[::1]:0".parse().unwrap());
+    assert_eq!(
+        c.ip_families(),
+        IpFamilies {
+            v4: false,
+            v6: true
+        }
+    );
+}

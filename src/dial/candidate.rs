@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::enr_entries::{EthEntry, EthEntryError};
-use crate::node::{Enr, Node};
+use crate::node::{Enr, IpFamilies, Node};
 
 /// A dial candidate: the node, its signed record when the source had it or
 /// it was fetched (discv4 candidates get theirs fetched in the background
@@ -32,6 +32,22 @@ impl Candidate {
             node,
             record: None,
             source: Arc::from(""),
+        }
+    }
+
+    /// The endpoint to dial when we have sockets of `families`: a record's
+    /// endpoint of a reachable family (IPv4 first unless its IPv6 address
+    /// reaches further, as go-ethereum's `enode.New`; see
+    /// [`Node::from_enr_reachable`]); [`Candidate::node`] without a record,
+    /// or when the record has no endpoint of a reachable family (the dial
+    /// may still work through a route we do not listen on).
+    pub fn endpoint(&self, families: IpFamilies) -> Node {
+        match &self.record {
+            Some(record) => match Node::from_enr_reachable(record, families) {
+                Ok(node) if node.is_complete() => node,
+                _ => self.node.clone(),
+            },
+            None => self.node.clone(),
         }
     }
 

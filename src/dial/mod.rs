@@ -47,7 +47,7 @@ use devp2p_netutil::Netlist;
 use tokio::time::Instant;
 
 use crate::banlist::BanList;
-use crate::node::{Node, NodeId};
+use crate::node::{IpFamilies, Node, NodeId};
 
 pub use candidate::{Candidate, DialFilter};
 pub use failure::{
@@ -209,6 +209,9 @@ pub(crate) struct DialState {
     history_queue: BinaryHeap<Reverse<(Instant, NodeId)>>,
     /// Nodes whose last dials failed (bounded by [`MAX_FAILURE_ENTRIES`]).
     failures: HashMap<NodeId, Failures>,
+    /// The address families we have sockets for: a candidate's record is
+    /// dialed on one of them ([`Candidate::endpoint`]).
+    families: IpFamilies,
 }
 
 impl DialState {
@@ -224,7 +227,19 @@ impl DialState {
             history: HashMap::new(),
             history_queue: BinaryHeap::new(),
             failures: HashMap::new(),
+            families: IpFamilies::BOTH,
         }
+    }
+
+    /// Sets the address families we have sockets for (default both;
+    /// `Config::ip_families`).
+    pub(crate) fn set_families(&mut self, families: IpFamilies) {
+        self.families = families;
+    }
+
+    /// The address families candidates are dialed on.
+    pub(crate) fn families(&self) -> IpFamilies {
+        self.families
     }
 
     /// Adds (or updates) a static node; returns false when the static set is

@@ -547,3 +547,42 @@ mod sources {
         assert!(Candidate::from(node(1)).record.is_none());
     }
 }
+
+#[test]
+fn a_dual_stack_record_is_dialed_on_a_family_we_have() {
+    use crate::dial::Candidate;
+    use crate::node::{Enr, IpFamilies, Node};
+    let key = secp256k1::SecretKey::from_slice(&[7; 32]).unwrap();
+    let v4: std::net::Ipv4Addr = "203.0.113.9".parse().unwrap();
+    let v6: std::net::Ipv6Addr = "2001:db8::9".parse().unwrap();
+    let record = Enr::builder()
+        .ip4(v4)
+        .ip6(v6)
+        .tcp(30303)
+        .tcp6(30304)
+        .udp(30303)
+        .sign(&key)
+        .unwrap();
+    let c = Candidate::from(record.clone());
+    let only4 = IpFamilies {
+        v4: true,
+        v6: false,
+    };
+    let only6 = IpFamilies {
+        v4: false,
+        v6: true,
+    };
+    assert_eq!(c.endpoint(only4).tcp_addr(), Some((v4, 30303).into()));
+    assert_eq!(c.endpoint(only6).tcp_addr(), Some((v6, 30304).into()));
+    // Both public: IPv4 first, as go-ethereum.
+    assert_eq!(
+        c.endpoint(IpFamilies::BOTH).tcp_addr(),
+        Some((v4, 30303).into())
+    );
+    // Without a record, or without an endpoint we can reach, the node as given.
+    let bare = Candidate::new(Node::new(record.node_id(), v6.into(), 1, 1));
+    assert_eq!(bare.endpoint(only4), bare.node);
+    let v6_only = Enr::builder().ip6(v6).tcp(5).sign(&key).unwrap();
+    let c6 = Candidate::from(v6_only);
+    assert_eq!(c6.endpoint(only4), c6.node);
+}

@@ -94,6 +94,7 @@ pub(super) enum Internal {
 /// listener aborts them too.
 pub(super) async fn listen(
     listener: TcpListener,
+    listener_v6: Option<TcpListener>,
     ctx: Arc<SetupCtx>,
     mut filter: InboundFilter,
     pending: Arc<Semaphore>,
@@ -106,7 +107,14 @@ pub(super) async fn listen(
             Ok(p) => p,
             Err(_) => return,
         };
-        let accepted = listener.accept().await;
+        // A dual-stack node accepts on both (`accept` is cancel safe).
+        let accepted = match &listener_v6 {
+            None => listener.accept().await,
+            Some(v6) => tokio::select! {
+                r = listener.accept() => r,
+                r = v6.accept() => r,
+            },
+        };
         let (tcp, remote) = match accepted {
             Ok(x) => x,
             Err(e) => {
@@ -118,6 +126,8 @@ pub(super) async fn listen(
                 continue;
             }
         };
+        // IPv4-mapped IPv6 as IPv4, so ban list and limits see one form.
+        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
         if let Err(reason) = filter.check(remote.ip(), Instant::now()) {
             debug!(target: TARGET, %remote, %reason, "rejected inbound connection");
             continue;

@@ -17,6 +17,26 @@ use tokio::time::Instant;
 /// 30 s, go-ethereum's `inboundThrottleTime`.
 pub const INBOUND_THROTTLE: Duration = Duration::from_secs(30);
 
+/// Prefix length, in bits, under which IPv6 addresses count as one source
+/// for the throttle: a /64, the size of one IPv6 subnet (RFC 4291 section
+/// 2.5.1, RFC 7421). One host usually holds a whole /64 and rotates through
+/// it (SLAAC temporary addresses, RFC 8981), so a per-address throttle would
+/// let it try again from 2^64 addresses. go-ethereum throttles per exact IP
+/// for both families.
+pub const INBOUND_THROTTLE_PREFIX_V6: u32 = 64;
+
+/// The throttle's key for `ip` (canonical): the IPv4 address, or the IPv6
+/// address cut to its /[`INBOUND_THROTTLE_PREFIX_V6`].
+fn throttle_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - INBOUND_THROTTLE_PREFIX_V6);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
 /// Most IPs remembered by the throttle at once (our choice: 64 Ki entries,
 /// ~4 MiB at worst). Entries expire after [`INBOUND_THROTTLE`]; when the
 /// table is full the oldest entry is forgotten early, which only makes the
@@ -66,6 +86,7 @@ impl InboundFilter {
             return Ok(());
         }
         self.expire(now);
+        let ip = throttle_key(ip);
         if self.recent.contains_key(&ip) {
             return Err(InboundReject::Throttled);
         }
@@ -128,6 +149,22 @@ mod tests {
         assert_eq!(f.check(ip("8.8.4.4"), t0), Ok(()));
         assert_eq!(f.check(ip("8.8.8.8"), t0 + INBOUND_THROTTLE), Ok(()));
         assert_eq!(f.len(), 1, "8.8.4.4 expired, 8.8.8.8 re-added");
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_throttled_as_one_ip() {
+        let t0 = Instant::now();
+        let mut f = InboundFilter::new(None);
+        assert_eq!(f.check(ip("2a00:1450:4001:81c::1"), t0), Ok(()));
+        for other in [
+            "2a00:1450:4001:81c::2",
+            "2a00:1450:4001:81c:ffff:ffff:ffff:ffff",
+        ] {
+            assert_eq!(f.check(ip(other), t0), Err(InboundReject::Throttled));
+        }
+        // The next /64 (same /48) is another subnet.
+        assert_eq!(f.check(ip("2a00:1450:4001:81d::1"), t0), Ok(()));
+        assert_eq!(f.len(), 2);
     }
 
     #[test]

@@ -90,7 +90,9 @@ pub use crate::dial::MAX_STATIC_NODES;
 pub use checks::{admission_check, AdmissionLimits, PeerCandidate, PeerCounts};
 pub use churn::{ChurnProtect, ChurnTiming, CHURN_INTERVAL_MAX, CHURN_INTERVAL_MIN, CHURN_MIN_AGE};
 pub use conn::RESOLVE_TIMEOUT;
-pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
+pub use inbound::{
+    InboundFilter, InboundReject, INBOUND_THROTTLE, INBOUND_THROTTLE_PREFIX_V6, MAX_INBOUND_HISTORY,
+};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
 pub use record::{RecordEntryError, RESERVED_RECORD_KEYS};
 pub use stats::{

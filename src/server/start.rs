@@ -37,20 +37,52 @@ use crate::node::{LocalNode, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::rlpx::HandshakeKey;
 use devp2p_discover::db::NodeDb;
-use devp2p_discover::v4::{Discv4, Discv4Config};
+use devp2p_discover::v4::{Discv4, Discv4Config, UdpTransport};
 use devp2p_discover::v5::{Discv5, Discv5Config};
 
 pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     config.validate()?;
     let key = config.private_key.expect("validated: key is set");
     let (listener, local_addr) = setup_listening(&config)?;
-    let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
-    let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
+    let listener_v6 = setup_listening_v6(&config)?;
+    let local_addr_v6 = listener_v6.as_ref().map(|(_, a)| *a);
+    let (node_db, local_node) = setup_local_node(&config, key, local_addr, local_addr_v6)?;
+    let discovery = setup_discovery(
+        &config,
+        key,
+        &local_node,
+        &node_db,
+        local_addr,
+        local_addr_v6,
+    )
+    .await?;
     let nat = setup_nat(&config, &local_node, local_addr, discovery.udp_addr());
     let sources = node_sources(&config, &discovery, &node_db)?;
+    let listeners = Listeners {
+        primary: listener,
+        v6: listener_v6.map(|(l, _)| l),
+    };
     Ok(run(
-        config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
+        config, key, listeners, local_addr, node_db, local_node, discovery, nat, sources,
     ))
+}
+
+/// The TCP listeners: `listen_addr`'s, and `listen_addr_v6`'s on a
+/// dual-stack node.
+struct Listeners {
+    primary: Option<TcpListener>,
+    v6: Option<TcpListener>,
+}
+
+/// Binds the IPv6 listener of a dual-stack node (`listen_addr_v6`).
+fn setup_listening_v6(config: &Config) -> Result<Option<(TcpListener, SocketAddr)>, ServerError> {
+    let Some(addr) = config.listen_addr_v6 else {
+        return Ok(None);
+    };
+    let listen_err = |source| ServerError::Listen { addr, source };
+    let listener = bind_listener(addr).map_err(listen_err)?;
+    let local = listener.local_addr().map_err(listen_err)?;
+    Ok(Some((listener, local)))
 }
 
 /// Binds the TCP listener (none without `listen_addr`) and returns it with
@@ -71,18 +103,11 @@ fn setup_listening(
     Ok((Some(listener), Some(local)))
 }
 
-/// Binds the TCP listener at `addr` with [`LISTEN_BACKLOG`].
+/// Binds the TCP listener at `addr` with [`LISTEN_BACKLOG`] (IPv6-only
+/// for an IPv6 address; `SO_REUSEADDR` as std/mio, so rebinding a port in
+/// TIME_WAIT after a restart works).
 fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    // Same as std/mio: rebinding a port in TIME_WAIT after a restart works.
-    #[cfg(not(windows))]
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    TcpListener::from_std(devp2p_netutil::bind_tcp_listener(addr, LISTEN_BACKLOG)?)
 }
 
 /// Opens the node database (in memory without `node_database`) and builds
@@ -92,6 +117,7 @@ fn setup_local_node(
     config: &Config,
     key: SecretKey,
     local_addr: Option<SocketAddr>,
+    local_addr_v6: Option<SocketAddr>,
 ) -> Result<(NodeDb, LocalNode), ServerError> {
     let node_db = NodeDb::open_or_memory(config.node_database.as_deref())
         .map_err(ServerError::NodeDatabase)?;
@@ -104,6 +130,16 @@ fn setup_local_node(
     local_node.set_ip(announced_ip(config, local_addr));
     if let Some(addr) = local_addr {
         local_node.set_tcp(addr.port());
+        if addr.is_ipv6() {
+            // sigp's enr crate reads an IPv6 endpoint only from tcp6/udp6.
+            local_node.set_tcp6(addr.port());
+        }
+    }
+    if let Some(addr) = local_addr_v6 {
+        if let Some(ip) = announced_ip6(config, addr) {
+            local_node.set_ip(ip);
+        }
+        local_node.set_tcp6(addr.port());
     }
     Ok((node_db, local_node))
 }
@@ -133,6 +169,7 @@ async fn setup_discovery(
     local_node: &LocalNode,
     node_db: &NodeDb,
     local_addr: Option<SocketAddr>,
+    local_addr_v6: Option<SocketAddr>,
 ) -> Result<Discovery, ServerError> {
     let Some(addr) = discovery_addr(config, local_addr) else {
         return Ok(Discovery::default());
@@ -163,31 +200,45 @@ async fn setup_discovery(
         bootnodes: v5_bootnodes,
         ..Discv5Config::default()
     };
+    let addr6 = discovery_addr_v6(config, local_addr_v6);
+    let bind = |a: SocketAddr| {
+        devp2p_netutil::bind_udp(a).map_err(|source| ServerError::Discovery {
+            addr: a,
+            source: source.into(),
+        })
+    };
+    let socket = bind(addr)?;
+    let socket_v6 = addr6.map(bind).transpose()?;
+    if let Some(bound) = socket_v6.as_ref().and_then(|s| s.local_addr().ok()) {
+        local_node.set_udp6(bound.port());
+    }
     let v5_err = |source| ServerError::DiscoveryV5 { addr, source };
+    let v4_err = |source| ServerError::Discovery { addr, source };
     let local = local_node.clone();
     let discovery = match (config.discovery_v4, config.discovery_v5) {
         (true, true) => {
-            let (v5, shared) = Discv5::bind_shared(addr, key, local.clone(), v5_cfg)
-                .await
-                .map_err(v5_err)?;
-            let v4 = Discv4::spawn(shared, key, local, v4_cfg);
+            let (v5, shared) =
+                Discv5::start_shared_with_sockets(socket, socket_v6, key, local.clone(), v5_cfg)
+                    .await
+                    .map_err(v5_err)?;
             Discovery {
-                v4: Some(v4),
+                v4: Some(Discv4::spawn(shared, key, local, v4_cfg)),
                 v5: Some(v5),
             }
         }
-        (true, false) => Discovery {
-            v4: Some(
-                Discv4::bind(addr, key, local, v4_cfg)
-                    .await
-                    .map_err(|source| ServerError::Discovery { addr, source })?,
-            ),
-            v5: None,
-        },
+        (true, false) => {
+            local.set_udp_default(socket.local_addr().map_err(|e| v4_err(e.into()))?);
+            let transport =
+                UdpTransport::from_std_pair(socket, socket_v6).map_err(|e| v4_err(e.into()))?;
+            Discovery {
+                v4: Some(Discv4::spawn(transport, key, local, v4_cfg)),
+                v5: None,
+            }
+        }
         (false, true) => Discovery {
             v4: None,
             v5: Some(
-                Discv5::bind(addr, key, local, v5_cfg)
+                Discv5::start_with_sockets(socket, socket_v6, key, local, v5_cfg)
                     .await
                     .map_err(v5_err)?,
             ),
@@ -196,6 +247,9 @@ async fn setup_discovery(
     };
     if let Some(bound) = discovery.udp_addr() {
         local_node.set_udp(bound.port());
+        if bound.is_ipv6() {
+            local_node.set_udp6(bound.port());
+        }
     }
     Ok(discovery)
 }
@@ -295,7 +349,7 @@ fn dns_server_allowed(config: &Config) -> bool {
 fn run(
     config: Config,
     key: SecretKey,
-    listener: Option<TcpListener>,
+    listeners: Listeners,
     local_addr: Option<SocketAddr>,
     node_db: NodeDb,
     local_node: LocalNode,
@@ -325,10 +379,10 @@ fn run(
         to_server: internal_tx,
         stats: setup_stats.clone(),
     });
-    let listener_task = listener.map(|l| {
+    let listener_task = listeners.primary.map(|l| {
         let filter = InboundFilter::new(config.net_restrict.clone());
         let pending = Arc::new(Semaphore::new(config.pending_inbound_limit()));
-        tokio::spawn(conn::listen(l, ctx.clone(), filter, pending))
+        tokio::spawn(conn::listen(l, listeners.v6, ctx.clone(), filter, pending))
     });
     let mut dial = DialState::new(DialLimits {
         self_id,
@@ -338,6 +392,7 @@ fn run(
         history_expiration: config.dial_history_expiration,
         max_backoff: config.max_dial_backoff,
     });
+    dial.set_families(config.ip_families());
     for node in &config.static_nodes {
         dial.add_static(node.clone());
     }
@@ -433,11 +488,35 @@ fn discovery_addr(config: &Config, local_addr: Option<SocketAddr>) -> Option<Soc
     }
 }
 
+/// Where the IPv6 discovery socket of a dual-stack node binds: the IPv6
+/// listen IP at `discovery_addr`'s port when that is set, else at the port
+/// the IPv6 listener got.
+fn discovery_addr_v6(config: &Config, local_addr_v6: Option<SocketAddr>) -> Option<SocketAddr> {
+    let listen = config.listen_addr_v6?;
+    let bound = local_addr_v6?;
+    let port = config.discovery_addr.map_or(bound.port(), |a| a.port());
+    Some(SocketAddr::new(listen.ip(), port))
+}
+
+/// Our announced IPv6 address on a dual-stack node: an IPv6 `extip:`, else
+/// the IPv6 listen IP when it is specific, else none (go-ethereum has no
+/// IPv6 fallback either; a record without `ip6` is still reachable on
+/// IPv4).
+fn announced_ip6(config: &Config, local_addr_v6: SocketAddr) -> Option<IpAddr> {
+    if let NatSpec::ExtIp(ip @ IpAddr::V6(_)) = config.nat {
+        return Some(ip);
+    }
+    Some(local_addr_v6.ip()).filter(|ip| !ip.is_unspecified())
+}
+
 /// Our announced IP: `extip:` from the NAT spec, else the listen IP when it
 /// is specific, else 127.0.0.1 (go-ethereum's fallback IP).
 fn announced_ip(config: &Config, local_addr: Option<SocketAddr>) -> IpAddr {
     if let NatSpec::ExtIp(ip) = config.nat {
-        return ip;
+        // On a dual-stack node an IPv6 extip is the `ip6` (announced_ip6).
+        if !(ip.is_ipv6() && config.listen_addr_v6.is_some()) {
+            return ip;
+        }
     }
     match local_addr {
         Some(a) if !a.ip().is_unspecified() => a.ip(),

@@ -194,10 +194,11 @@ impl ServerTask {
     }
 
     fn offer(&mut self, candidate: DialCandidate, counters: Arc<SourceCounters>) {
-        match self
-            .dial
-            .offer(candidate.node, &mut self.bans, Instant::now())
-        {
+        match self.dial.offer(
+            candidate.endpoint(self.dial.families()),
+            &mut self.bans,
+            Instant::now(),
+        ) {
             Ok(task) => {
                 trace!(target: TARGET, node = %task.node, source = %candidate.source, "dialing candidate");
                 counters.dialed();

@@ -36,6 +36,10 @@ pub(super) struct NodeArgs {
     /// TCP (RLPx) and UDP (discovery) address [default: 0.0.0.0:30303].
     #[arg(long, value_name = "IP:PORT")]
     pub addr: Option<SocketAddr>,
+    /// A second, IPv6 address for a dual-stack node (TCP and UDP, e.g. [::]:30303); --addr
+    /// must then be IPv4. Every IPv6 socket is IPv6-only.
+    #[arg(long, value_name = "[IPv6]:PORT")]
+    pub addr6: Option<SocketAddr>,
     /// UDP discovery port, when different from the TCP port.
     #[arg(long, value_name = "PORT")]
     pub discport: Option<u16>,
@@ -177,6 +181,9 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     config.private_key = Some(node_key(args)?);
     if let Some(addr) = args.addr {
         config.listen_addr = Some(addr);
+    }
+    if let Some(addr) = args.addr6 {
+        config.listen_addr_v6 = Some(addr);
     }
     if let Some(port) = args.discport {
         let ip = config

@@ -5,6 +5,7 @@
 //! (`interop_geth`, Go programs built from `tests/geth/`); `dns`: EIP-1459
 //! node lists served by NSD, cross-checked with go-ethereum's `devp2p dns`;
 //! `nat_router`: `--nat upnp|pmp|any` against Debian's miniupnpd in network
+//! namespaces; `ipv6_netns`: IPv6 and dual-stack nodes between two
 //! namespaces.
 //!
 //! Run one group with e.g. `cargo test -p devp2p-cli --test it interop_geth`.
@@ -20,6 +21,7 @@ mod interop_geth;
 mod interop_js;
 mod interop_rlpx;
 mod interop_server;
+mod ipv6_netns;
 mod nat_router;
 
 // The interop modules name their helpers from the crate root.

@@ -115,9 +115,7 @@ impl Discv4 {
         }
         let transport = UdpTransport::bind(addr).await?;
         let bound = transport.local_addr()?;
-        if local.node().udp == 0 {
-            local.set_udp(bound.port());
-        }
+        local.set_udp_default(bound);
         Ok(Self::spawn(transport, key, local, cfg))
     }
 

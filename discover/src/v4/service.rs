@@ -166,7 +166,11 @@ pub(crate) struct Service<T> {
     table: Table,
     bonds: Bonds,
     rate: RateLimiter,
+    /// Predicts our IPv4 endpoint from what IPv4 peers report.
     ip_tracker: IpTracker,
+    /// The same for IPv6 (a dual-stack node has one endpoint per family,
+    /// as go-ethereum's LocalNode keeps `endpoint4` and `endpoint6`).
+    ip_tracker_v6: IpTracker,
     /// Refresh jitter and random lookup targets, seeded from `cfg.seed` so
     /// simulations replay the same schedule.
     rng: rand::rngs::StdRng,
@@ -230,6 +234,11 @@ impl<T: DatagramTransport> Service<T> {
                 cfg.exempt_loopback_from_rate_limit,
             ),
             ip_tracker: IpTracker::new(
+                ENDPOINT_STATEMENT_WINDOW,
+                ENDPOINT_CONTACT_WINDOW,
+                MIN_ENDPOINT_STATEMENTS,
+            ),
+            ip_tracker_v6: IpTracker::new(
                 ENDPOINT_STATEMENT_WINDOW,
                 ENDPOINT_CONTACT_WINDOW,
                 MIN_ENDPOINT_STATEMENTS,
@@ -568,7 +577,13 @@ impl<T: DatagramTransport> Service<T> {
         let Some(addr) = node_udp_addr(node) else {
             return Err((DiscoverError::NoAddress, purpose));
         };
-        self.ip_tracker.add_contact(addr.ip(), now.into_std());
+        let ip = addr.ip().to_canonical();
+        let tracker = if ip.is_ipv6() {
+            &mut self.ip_tracker_v6
+        } else {
+            &mut self.ip_tracker
+        };
+        tracker.add_contact(ip, now.into_std());
         let me = self.local.node();
         let msg = Message::Ping(wire::Ping {
             version: wire::PING_VERSION,

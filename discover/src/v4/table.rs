@@ -30,6 +30,11 @@ pub const BUCKET_SUBNET: u32 = 24;
 /// At most this many nodes from one /[`TABLE_SUBNET`] in the whole table (geth `tableIPLimit`).
 pub const TABLE_IP_LIMIT: usize = 10;
 /// Prefix length (bits) for the table-wide IP limit (geth `tableSubnet`).
+///
+/// Both limits group IPv6 addresses by a /48
+/// ([`devp2p_netutil::DEFAULT_SUBNET_BITS_V6`]: one end site's assignment,
+/// RFC 6177) instead of go-ethereum's /24 of IPv6 space, which would lump
+/// whole registries together.
 pub const TABLE_SUBNET: u32 = 24;
 
 /// Which revalidation list an entry is on (geth `table_reval.go`): new nodes

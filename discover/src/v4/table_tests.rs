@@ -174,3 +174,45 @@ fn rejects_self_and_missing_ip() {
     n.ip = None;
     assert_eq!(t.add(n, false, now), AddOutcome::Rejected);
 }
+
+#[test]
+fn ipv6_addresses_in_one_slash_48_count_as_one_subnet() {
+    let now = Instant::now();
+    let v6 = |id, s: &str| Node::new(id, s.parse().unwrap(), 30303, 30303);
+    // Per bucket: three hosts of one /64, then one of another /64 in the
+    // same /48, are one subnet (2 allowed); another /48 is not.
+    let mut t = table();
+    let ids = ids_in_bucket(&t, 16, 5);
+    assert_eq!(
+        t.add(v6(ids[0], "2a00:1450:1:1::1"), false, now),
+        AddOutcome::Added
+    );
+    assert_eq!(
+        t.add(v6(ids[1], "2a00:1450:1:1::2"), false, now),
+        AddOutcome::Added
+    );
+    assert_eq!(
+        t.add(v6(ids[2], "2a00:1450:1:1::3"), false, now),
+        AddOutcome::Rejected
+    );
+    assert_eq!(
+        t.add(v6(ids[3], "2a00:1450:1:2::1"), false, now),
+        AddOutcome::Rejected
+    );
+    assert_eq!(
+        t.add(v6(ids[4], "2a00:1450:2:1::1"), false, now),
+        AddOutcome::Added
+    );
+    // Table-wide: TABLE_IP_LIMIT per /48, however many /64s they use.
+    let mut t = table();
+    let mut added = 0;
+    for b in 8..17 {
+        for nid in ids_in_bucket(&t, b, 2) {
+            let addr = format!("2a00:1450:7:{:x}::1", added + b * 16);
+            if t.add(v6(nid, &addr), false, now) == AddOutcome::Added {
+                added += 1;
+            }
+        }
+    }
+    assert_eq!(added, TABLE_IP_LIMIT);
+}

@@ -31,7 +31,8 @@ pub trait DatagramTransport: Send + 'static {
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
-/// A real UDP socket.
+/// A real UDP socket, or two (one per address family, for a dual-stack
+/// node: see [`UdpTransport::from_std_pair`]).
 ///
 /// Sends go through a non-blocking clone of the socket straight to the
 /// kernel: tokio's `try_send_to` reports `WouldBlock` until the reactor has
@@ -41,37 +42,90 @@ pub trait DatagramTransport: Send + 'static {
 pub struct UdpTransport {
     socket: UdpSocket,
     sender: std::net::UdpSocket,
+    /// The IPv6 socket of a dual-stack node (the first one is IPv4 then).
+    v6: Option<(UdpSocket, std::net::UdpSocket)>,
 }
 
 impl UdpTransport {
-    /// Binds a UDP socket (must be called inside a tokio runtime).
+    /// Binds a UDP socket (must be called inside a tokio runtime). An IPv6
+    /// `addr` gives an IPv6-only socket ([`devp2p_netutil::bind_udp`]).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let std_socket = std::net::UdpSocket::bind(addr)?;
-        Self::from_std(std_socket)
+        Self::from_std(devp2p_netutil::bind_udp(addr)?)
     }
 
     /// Wraps an already bound socket (must be called inside a tokio runtime).
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
-        socket.set_nonblocking(true)?;
-        let sender = socket.try_clone()?;
+        Self::from_std_pair(socket, None)
+    }
+
+    /// Wraps an IPv4 socket and an IPv6 one (a dual-stack node; must be
+    /// called inside a tokio runtime): datagrams are received on both and
+    /// each is sent on the socket of its destination's family.
+    /// [`local_addr`](DatagramTransport::local_addr) is the first socket's.
+    pub fn from_std_pair(
+        socket: std::net::UdpSocket,
+        v6: Option<std::net::UdpSocket>,
+    ) -> io::Result<Self> {
+        let wrap = |socket: std::net::UdpSocket| -> io::Result<(UdpSocket, std::net::UdpSocket)> {
+            socket.set_nonblocking(true)?;
+            let sender = socket.try_clone()?;
+            Ok((UdpSocket::from_std(socket)?, sender))
+        };
+        let (socket, sender) = wrap(socket)?;
         Ok(UdpTransport {
-            socket: UdpSocket::from_std(socket)?,
+            socket,
             sender,
+            v6: v6.map(wrap).transpose()?,
         })
+    }
+
+    /// The IPv6 socket's address, on a dual-stack transport.
+    pub fn local_addr_v6(&self) -> Option<io::Result<SocketAddr>> {
+        self.v6.as_ref().map(|(s, _)| s.local_addr())
+    }
+}
+
+/// The socket a datagram to `to` leaves from: the IPv6 one for an IPv6
+/// destination when there is one, else the first (an IPv4-mapped
+/// destination is sent as IPv4).
+pub(crate) fn pick_sender<'a>(
+    first: &'a std::net::UdpSocket,
+    v6: Option<&'a std::net::UdpSocket>,
+    to: SocketAddr,
+) -> (&'a std::net::UdpSocket, SocketAddr) {
+    let to = SocketAddr::new(to.ip().to_canonical(), to.port());
+    match (to, v6) {
+        (SocketAddr::V6(_), Some(v6)) => (v6, to),
+        _ => (first, to),
     }
 }
 
 impl DatagramTransport for UdpTransport {
-    fn recv_from<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'a {
-        // tokio documents UdpSocket::recv_from as cancel safe.
-        self.socket.recv_from(buf)
+    async fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = match &self.v6 {
+            // tokio documents UdpSocket::recv_from as cancel safe.
+            None => self.socket.recv_from(buf).await?,
+            // Wait for either socket to be readable (`readable` is cancel
+            // safe), then read without blocking; a spurious wake-up
+            // (WouldBlock) waits again.
+            Some((v6, _)) => loop {
+                let socket = tokio::select! {
+                    r = self.socket.readable() => { r?; &self.socket }
+                    r = v6.readable() => { r?; v6 }
+                };
+                match socket.try_recv_from(buf) {
+                    Ok(got) => break got,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+        };
+        Ok((n, SocketAddr::new(from.ip().to_canonical(), from.port())))
     }
 
     fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
-        self.sender.send_to(buf, to).map(|_| ())
+        let (socket, to) = pick_sender(&self.sender, self.v6.as_ref().map(|(_, s)| s), to);
+        socket.send_to(buf, to).map(|_| ())
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

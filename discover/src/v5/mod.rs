@@ -168,7 +168,7 @@ impl Discv5 {
         cfg: Discv5Config,
     ) -> Result<Discv5, Discv5Error> {
         let socket = bind_socket(addr)?;
-        Self::start(socket, key, local, cfg, None).await
+        Self::start(socket, None, key, local, cfg, None).await
     }
 
     /// Binds one UDP socket at `addr` for discv5 and discv4: starts discv5
@@ -182,14 +182,51 @@ impl Discv5 {
         cfg: Discv5Config,
     ) -> Result<(Discv5, SharedTransport), Discv5Error> {
         let socket = bind_socket(addr)?;
-        let sender = socket
-            .try_clone()
-            .map_err(|source| Discv5Error::Bind { addr, source })?;
+        Self::start_shared_with_sockets(socket, None, key, local, cfg).await
+    }
+
+    /// Starts discv5 alone on sockets the caller bound: `socket`, plus
+    /// `v6` for a dual-stack node (then `socket` must be IPv4 and `v6`
+    /// IPv6; the crate runs as `ListenConfig::DualStack` and sends each
+    /// packet on the socket of its destination's family). Datagrams that
+    /// are not discv5 are counted and dropped. If `local` has no UDP port
+    /// yet, it is set to `socket`'s (and `udp6` to the IPv6 socket's).
+    pub async fn start_with_sockets(
+        socket: std::net::UdpSocket,
+        v6: Option<std::net::UdpSocket>,
+        key: SecretKey,
+        local: LocalNode,
+        cfg: Discv5Config,
+    ) -> Result<Discv5, Discv5Error> {
+        Self::start(socket, v6, key, local, cfg, None).await
+    }
+
+    /// Like [`Discv5::start_with_sockets`], sharing the sockets with discv4
+    /// as [`Discv5::bind_shared`] does: returns the transport to start
+    /// discv4 on.
+    pub async fn start_shared_with_sockets(
+        socket: std::net::UdpSocket,
+        v6: Option<std::net::UdpSocket>,
+        key: SecretKey,
+        local: LocalNode,
+        cfg: Discv5Config,
+    ) -> Result<(Discv5, SharedTransport), Discv5Error> {
+        let clone = |s: &std::net::UdpSocket| {
+            s.try_clone().map_err(|source| Discv5Error::Bind {
+                addr: s
+                    .local_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+                source,
+            })
+        };
+        let sender = clone(&socket)?;
+        let sender_v6 = v6.as_ref().map(clone).transpose()?;
         let (tx, rx) = mpsc::channel(SHARED_V4_QUEUE);
-        let disc = Self::start(socket, key, local, cfg, Some(tx)).await?;
+        let disc = Self::start(socket, v6, key, local, cfg, Some(tx)).await?;
         let transport = SharedTransport {
             frames: rx,
             sender,
+            sender_v6,
             local_addr: disc.local_addr(),
         };
         Ok((disc, transport))
@@ -197,6 +234,7 @@ impl Discv5 {
 
     async fn start(
         socket: std::net::UdpSocket,
+        v6: Option<std::net::UdpSocket>,
         key: SecretKey,
         local: LocalNode,
         cfg: Discv5Config,
@@ -215,19 +253,29 @@ impl Discv5 {
                 source,
             }
         })?);
-        if local.node().udp == 0 {
-            local.set_udp(local_addr.port());
-        }
-        let listen = if local_addr.is_ipv4() {
-            discv5::ListenConfig::FromSockets {
-                ipv4: Some(socket),
-                ipv6: None,
+        local.set_udp_default(local_addr);
+        let v6 = match v6 {
+            Some(v6) => {
+                let addr = v6.local_addr().map_err(|source| Discv5Error::Bind {
+                    addr: local_addr,
+                    source,
+                })?;
+                local.set_udp_default(addr);
+                let socket = tokio::net::UdpSocket::from_std(v6)
+                    .map_err(|source| Discv5Error::Bind { addr, source })?;
+                Some(Arc::new(socket))
             }
-        } else {
-            discv5::ListenConfig::FromSockets {
+            None => None,
+        };
+        let listen = match (local_addr.is_ipv4(), v6) {
+            (true, v6) => discv5::ListenConfig::FromSockets {
+                ipv4: Some(socket),
+                ipv6: v6,
+            },
+            (false, _) => discv5::ListenConfig::FromSockets {
                 ipv4: None,
                 ipv6: Some(socket),
-            }
+            },
         };
         let tasks = TaskTracker::new();
         let config = discv5::ConfigBuilder::new(listen)
@@ -431,14 +479,10 @@ impl Discv5 {
     }
 }
 
-/// Binds a UDP socket (non-blocking, for tokio).
+/// Binds a UDP socket (non-blocking, for tokio; IPv6-only for an IPv6
+/// address, see [`devp2p_netutil::bind_udp`]).
 fn bind_socket(addr: SocketAddr) -> Result<std::net::UdpSocket, Discv5Error> {
-    let socket =
-        std::net::UdpSocket::bind(addr).map_err(|source| Discv5Error::Bind { addr, source })?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|source| Discv5Error::Bind { addr, source })?;
-    Ok(socket)
+    devp2p_netutil::bind_udp(addr).map_err(|source| Discv5Error::Bind { addr, source })
 }
 
 /// Converts records from the crate, skipping (and logging) those our strict

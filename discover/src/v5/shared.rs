@@ -45,6 +45,8 @@ pub struct SharedTransport {
     /// A non-blocking clone of the shared socket (see
     /// [`UdpTransport`](crate::v4::UdpTransport) for why sends bypass tokio).
     pub(crate) sender: std::net::UdpSocket,
+    /// The IPv6 socket's clone on a dual-stack node.
+    pub(crate) sender_v6: Option<std::net::UdpSocket>,
     pub(crate) local_addr: SocketAddr,
 }
 
@@ -65,7 +67,9 @@ impl DatagramTransport for SharedTransport {
     }
 
     fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
-        self.sender.send_to(buf, to).map(|_| ())
+        let (socket, to) =
+            crate::v4::transport::pick_sender(&self.sender, self.sender_v6.as_ref(), to);
+        socket.send_to(buf, to).map(|_| ())
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -115,6 +119,7 @@ mod tests {
         let mut t = SharedTransport {
             frames: rx,
             sender,
+            sender_v6: None,
             local_addr,
         };
         tx.send((vec![7; 10], local_addr)).await.unwrap();

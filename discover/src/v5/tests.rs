@@ -199,3 +199,94 @@ async fn random_nodes_wait_for_table_entries() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A discv4 + discv5 node on an IPv4 and an IPv6 socket (127.0.0.1 and
+/// [::1]), its record carrying both addresses; `None` (after printing
+/// SKIPPED) without IPv6.
+async fn dual(n: u8) -> Option<(Discv5, Discv4, LocalNode)> {
+    if let Err(e) = devp2p_netutil::ipv6_loopback_available() {
+        println!("SKIPPED: no IPv6 loopback ({e})");
+        return None;
+    }
+    let ln = local(n);
+    ln.set_ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+    let v4 = devp2p_netutil::bind_udp(any_port()).unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let v6 = devp2p_netutil::bind_udp((std::net::Ipv6Addr::LOCALHOST, port).into()).unwrap();
+    let (d5, transport) = Discv5::start_shared_with_sockets(
+        v4,
+        Some(v6),
+        key(n),
+        ln.clone(),
+        Discv5Config::default(),
+    )
+    .await
+    .unwrap();
+    let d4 = Discv4::spawn(transport, key(n), ln.clone(), Discv4Config::default());
+    Some((d5, d4, ln))
+}
+
+#[tokio::test]
+async fn dual_stack_node_answers_both_protocols_on_both_families() {
+    let Some((d5, d4, ln)) = dual(11).await else {
+        return;
+    };
+    let record = ln.enr();
+    assert_eq!(record.ip4(), Some(Ipv4Addr::LOCALHOST));
+    assert_eq!(record.ip6(), Some(std::net::Ipv6Addr::LOCALHOST));
+    let v4_only = crate::node::IpFamilies {
+        v4: true,
+        v6: false,
+    };
+    let v6_only = crate::node::IpFamilies {
+        v4: false,
+        v6: true,
+    };
+    let node4 = Node::from_enr_reachable(&record, v4_only).unwrap();
+    let node6 = Node::from_enr_reachable(&record, v6_only).unwrap();
+    assert!(node6.ip.unwrap().is_ipv6());
+
+    // discv4 peers of each family ping and fetch the record.
+    let peer4 = Discv4::bind(any_port(), key(12), local(12), Discv4Config::default())
+        .await
+        .unwrap();
+    let ln6 = LocalNode::new(key(13), 1);
+    ln6.set_ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+    let peer6 = Discv4::bind(
+        (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+        key(13),
+        ln6.clone(),
+        Discv4Config::default(),
+    )
+    .await
+    .unwrap();
+    peer4.ping(&node4).await.unwrap();
+    peer6.ping(&node6).await.unwrap();
+    assert_eq!(peer6.request_enr(&node6).await.unwrap(), record);
+    // And it pings back over each family.
+    let p6 = Node::from_enr(&ln6.enr()).unwrap();
+    assert_eq!(p6.udp_addr(), Some(peer6.local_addr()));
+    d4.ping(&p6).await.unwrap();
+
+    // A discv5 peer on [::1] only.
+    let ln5 = LocalNode::new(key(14), 1);
+    ln5.set_ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST));
+    let v5_peer = Discv5::bind(
+        (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+        key(14),
+        ln5,
+        Discv5Config::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v5_peer.ping(&record).await.unwrap(), record.seq());
+    let v5_peer4 = v5(15, vec![]).await;
+    assert_eq!(v5_peer4.ping(&record).await.unwrap(), record.seq());
+
+    for d in [peer4, peer6, d4] {
+        d.shutdown().await;
+    }
+    for d in [v5_peer, v5_peer4, d5] {
+        d.shutdown().await;
+    }
+}

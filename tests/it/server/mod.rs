@@ -2,6 +2,7 @@
 
 mod bandwidth;
 mod dial_pipeline;
+mod ipv6;
 mod lifecycle;
 mod limits;
 mod nat;

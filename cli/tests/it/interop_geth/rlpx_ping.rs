@@ -41,3 +41,63 @@ async fn geths_rlpx_ping_reads_our_hello() {
     assert!(stdout.contains("Caps:[demo/1]"), "{}", text(&out));
     assert!(stdout.contains("devp2p-rs"), "{}", text(&out));
 }
+
+/// Whether [::1] can be bound; prints SKIPPED with the reason when not.
+fn have_ipv6(test: &str) -> bool {
+    match devp2p_netutil::ipv6_loopback_available() {
+        Ok(()) => true,
+        Err(e) => {
+            println!("SKIPPED {test}: cannot bind [::1] ({e})");
+            false
+        }
+    }
+}
+
+#[tokio::test]
+async fn geths_rlpx_ping_reaches_our_node_over_ipv6() {
+    if !have_ipv6("geths_rlpx_ping_reaches_our_node_over_ipv6") {
+        return;
+    }
+    let (_node, enode) = our_node(0x33, &["--addr", "[::1]:0", "--nodiscover"]).await;
+    assert!(enode.contains("@[::1]:"), "{enode}");
+    let out = devp2p_tool(&["rlpx", "ping", &enode], PING_TIMEOUT).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Caps:[demo/1]"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn geths_rlpx_ping_reaches_a_dual_stack_node_on_both_families() {
+    use devp2p::node::{Enr, IpFamilies, Node};
+    if !have_ipv6("geths_rlpx_ping_reaches_a_dual_stack_node_on_both_families") {
+        return;
+    }
+    let (_node, enode, enr) = crate::ours::our_node_with_enr(
+        0x34,
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--addr6",
+            "[::1]:0",
+            "--nodiscover",
+        ],
+    )
+    .await;
+    let record: Enr = enr.parse().expect("our record parses");
+    assert_eq!(record.ip6(), Some(std::net::Ipv6Addr::LOCALHOST));
+    let only6 = IpFamilies {
+        v4: false,
+        v6: true,
+    };
+    let enode6 = Node::from_enr_reachable(&record, only6)
+        .expect("record endpoint")
+        .to_string();
+    assert!(enode.contains("@127.0.0.1:"), "{enode}");
+    assert!(enode6.contains("@[::1]:"), "{enode6}");
+    for url in [&enode, &enode6] {
+        let out = devp2p_tool(&["rlpx", "ping", url], PING_TIMEOUT).await;
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("Caps:[demo/1]"), "{}", text(&out));
+    }
+}

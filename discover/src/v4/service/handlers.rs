@@ -159,16 +159,45 @@ impl<T: DatagramTransport> Service<T> {
         }
     }
 
+    /// Records what `reporter` saw us as, and moves our record's endpoint
+    /// of that family (`ip`/`udp` or `ip6`/`udp6`) to the prediction. The
+    /// families are tracked apart, so a dual-stack node's IPv6 statements
+    /// never move its IPv4 endpoint.
     fn endpoint_statement(&mut self, reporter: IpAddr, endpoint: SocketAddr, now: Instant) {
         let now = now.into_std();
-        self.ip_tracker.add_statement(reporter, endpoint, now);
-        if let Some(predicted) = self.ip_tracker.predict_endpoint(now) {
-            let me = self.local.node();
-            if me.ip != Some(predicted.ip()) {
-                self.local.set_ip(predicted.ip());
+        let reporter = reporter.to_canonical();
+        let endpoint = SocketAddr::new(endpoint.ip().to_canonical(), endpoint.port());
+        if reporter.is_ipv6() != endpoint.is_ipv6() {
+            // A peer reporting an endpoint of the other family says nothing
+            // about the address it reached us at.
+            return;
+        }
+        let tracker = if reporter.is_ipv6() {
+            &mut self.ip_tracker_v6
+        } else {
+            &mut self.ip_tracker
+        };
+        tracker.add_statement(reporter, endpoint, now);
+        let Some(predicted) = tracker.predict_endpoint(now) else {
+            return;
+        };
+        let record = self.local.enr();
+        match predicted.ip() {
+            IpAddr::V4(ip) => {
+                if record.ip4() != Some(ip) {
+                    self.local.set_ip(IpAddr::V4(ip));
+                }
+                if record.udp() != Some(predicted.port()) {
+                    self.local.set_udp(predicted.port());
+                }
             }
-            if me.udp != predicted.port() {
-                self.local.set_udp(predicted.port());
+            IpAddr::V6(ip) => {
+                if record.ip6() != Some(ip) {
+                    self.local.set_ip(IpAddr::V6(ip));
+                }
+                if record.udp6() != Some(predicted.port()) {
+                    self.local.set_udp6(predicted.port());
+                }
             }
         }
     }
