@@ -1131,10 +1131,22 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Keeps log-capturing tests apart: tracing's level and interest caches are
+/// process-wide, and a subscriber another test thread drops meanwhile can
+/// leave them briefly computed without ours.
+static CAPTURE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A thread's capture: the subscriber's guard and the lock, released on drop.
+struct CaptureGuard {
+    _default: tracing::subscriber::DefaultGuard,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
 impl Captured {
     /// Captures, on this thread until the guard drops, what `filter` (an
     /// env-filter directive) lets through.
-    fn install(filter: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+    fn install(filter: &str) -> (Self, CaptureGuard) {
+        let lock = CAPTURE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -1142,7 +1154,13 @@ impl Captured {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
+        let default = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        let guard = CaptureGuard {
+            _default: default,
+            _lock: lock,
+        };
+        (captured, guard)
     }
 
     fn text(&self) -> String {
@@ -1186,6 +1204,10 @@ async fn hexdump_traces_every_message_only_when_enabled() {
         })
     };
     let (captured, guard) = Captured::install("p2p::hexdump=trace");
+    // Registers the check's callsite while our subscriber is in place:
+    // tracing caches interest per callsite process-wide, and a first use on
+    // another test's thread can race with the installation above.
+    assert!(super::hexdump::enabled());
     let (a, _b) = connect(vec![asks_once()], vec![echo_proto("echo", 1)], false).await;
     let _ = a.task.await;
     drop(guard);
