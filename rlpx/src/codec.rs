@@ -32,6 +32,15 @@ const BODY_RESERVE_STEP: usize = 64 * 1024;
 /// no difference beyond run-to-run noise on the peer stream bench).
 const READ_CHUNK: usize = 512;
 
+/// Most read space reserved ahead of what the current frame needs while the
+/// remote streams, in bytes. A read that fills all the space reserved means
+/// more is waiting in the socket: the reservation then doubles from
+/// [`READ_CHUNK`] up to this, and falls back to [`READ_CHUNK`] as soon as a
+/// read leaves space unused (the socket drained). 64 KiB: one loopback/TCP
+/// window's worth, as the writer's batch; a stream of 1 KiB messages took
+/// one read system call per message with exact-size reads.
+const MAX_READ_AHEAD: usize = 64 * 1024;
+
 /// An empty read buffer larger than this is freed rather than kept for the
 /// next frame (bytes). 256 KiB: a peer streaming large messages keeps its
 /// buffer between frames (the buffer rarely runs empty then), while one that
@@ -104,6 +113,8 @@ pub struct FrameCodec {
     ingress_mac: MacState,
     max_message_size: usize,
     read_state: ReadState,
+    /// Read space to reserve beyond the current need (see [`MAX_READ_AHEAD`]).
+    read_ahead: usize,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -127,6 +138,7 @@ impl FrameCodec {
             ingress_mac: secrets.ingress_mac,
             max_message_size: MAX_MESSAGE_SIZE,
             read_state: ReadState::Header,
+            read_ahead: READ_CHUNK,
         }
     }
 
@@ -188,7 +200,8 @@ impl FrameCodec {
                         if src.is_empty() && src.capacity() > KEEP_READ_CAPACITY {
                             *src = BytesMut::new();
                         }
-                        src.reserve(READ_CHUNK);
+                        self.adapt_read_ahead(src);
+                        src.reserve(self.read_ahead);
                         return Ok(None);
                     }
                     let mut header: [u8; HEADER_LEN] =
@@ -217,7 +230,8 @@ impl FrameCodec {
                         // Grow with what actually arrives: a peer that
                         // announces 16 MiB and stalls costs at most what it
                         // sent plus one step, not the announced size.
-                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP));
+                        self.adapt_read_ahead(src);
+                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP).max(self.read_ahead));
                         return Ok(None);
                     }
                     let expected = self
@@ -235,6 +249,19 @@ impl FrameCodec {
                 }
             }
         }
+    }
+}
+
+impl FrameCodec {
+    /// Called when `src` holds too little for the next step: if the last
+    /// read filled the buffer to its end, more is likely waiting in the
+    /// socket, so reserve more next time; otherwise back to [`READ_CHUNK`].
+    fn adapt_read_ahead(&mut self, src: &BytesMut) {
+        self.read_ahead = if !src.is_empty() && src.len() == src.capacity() {
+            (self.read_ahead * 2).min(MAX_READ_AHEAD)
+        } else {
+            READ_CHUNK
+        };
     }
 }
 
