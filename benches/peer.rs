@@ -27,7 +27,7 @@ mod frame_bound;
 mod pair;
 #[path = "support/process.rs"]
 mod process;
-use process::rss_kib;
+use process::{load_1min, rss_kib};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -307,6 +307,8 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
     let wanted = |part: &str| part.contains(filter.as_str());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("info load_1min={:.2} cores={cores}", load_1min());
     let mut lines = Vec::new();
     for (size, label) in SIZES
         .into_iter()

@@ -29,6 +29,8 @@
 mod frame_bound;
 #[path = "support/pair.rs"]
 mod pair;
+#[path = "support/process.rs"]
+mod process;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,6 +120,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MSGS);
     let mode = std::env::var("PEER_COST_MODE").unwrap_or_default();
+    if mode.is_empty() {
+        println!("info load_1min={:.2}", process::load_1min());
+    }
     for (size, label) in SIZES.into_iter().filter(|(_, l)| l.contains(&filter)) {
         if mode == "bound" {
             let mut bound = SideBound::new(size);

@@ -231,7 +231,11 @@ impl FrameCodec {
                         // announces 16 MiB and stalls costs at most what it
                         // sent plus one step, not the announced size.
                         self.adapt_read_ahead(src);
-                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP).max(self.read_ahead));
+                        src.reserve(
+                            (need - src.len())
+                                .min(BODY_RESERVE_STEP)
+                                .max(self.read_ahead),
+                        );
                         return Ok(None);
                     }
                     let expected = self
