@@ -115,6 +115,9 @@ pub struct FrameCodec {
     read_state: ReadState,
     /// Read space to reserve beyond the current need (see [`MAX_READ_AHEAD`]).
     read_ahead: usize,
+    /// Buffered length and spare capacity when the codec last asked for
+    /// more bytes: how full the next read made the buffer.
+    pending_read: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -139,6 +142,7 @@ impl FrameCodec {
             max_message_size: MAX_MESSAGE_SIZE,
             read_state: ReadState::Header,
             read_ahead: READ_CHUNK,
+            pending_read: None,
         }
     }
 
@@ -189,6 +193,7 @@ impl FrameCodec {
     /// Decodes one frame from the front of `src` if it is complete. The
     /// returned message is split off `src` and decrypted in place.
     pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        self.adapt_read_ahead(src);
         loop {
             match self.read_state {
                 ReadState::Failed => return Err(RlpxError::CodecFailed),
@@ -200,9 +205,8 @@ impl FrameCodec {
                         if src.is_empty() && src.capacity() > KEEP_READ_CAPACITY {
                             *src = BytesMut::new();
                         }
-                        self.adapt_read_ahead(src);
                         src.reserve(self.read_ahead);
-                        return Ok(None);
+                        return self.await_read(src);
                     }
                     let mut header: [u8; HEADER_LEN] =
                         src[..HEADER_LEN].try_into().expect("length checked");
@@ -230,13 +234,16 @@ impl FrameCodec {
                         // Grow with what actually arrives: a peer that
                         // announces 16 MiB and stalls costs at most what it
                         // sent plus one step, not the announced size.
-                        self.adapt_read_ahead(src);
-                        src.reserve(
-                            (need - src.len())
-                                .min(BODY_RESERVE_STEP)
-                                .max(self.read_ahead),
-                        );
-                        return Ok(None);
+                        // Read ahead only while streaming: a peer that
+                        // sends a frame now and then keeps its buffer at
+                        // the frame's size.
+                        let ahead = if self.read_ahead > READ_CHUNK {
+                            self.read_ahead
+                        } else {
+                            0
+                        };
+                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP).max(ahead));
+                        return self.await_read(src);
                     }
                     let expected = self
                         .ingress_mac
@@ -257,15 +264,25 @@ impl FrameCodec {
 }
 
 impl FrameCodec {
-    /// Called when `src` holds too little for the next step: if the last
-    /// read filled the buffer to its end, more is likely waiting in the
-    /// socket, so reserve more next time; otherwise back to [`READ_CHUNK`].
+    /// Called first in every decode: if the codec asked for more bytes last
+    /// time and the read that followed filled all the space it had, more is
+    /// likely waiting in the socket, so the read-ahead doubles; a read that
+    /// left space unused resets it to [`READ_CHUNK`].
     fn adapt_read_ahead(&mut self, src: &BytesMut) {
-        self.read_ahead = if !src.is_empty() && src.len() == src.capacity() {
-            (self.read_ahead * 2).min(MAX_READ_AHEAD)
-        } else {
-            READ_CHUNK
-        };
+        if let Some((len, spare)) = self.pending_read.take() {
+            let got = src.len().saturating_sub(len);
+            self.read_ahead = if spare >= READ_CHUNK && got >= spare {
+                (self.read_ahead * 2).min(MAX_READ_AHEAD)
+            } else {
+                READ_CHUNK
+            };
+        }
+    }
+
+    /// Records the buffer as a read is about to fill it.
+    fn await_read(&mut self, src: &BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        self.pending_read = Some((src.len(), src.capacity() - src.len()));
+        Ok(None)
     }
 }
 
