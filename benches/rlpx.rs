@@ -2,7 +2,7 @@
 //! bound measured in the same process on the same bytes.
 //!
 //! Run: `cargo bench -p devp2p --bench rlpx`. Ends with one line per figure:
-//! `bench rlpx.frame.<size> ours_mbps=<x> bound_mbps=<y> ratio=<x/y>` (MB/s of
+//! `bench rlpx.frame.<size> mb_per_s=<x> bound_mb_per_s=<y> ratio=<x/y>` (MB/s of
 //! message bytes, 10^6 bytes per second, encode+decode) and
 //! `bench rlpx.handshake ours_per_s=<x> bound_per_s=<y> ratio=<x/y>`.
 //!
@@ -126,7 +126,7 @@ fn bench_frames(lines: &mut Vec<String>) {
         }
         let (x, y) = (ours_best / 1e6, bound_best / 1e6);
         lines.push(format!(
-            "bench rlpx.frame.{name} ours_mbps={x:.1} bound_mbps={y:.1} ratio={:.3}",
+            "bench rlpx.frame.{name} mb_per_s={x:.1} bound_mb_per_s={y:.1} ratio={:.3}",
             x / y
         ));
     }
@@ -244,7 +244,7 @@ fn bench_keccak(info: &mut Vec<String>) {
         ("mac_backend", rates::<Keccak256>()),
     ] {
         info.push(format!(
-            "info keccak.{name} bulk_mbps={:.1} digests_per_s={digests:.0}",
+            "info keccak.{name} bulk_mb_per_s={:.1} digests_per_s={digests:.0}",
             bulk / 1e6
         ));
     }

@@ -37,3 +37,14 @@ pub fn cpu_seconds() -> f64 {
         .sum();
     ticks as f64 / 100.0
 }
+
+/// The 1-minute load average (`/proc/loadavg`; 0 if unreadable), printed
+/// by the speed benches before they start: two single-worker runtimes
+/// streaming need both cores, so with a load near or above the core count
+/// their ratios fall for reasons that are not ours.
+pub fn load_1min() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}

@@ -32,6 +32,15 @@ const BODY_RESERVE_STEP: usize = 64 * 1024;
 /// no difference beyond run-to-run noise on the peer stream bench).
 const READ_CHUNK: usize = 512;
 
+/// Most read space reserved ahead of what the current frame needs while the
+/// remote streams, in bytes. A read that fills all the space reserved means
+/// more is waiting in the socket: the reservation then doubles from
+/// [`READ_CHUNK`] up to this, and falls back to [`READ_CHUNK`] as soon as a
+/// read leaves space unused (the socket drained). 64 KiB: one loopback/TCP
+/// window's worth, as the writer's batch; a stream of 1 KiB messages took
+/// one read system call per message with exact-size reads.
+const MAX_READ_AHEAD: usize = 64 * 1024;
+
 /// An empty read buffer larger than this is freed rather than kept for the
 /// next frame (bytes). 256 KiB: a peer streaming large messages keeps its
 /// buffer between frames (the buffer rarely runs empty then), while one that
@@ -104,6 +113,11 @@ pub struct FrameCodec {
     ingress_mac: MacState,
     max_message_size: usize,
     read_state: ReadState,
+    /// Read space to reserve beyond the current need (see [`MAX_READ_AHEAD`]).
+    read_ahead: usize,
+    /// Buffered length and spare capacity when the codec last asked for
+    /// more bytes: how full the next read made the buffer.
+    pending_read: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -127,6 +141,8 @@ impl FrameCodec {
             ingress_mac: secrets.ingress_mac,
             max_message_size: MAX_MESSAGE_SIZE,
             read_state: ReadState::Header,
+            read_ahead: READ_CHUNK,
+            pending_read: None,
         }
     }
 
@@ -177,6 +193,7 @@ impl FrameCodec {
     /// Decodes one frame from the front of `src` if it is complete. The
     /// returned message is split off `src` and decrypted in place.
     pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        self.adapt_read_ahead(src);
         loop {
             match self.read_state {
                 ReadState::Failed => return Err(RlpxError::CodecFailed),
@@ -188,8 +205,8 @@ impl FrameCodec {
                         if src.is_empty() && src.capacity() > KEEP_READ_CAPACITY {
                             *src = BytesMut::new();
                         }
-                        src.reserve(READ_CHUNK);
-                        return Ok(None);
+                        src.reserve(self.read_ahead);
+                        return self.await_read(src);
                     }
                     let mut header: [u8; HEADER_LEN] =
                         src[..HEADER_LEN].try_into().expect("length checked");
@@ -217,8 +234,16 @@ impl FrameCodec {
                         // Grow with what actually arrives: a peer that
                         // announces 16 MiB and stalls costs at most what it
                         // sent plus one step, not the announced size.
-                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP));
-                        return Ok(None);
+                        // Read ahead only while streaming: a peer that
+                        // sends a frame now and then keeps its buffer at
+                        // the frame's size.
+                        let ahead = if self.read_ahead > READ_CHUNK {
+                            self.read_ahead
+                        } else {
+                            0
+                        };
+                        src.reserve((need - src.len()).min(BODY_RESERVE_STEP).max(ahead));
+                        return self.await_read(src);
                     }
                     let expected = self
                         .ingress_mac
@@ -235,6 +260,29 @@ impl FrameCodec {
                 }
             }
         }
+    }
+}
+
+impl FrameCodec {
+    /// Called first in every decode: if the codec asked for more bytes last
+    /// time and the read that followed filled all the space it had, more is
+    /// likely waiting in the socket, so the read-ahead doubles; a read that
+    /// left space unused resets it to [`READ_CHUNK`].
+    fn adapt_read_ahead(&mut self, src: &BytesMut) {
+        if let Some((len, spare)) = self.pending_read.take() {
+            let got = src.len().saturating_sub(len);
+            self.read_ahead = if spare >= READ_CHUNK && got >= spare {
+                (self.read_ahead * 2).min(MAX_READ_AHEAD)
+            } else {
+                READ_CHUNK
+            };
+        }
+    }
+
+    /// Records the buffer as a read is about to fill it.
+    fn await_read(&mut self, src: &BytesMut) -> Result<Option<BytesMut>, RlpxError> {
+        self.pending_read = Some((src.len(), src.capacity() - src.len()));
+        Ok(None)
     }
 }
 

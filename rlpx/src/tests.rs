@@ -685,3 +685,42 @@ fn stalled_large_frame_reserves_only_what_arrived_plus_a_step() {
         .expect("the whole frame is buffered");
     assert_eq!(&frame[..], &msg[..]);
 }
+
+/// Simulated reads that fill all the space the codec reserved: the
+/// reservation grows (fewer reads per frame while the remote streams).
+#[test]
+fn read_ahead_grows_while_reads_fill_the_buffer() {
+    let (mut a, mut b) = codec_pair(21);
+    let mut wire = BytesMut::new();
+    let frames = 256;
+    for _ in 0..frames {
+        a.encode_frame(&[7u8; 1000], &mut wire).unwrap();
+    }
+    let mut src = BytesMut::new();
+    let (mut decoded, mut reads, mut largest_read) = (0, 0, 0);
+    loop {
+        while let Some(frame) = b.decode_frame(&mut src).unwrap() {
+            assert_eq!(frame.len(), 1000);
+            decoded += 1;
+        }
+        if wire.is_empty() {
+            break;
+        }
+        // A read takes what fits in the space reserved, as a socket read does.
+        let n = (src.capacity() - src.len()).min(wire.len());
+        assert!(n > 0, "the codec reserves space before asking for more");
+        src.extend_from_slice(&wire.split_to(n));
+        reads += 1;
+        largest_read = largest_read.max(n);
+    }
+    assert_eq!(decoded, frames);
+    assert!(largest_read >= 32 * 1024, "largest read {largest_read}");
+    assert!(reads < frames / 4, "{reads} reads for {frames} frames");
+
+    // Frames still decode after the stream stops (a read that leaves space
+    // unused resets the read-ahead; the buffer keeps its capacity).
+    a.encode_frame(&[1u8; 10], &mut wire).unwrap();
+    src.extend_from_slice(&wire.split());
+    assert_eq!(b.decode_frame(&mut src).unwrap().map(|f| f.len()), Some(10));
+    assert!(b.decode_frame(&mut src).unwrap().is_none());
+}

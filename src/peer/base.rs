@@ -1,9 +1,11 @@
 //! Base protocol framing: message codes, `rlp(code) || payload` frames,
 //! snappy, and the ping answering policy.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use alloy_rlp::Encodable;
+use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
 use devp2p_discover::rlp_item::Item;
@@ -79,23 +81,70 @@ impl PongLimiter {
     }
 }
 
-/// Builds the transport item `rlp(code) || payload`, snappy-compressing the
-/// payload when `snappy` is set.
-pub fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
-    let code_rlp = alloy_rlp::encode(code);
-    if !snappy {
-        let mut out = BytesMut::with_capacity(code_rlp.len() + payload.len());
-        out.put_slice(&code_rlp);
-        out.put_slice(payload);
-        return Ok(out.freeze());
+/// A thread keeps its frame buffer after use only up to this many bytes
+/// (256 KiB, as the RLPx read buffer's `KEEP_READ_CAPACITY`): a stream of
+/// large messages reuses it, one huge message does not pin its size.
+const KEEP_FRAME_SCRATCH: usize = 256 * 1024;
+
+/// What [`encode_frame`] reuses from one frame to the next on a thread.
+struct FrameScratch {
+    /// Snappy's compressor: its hash table (up to 32 KiB for large inputs)
+    /// is allocated once, not per message.
+    snappy: snap::raw::Encoder,
+    /// Frames are built here and split off. Once the transport has copied
+    /// a frame into its write buffer and dropped it, the next frame reuses
+    /// the same memory: no allocation per message (a peer's writer waits
+    /// for the transport to take the previous frame before building the
+    /// next; a transport that keeps frames just makes this allocate).
+    buf: BytesMut,
+}
+
+thread_local! {
+    /// One scratch per thread (a peer's writer runs on whichever worker
+    /// polls it). Nothing carries over from one frame to the next, so
+    /// servers and peers on one thread share memory only, no state.
+    static SCRATCH: RefCell<FrameScratch> = RefCell::new(FrameScratch {
+        snappy: snap::raw::Encoder::new(),
+        buf: BytesMut::new(),
+    });
+}
+
+impl FrameScratch {
+    fn encode(&mut self, code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
+        let body_max = if snappy {
+            snap::raw::max_compress_len(payload.len())
+        } else {
+            payload.len()
+        };
+        self.buf.reserve(code.length() + body_max);
+        code.encode(&mut self.buf);
+        if snappy {
+            let start = self.buf.len();
+            self.buf.resize(start + body_max, 0);
+            match self.snappy.compress(payload, &mut self.buf[start..]) {
+                Ok(n) => self.buf.truncate(start + n),
+                Err(e) => {
+                    self.buf.clear();
+                    return Err(PeerError::MalformedMsg(format!("snappy compress: {e}")));
+                }
+            }
+        } else {
+            self.buf.extend_from_slice(payload);
+        }
+        let frame = self.buf.split().freeze();
+        if frame.len() > KEEP_FRAME_SCRATCH {
+            self.buf = BytesMut::new();
+        }
+        Ok(frame)
     }
-    let mut out = vec![0u8; code_rlp.len() + snap::raw::max_compress_len(payload.len())];
-    out[..code_rlp.len()].copy_from_slice(&code_rlp);
-    let n = snap::raw::Encoder::new()
-        .compress(payload, &mut out[code_rlp.len()..])
-        .map_err(|e| PeerError::MalformedMsg(format!("snappy compress: {e}")))?;
-    out.truncate(code_rlp.len() + n);
-    Ok(Bytes::from(out))
+}
+
+/// Builds the transport item `rlp(code) || payload`, snappy-compressing the
+/// payload when `snappy` is set. Allocation-free in the steady state: the
+/// frame is built in a per-thread buffer that is reused once the transport
+/// has dropped the previous frame.
+pub fn encode_frame(code: u64, payload: &[u8], snappy: bool) -> Result<Bytes, PeerError> {
+    SCRATCH.with_borrow_mut(|scratch| scratch.encode(code, payload, snappy))
 }
 
 /// Splits a transport item into its message code and (raw) payload.

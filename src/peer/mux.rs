@@ -183,6 +183,14 @@ impl ProtoWriter {
     }
 
     async fn enqueue(&self, msg: OutMsg) -> Result<(), MsgError> {
+        // Room in the queue (the common case): no waiting, so no need to
+        // register for the closing signal (a lock and a waiter list entry
+        // per message). `make` has just checked that the peer is open.
+        let msg = match self.tx.try_send(msg) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(MsgError::Closed),
+            Err(mpsc::error::TrySendError::Full(msg)) => msg,
+        };
         tokio::select! {
             biased;
             _ = self.closed.cancelled() => Err(MsgError::Closed),

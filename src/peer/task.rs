@@ -545,26 +545,29 @@ where
     let mut next = Some(first);
     let mut result = Ok(());
     while let Some((lane, msg)) = next.take() {
-        let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
         let proto = &ctx.shared.running[lane];
-        proto.record_out(frame.len(), msg.code - proto.offset, msg.payload.len());
-        ctx.hexdump(
-            Direction::Out,
-            Some(lane),
-            msg.code - proto.offset,
-            &msg.payload,
-        );
+        let code = msg.code - proto.offset;
+        sent.push(Unflushed {
+            lane,
+            code,
+            size: msg.payload.len(),
+            confirm: msg.confirm,
+        });
+        // Room first, then the frame: the transport hands the previous
+        // frame on before this one is built, so `encode_frame` reuses its
+        // buffer instead of allocating one per message.
+        result = with_write_deadline(std::future::poll_fn(|cx| sink.poll_ready_unpin(cx))).await;
+        if result.is_err() {
+            break;
+        }
+        let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
+        proto.record_out(frame.len(), code, msg.payload.len());
+        ctx.hexdump(Direction::Out, Some(lane), code, &msg.payload);
         batch_bytes += frame.len();
         if let Some(t) = egress {
             t.charge(frame.len());
         }
-        sent.push(Unflushed {
-            lane,
-            code: msg.code - proto.offset,
-            size: msg.payload.len(),
-            confirm: msg.confirm,
-        });
-        result = with_write_deadline(sink.feed(frame)).await;
+        result = sink.start_send_unpin(frame).map_err(PeerError::transport);
         if result.is_err()
             || batch_bytes >= WRITE_BATCH_BYTES
             || egress.is_some_and(|t| !t.is_ready())
@@ -588,12 +591,22 @@ where
     result
 }
 
+/// Runs one transport write under [`FRAME_WRITE_TIMEOUT`]. The deadline is
+/// armed only if the write does not complete at once: a write into the
+/// transport's buffer usually does, and a timer per message (a clock read
+/// and a timer-wheel handle) was a measurable share of a small message's
+/// cost.
 async fn with_write_deadline<F, E>(io: F) -> Result<(), PeerError>
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    match timeout(FRAME_WRITE_TIMEOUT, io).await {
+    let mut io = std::pin::pin!(io);
+    let result = match futures::poll!(io.as_mut()) {
+        std::task::Poll::Ready(r) => Ok(r),
+        std::task::Poll::Pending => timeout(FRAME_WRITE_TIMEOUT, io).await,
+    };
+    match result {
         Err(_) => Err(PeerError::WriteTimeout),
         Ok(Err(e)) => Err(PeerError::transport(e)),
         Ok(Ok(())) => Ok(()),
