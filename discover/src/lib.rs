@@ -4,8 +4,9 @@
 //! and XOR distance, node key files, enode URLs ([`node::Node`]), EIP-778
 //! records ([`node::Enr`]) and our own evolving record ([`node::LocalNode`]).
 //! [`v4`] is discv4 (Kademlia table, lookups, endpoint proofs, EIP-868),
-//! [`v5`] is discv5 (sigp's `discv5` crate, sharing one UDP socket with
-//! discv4 and our one record), [`db`] the node database.
+//! `v5` is discv5 (sigp's `discv5` crate, sharing one UDP socket with
+//! discv4 and our one record; cargo feature `discv5`, on by default),
+//! [`db`] the node database.
 //!
 //! ```
 //! use devp2p_discover::node::{Node, NodeId};
@@ -17,6 +18,7 @@
 
 pub mod db;
 pub mod v4;
+#[cfg(feature = "discv5")]
 pub mod v5;
 
 /// The RLP library of the stack, re-exported so users need no version guess.

@@ -19,7 +19,9 @@ use tokio::time::Instant;
 use tracing::{debug, trace};
 
 use crate::entry::{Entry, EntryHash, RootEntry, TreeUrl, MAX_TXT_LEN, ROOT_PREFIX};
-use crate::resolver::{DnsResolver, TxtResolver};
+#[cfg(feature = "dns")]
+use crate::resolver::DnsResolver;
+use crate::resolver::TxtResolver;
 use crate::{Error, Tree};
 
 /// Time limit of one DNS lookup, retries included: 5 s, go-ethereum's
@@ -109,7 +111,8 @@ enum Subtree {
 
 impl Client {
     /// A client using DNS: `config.name_server` if set, else the system's
-    /// resolvers.
+    /// resolvers. Needs the cargo feature `dns` (on by default).
+    #[cfg(feature = "dns")]
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
         let resolver = match config.name_server {
             Some(addr) => DnsResolver::with_server(addr, config.lookup_timeout),

@@ -15,7 +15,7 @@ use secp256k1::SecretKey;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::checks::AdmissionLimits;
 use super::conn::{self, SetupCtx};
@@ -27,20 +27,19 @@ use super::{
 };
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
-use crate::dial::{
-    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, DISCV5_SOURCE,
-    DNS_SOURCE,
-};
+use crate::dial::{DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE};
 use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::rlpx::HandshakeKey;
 use devp2p_discover::db::NodeDb;
 use devp2p_discover::v4::{Discv4, Discv4Config};
-use devp2p_discover::v5::{Discv5, Discv5Config};
+#[cfg(feature = "discv5")]
+use devp2p_discover::v5::Discv5;
 
 pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     config.validate()?;
+    super::features::check(&config)?;
     let key = config.private_key.expect("validated: key is set");
     let (listener, local_addr) = setup_listening(&config)?;
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
@@ -112,14 +111,26 @@ fn setup_local_node(
 #[derive(Default)]
 struct Discovery {
     v4: Option<Discv4>,
+    #[cfg(feature = "discv5")]
     v5: Option<Discv5>,
 }
 
 impl Discovery {
+    /// discv4 alone on its own socket.
+    fn v4_only(v4: Discv4) -> Self {
+        Discovery {
+            v4: Some(v4),
+            #[cfg(feature = "discv5")]
+            v5: None,
+        }
+    }
+
     /// The UDP address discovery runs on.
     fn udp_addr(&self) -> Option<SocketAddr> {
-        let v5 = self.v5.as_ref().map(|d| d.local_addr());
-        self.v4.as_ref().map(|d| d.local_addr()).or(v5)
+        let addr = self.v4.as_ref().map(|d| d.local_addr());
+        #[cfg(feature = "discv5")]
+        let addr = addr.or(self.v5.as_ref().map(|d| d.local_addr()));
+        addr
     }
 }
 
@@ -142,6 +153,33 @@ async fn setup_discovery(
         db: Some(node_db.clone()),
         ..Discv4Config::default()
     };
+    let discovery = if config.discovery_v5 {
+        setup_discv5(config, addr, key, local_node, v4_cfg).await?
+    } else if config.discovery_v4 {
+        let v4 = Discv4::bind(addr, key, local_node.clone(), v4_cfg)
+            .await
+            .map_err(|source| ServerError::Discovery { addr, source })?;
+        Discovery::v4_only(v4)
+    } else {
+        Discovery::default()
+    };
+    if let Some(bound) = discovery.udp_addr() {
+        local_node.set_udp(bound.port());
+    }
+    Ok(discovery)
+}
+
+/// Starts discv5 at `addr`, with discv4 on the same socket when
+/// `discovery_v4` is set too.
+#[cfg(feature = "discv5")]
+async fn setup_discv5(
+    config: &Config,
+    addr: SocketAddr,
+    key: SecretKey,
+    local_node: &LocalNode,
+    v4_cfg: Discv4Config,
+) -> Result<Discovery, ServerError> {
+    use devp2p_discover::v5::{Discv5, Discv5Config};
     // discv5 cannot apply net_restrict to its table (the crate's table
     // filter is a plain `fn`), so at least its bootnodes are restricted:
     // nothing is sent to a bootnode outside the allowed networks.
@@ -164,39 +202,37 @@ async fn setup_discovery(
     };
     let v5_err = |source| ServerError::DiscoveryV5 { addr, source };
     let local = local_node.clone();
-    let discovery = match (config.discovery_v4, config.discovery_v5) {
-        (true, true) => {
-            let (v5, shared) = Discv5::bind_shared(addr, key, local.clone(), v5_cfg)
-                .await
-                .map_err(v5_err)?;
-            let v4 = Discv4::spawn(shared, key, local, v4_cfg);
-            Discovery {
-                v4: Some(v4),
-                v5: Some(v5),
-            }
-        }
-        (true, false) => Discovery {
-            v4: Some(
-                Discv4::bind(addr, key, local, v4_cfg)
-                    .await
-                    .map_err(|source| ServerError::Discovery { addr, source })?,
-            ),
-            v5: None,
-        },
-        (false, true) => Discovery {
+    if config.discovery_v4 {
+        let (v5, shared) = Discv5::bind_shared(addr, key, local.clone(), v5_cfg)
+            .await
+            .map_err(v5_err)?;
+        let v4 = Discv4::spawn(shared, key, local, v4_cfg);
+        Ok(Discovery {
+            v4: Some(v4),
+            v5: Some(v5),
+        })
+    } else {
+        let v5 = Discv5::bind(addr, key, local, v5_cfg)
+            .await
+            .map_err(v5_err)?;
+        Ok(Discovery {
             v4: None,
-            v5: Some(
-                Discv5::bind(addr, key, local, v5_cfg)
-                    .await
-                    .map_err(v5_err)?,
-            ),
-        },
-        (false, false) => Discovery::default(),
-    };
-    if let Some(bound) = discovery.udp_addr() {
-        local_node.set_udp(bound.port());
+            v5: Some(v5),
+        })
     }
-    Ok(discovery)
+}
+
+/// Without the `discv5` feature: refused (`features::check` already did,
+/// before anything was bound).
+#[cfg(not(feature = "discv5"))]
+async fn setup_discv5(
+    _config: &Config,
+    _addr: SocketAddr,
+    _key: SecretKey,
+    _local_node: &LocalNode,
+    _v4_cfg: Discv4Config,
+) -> Result<Discovery, ServerError> {
+    Err(super::features::DISCV5_DISABLED)
 }
 
 /// Starts port mapping when the NAT spec asks for it (not `extip:`, not a
@@ -236,10 +272,17 @@ fn node_sources(config: &Config, discovery: &Discovery) -> Result<NodeSources, S
         spec.records = Some(disc.clone());
         sources.push(spec);
     }
+    #[cfg(feature = "discv5")]
     if let Some(disc) = &discovery.v5 {
         // Records (with their endpoints) straight from random lookups.
-        sources.push(SourceSpec::new(DISCV5_SOURCE, disc.random_nodes()));
+        sources.push(SourceSpec::new(
+            crate::dial::DISCV5_SOURCE,
+            disc.random_nodes(),
+        ));
     }
+    // Without the `dnsdisc` feature `features::check` refused non-empty
+    // lists (we dial, or we would have returned above).
+    #[cfg(feature = "dnsdisc")]
     if !config.dns_lists.is_empty() && dns_server_allowed(config) {
         let client = devp2p_dnsdisc::Client::new(devp2p_dnsdisc::ClientConfig {
             name_server: config.dns_server,
@@ -249,7 +292,7 @@ fn node_sources(config: &Config, discovery: &Discovery) -> Result<NodeSources, S
         for url in &config.dns_lists {
             // Yields only dialable records (an IP and a TCP port).
             let walk = devp2p_dnsdisc::DnsSource::new(client.clone(), vec![url.clone()]);
-            sources.push(SourceSpec::new(DNS_SOURCE, walk));
+            sources.push(SourceSpec::new(crate::dial::DNS_SOURCE, walk));
         }
     }
     Ok(sources)
@@ -259,13 +302,14 @@ fn node_sources(config: &Config, discovery: &Discovery) -> Result<NodeSources, S
 /// with it, only through a `dns_server` inside the allowed networks (the
 /// system's name servers are never asked then, so a restricted node sends
 /// nothing outside its networks).
+#[cfg(feature = "dnsdisc")]
 fn dns_server_allowed(config: &Config) -> bool {
     let Some(restrict) = &config.net_restrict else {
         return true;
     };
     let allowed = config.dns_server.is_some_and(|s| restrict.contains(s.ip()));
     if !allowed {
-        warn!(target: TARGET, "dns_lists ignored: net_restrict is set and dns_server is not inside it");
+        tracing::warn!(target: TARGET, "dns_lists ignored: net_restrict is set and dns_server is not inside it");
     }
     allowed
 }
@@ -358,6 +402,7 @@ fn run(
         peer_done: FuturesUnordered::new(),
         dials: JoinSet::new(),
         discovery: discovery.v4.clone(),
+        #[cfg(feature = "discv5")]
         discovery_v5: discovery.v5.clone(),
         nat,
         node_db: Some((node_db, local_node.clone())),
@@ -373,6 +418,7 @@ fn run(
             name: config.name,
             protocols: config.protocols,
             discovery: discovery.v4,
+            #[cfg(feature = "discv5")]
             discovery_v5: discovery.v5,
             setup_stats,
             peer_counters,
