@@ -30,7 +30,7 @@ use devp2p::node::{Node, NodeId};
 use devp2p::server::Server;
 use devp2p::{Cap, ProtoRw, Protocol};
 use devp2p::{MsgReader, MsgWriter};
-use rand::RngCore;
+use rand::Rng;
 use secp256k1::SecretKey;
 // The bound uses the MACs' keccak backend (keccak-asm where available).
 use devp2p::rlpx::Keccak as Keccak256;
@@ -59,7 +59,7 @@ const CHILD_ENV: &str = "DEVP2P_BENCH_IDLE_CHILD";
 fn key(n: u32) -> SecretKey {
     let mut raw = [0x22u8; 32];
     raw[28..].copy_from_slice(&n.to_be_bytes());
-    SecretKey::from_slice(&raw).expect("valid key")
+    SecretKey::from_secret_bytes(raw).expect("valid key")
 }
 
 fn runtime() -> Runtime {
@@ -146,7 +146,7 @@ fn stream_mbps(size: usize) -> f64 {
     let (pair, rw_a, rw_b) = connect_pair();
     let count = (STREAM_BYTES / size).min(MAX_STREAM_MSGS);
     let mut payload = vec![0u8; size];
-    rand::thread_rng().fill_bytes(&mut payload);
+    rand::rng().fill_bytes(&mut payload);
     let payload = Bytes::from(payload);
     let sender = pair.rt_a.spawn(async move {
         for _ in 0..count {
@@ -175,7 +175,7 @@ fn stream_mbps(size: usize) -> f64 {
 
 fn bound_mbps(size: usize) -> f64 {
     let mut buf = vec![0u8; size];
-    rand::thread_rng().fill_bytes(&mut buf);
+    rand::rng().fill_bytes(&mut buf);
     let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new(&[7u8; 32].into(), &[0u8; 16].into());
     let mut mac = Keccak256::new();
     let total = STREAM_BYTES.max(size * 1000);

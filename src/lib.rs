@@ -23,7 +23,7 @@
 //!     listen_addr: Some("127.0.0.1:0".parse().unwrap()),
 //!     no_discovery: true,
 //!     protocols: vec![greet.clone()],
-//!     ..Config::with_key(secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap())
+//!     ..Config::with_key(secp256k1::SecretKey::from_secret_bytes([seed; 32]).unwrap())
 //! };
 //! let a = Server::start(config(1)).await.unwrap();
 //! let mut events = a.subscribe_events();

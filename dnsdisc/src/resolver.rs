@@ -85,8 +85,9 @@ mod dns {
     use std::time::Duration;
 
     use futures::future::BoxFuture;
-    use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
-    use hickory_resolver::name_server::TokioConnectionProvider;
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    use hickory_resolver::proto::rr::RData;
     use hickory_resolver::TokioResolver;
 
     use super::{LookupFailure, TxtResolver, DNS_ATTEMPTS};
@@ -98,40 +99,56 @@ mod dns {
     #[derive(Clone)]
     pub struct DnsResolver {
         inner: TokioResolver,
+        /// How many name servers it asks (for `Debug`).
+        name_servers: usize,
     }
 
     impl fmt::Debug for DnsResolver {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("DnsResolver")
-                .field("name_servers", &self.inner.config().name_servers().len())
+                .field("name_servers", &self.name_servers)
                 .finish()
+        }
+    }
+
+    /// The resolver could not be built (hickory's error, as text).
+    fn config_error(e: impl fmt::Display) -> Error {
+        Error::ResolverConfig {
+            reason: e.to_string(),
         }
     }
 
     impl DnsResolver {
         /// The system's resolver configuration (`/etc/resolv.conf` on Unix).
         pub fn system(timeout: Duration) -> Result<Self, Error> {
+            let (config, system_options) =
+                hickory_resolver::system_conf::read_system_conf().map_err(config_error)?;
+            let name_servers = config.name_servers().len();
             let mut builder =
-                TokioResolver::builder_tokio().map_err(|e| Error::ResolverConfig {
-                    reason: e.to_string(),
-                })?;
+                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+            *builder.options_mut() = system_options;
             apply_options(builder.options_mut(), timeout);
             Ok(DnsResolver {
-                inner: builder.build(),
+                inner: builder.build().map_err(config_error)?,
+                name_servers,
             })
         }
 
         /// Queries only the name server at `server` (UDP, falling back to TCP
         /// for truncated answers).
-        pub fn with_server(server: SocketAddr, timeout: Duration) -> Self {
-            let group = NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
-            let config = ResolverConfig::from_parts(None, vec![], group);
-            let mut builder =
-                TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
-            apply_options(builder.options_mut(), timeout);
-            DnsResolver {
-                inner: builder.build(),
+        pub fn with_server(server: SocketAddr, timeout: Duration) -> Result<Self, Error> {
+            let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
+            for connection in &mut name_server.connections {
+                connection.port = server.port();
             }
+            let config = ResolverConfig::from_name_servers(vec![name_server]);
+            let mut builder =
+                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+            apply_options(builder.options_mut(), timeout);
+            Ok(DnsResolver {
+                inner: builder.build().map_err(config_error)?,
+                name_servers: 1,
+            })
         }
     }
 
@@ -156,12 +173,16 @@ mod dns {
                     .await
                     .map_err(|e| LookupFailure(e.to_string()))?;
                 Ok(lookup
+                    .answers()
                     .iter()
-                    .map(|txt| {
-                        txt.txt_data()
-                            .iter()
-                            .flat_map(|s| s.iter().copied())
-                            .collect()
+                    .filter_map(|record| match &record.data {
+                        RData::TXT(txt) => Some(
+                            txt.txt_data
+                                .iter()
+                                .flat_map(|s| s.iter().copied())
+                                .collect(),
+                        ),
+                        _ => None,
                     })
                     .collect())
             })

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let key = key_a();
-    let remote = secp256k1::PublicKey::from_secret_key(key.secp(), key.secret());
+    let remote = secp256k1::PublicKey::from_secret_key(key.secret());
     let packet = match mode % 3 {
         0 => rest.to_vec(),
         1 => {

@@ -273,9 +273,11 @@ mod tests {
             assert_eq!(v5.len(), V5_BOOTNODES.len());
             let dns = network.dns_trees().unwrap();
             assert!(dns.iter().all(|url| url.domain().contains(network.name())));
-            let config =
-                Config::for_network(network, secp256k1::SecretKey::from_slice(&[7; 32]).unwrap())
-                    .unwrap();
+            let config = Config::for_network(
+                network,
+                secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap(),
+            )
+            .unwrap();
             config.validate().unwrap();
             assert_eq!(config.bootstrap_nodes, v4);
             if cfg!(feature = "dnsdisc") {

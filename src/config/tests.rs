@@ -3,7 +3,7 @@ use crate::node::NodeId;
 use crate::protocol::Protocol;
 
 fn key() -> SecretKey {
-    SecretKey::from_slice(&[7u8; 32]).unwrap()
+    SecretKey::from_secret_bytes([7u8; 32]).unwrap()
 }
 
 fn node(s: &str) -> Node {

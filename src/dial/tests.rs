@@ -526,7 +526,7 @@ mod sources {
 
     #[test]
     fn records_convert_into_candidates() {
-        let key = secp256k1::SecretKey::from_slice(&[9; 32]).unwrap();
+        let key = secp256k1::SecretKey::from_secret_bytes([9; 32]).unwrap();
         let enr = crate::node::Enr::builder()
             .ip4(std::net::Ipv4Addr::LOCALHOST)
             .tcp(30303)

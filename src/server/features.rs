@@ -41,7 +41,7 @@ mod tests {
     use devp2p_dnsdisc::TreeUrl;
 
     fn key() -> secp256k1::SecretKey {
-        secp256k1::SecretKey::from_slice(&[3; 32]).unwrap()
+        secp256k1::SecretKey::from_secret_bytes([3; 32]).unwrap()
     }
 
     /// A config that needs no feature: discv5 off, no DNS lists.
@@ -54,7 +54,7 @@ mod tests {
     }
 
     fn list() -> TreeUrl {
-        let pk = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key());
+        let pk = secp256k1::PublicKey::from_secret_key(&key());
         TreeUrl::new("nodes.example.test", pk).unwrap()
     }
 

@@ -36,7 +36,7 @@
 //!     }
 //! });
 //! let config = |key: u8| {
-//!     let mut c = Config::with_key(SecretKey::from_slice(&[key; 32]).unwrap());
+//!     let mut c = Config::with_key(SecretKey::from_secret_bytes([key; 32]).unwrap());
 //!     c.listen_addr = Some("127.0.0.1:0".parse().unwrap());
 //!     c.no_discovery = true;
 //!     c.name = format!("node-{key}");
