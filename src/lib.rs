@@ -78,8 +78,8 @@
 //!
 //! | feature | default | what it brings |
 //! |---|---|---|
-//! | `discv5` | on | discv5 beside discv4 (sigp's `discv5` crate, ~66 crates): [`Config::discovery_v5`] runs, `Server::discovery_v5()` |
-//! | `dnsdisc` | on | EIP-1459 lists looked up over DNS (hickory-resolver, ~48 crates): [`Config::dns_lists`] used |
+//! | `discv5` | on | discv5 beside discv4 (sigp's `discv5` crate, ~61 crates): [`Config::discovery_v5`] runs, `Server::discovery_v5()` |
+//! | `dnsdisc` | on | EIP-1459 lists looked up over DNS (hickory-resolver, ~45 crates): [`Config::dns_lists`] used |
 //! | `test-utils` | off | `test_utils` (a `Testnet` of servers and event waits for your tests) |
 //! | `fuzzing` | off | internal decoders for the fuzz targets (hidden, not a stable API) |
 //!

@@ -31,12 +31,12 @@ fuzz_target!(|data: &[u8]| {
             }
             let prefix = ((rest.len() + ECIES_OVERHEAD) as u16).to_be_bytes();
             let mut p = prefix.to_vec();
-            ecies_encrypt(key.secp(), &remote, rest, &prefix, &mut rng(), &mut p);
+            ecies_encrypt(&remote, rest, &prefix, &mut rng(), &mut p);
             p
         }
         _ => {
             let mut p = Vec::new();
-            ecies_encrypt(key.secp(), &remote, rest, &[], &mut rng(), &mut p);
+            ecies_encrypt(&remote, rest, &[], &mut rng(), &mut p);
             p
         }
     };

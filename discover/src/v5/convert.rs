@@ -1,7 +1,7 @@
 //! Conversions between our identity types and the `discv5`/`enr` crates'.
 //!
 //! Keys cross as their 32 secret bytes, records as their RLP bytes: our
-//! `secp256k1` 0.30 and `discv5`'s `k256` never meet, and a record signed by
+//! `secp256k1` 0.33 and `discv5`'s `k256` never meet, and a record signed by
 //! one verifies in the other (same bytes, same signature).
 
 use secp256k1::SecretKey;
