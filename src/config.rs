@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 pub use crate::dial::{Candidate, DialFilter, DIAL_HISTORY_EXPIRATION};
 use crate::node::{Enr, Node};
+pub use crate::peer::{BandwidthError, BandwidthLimits};
 use crate::protocol::Protocol;
 pub use devp2p_nat::NatSpec;
 use devp2p_netutil::Netlist;
@@ -36,6 +37,12 @@ pub const DEFAULT_MAX_PENDING_PEERS: usize = 50;
 /// Default `dial_ratio`: 3 (a third of the slots are dialed by us),
 /// go-ethereum's `defaultDialRatio`.
 pub const DEFAULT_DIAL_RATIO: usize = 3;
+
+/// Default `remembered_peers_dialed`: 30, go-ethereum's `seedCount` (the
+/// number of nodes it takes from its node database at start-up); more than
+/// the 17 peers a default node dials (`max_peers` 50, `dial_ratio` 3), so
+/// some remembered peers may be gone and the slots still fill.
+pub const DEFAULT_REMEMBERED_PEERS_DIALED: usize = 30;
 
 /// Largest pending-handshake limit `validate` accepts (`max_pending_peers`,
 /// `max_pending_inbound`, `max_pending_outbound`): 65 536 (our choice: one
@@ -174,8 +181,22 @@ pub struct Config {
     pub trusted_nodes: Vec<Node>,
     /// When set, only these networks are dialed or accepted. Default none.
     pub net_restrict: Option<Netlist>,
-    /// Directory of the node database (discovery); `None` keeps it in memory.
+    /// Directory of the node database (discovery, bans, peer memory);
+    /// `None` keeps it in memory. Needs the `node-db` feature (default on):
+    /// without it `Server::start` fails with
+    /// [`ServerError::NodeDatabase`](crate::server::ServerError::NodeDatabase)
+    /// ([`NodeDbError::NoPersistence`](devp2p_discover::db::NodeDbError::NoPersistence)).
     pub node_database: Option<PathBuf>,
+    /// How many remembered peers (the best of earlier runs' peers in the
+    /// node database, ranked by
+    /// [`PeerHistory::score`](devp2p_discover::db::PeerHistory::score)) are
+    /// offered to the dialer at start, as the node source
+    /// [`PEER_MEMORY_SOURCE`](crate::dial::PEER_MEMORY_SOURCE), before
+    /// discovery has found anything. Default
+    /// [`DEFAULT_REMEMBERED_PEERS_DIALED`]; 0 turns it off; at most
+    /// [`MAX_REMEMBERED_PEERS`](devp2p_discover::db::MAX_REMEMBERED_PEERS)
+    /// are offered. Only useful with `node_database` set.
+    pub remembered_peers_dialed: usize,
     /// Sub-protocols run with every peer sharing them. Code only.
     #[serde(skip)]
     pub protocols: Vec<Protocol>,
@@ -237,6 +258,24 @@ pub struct Config {
     /// `net_restrict` set, the lists are resolved only through a
     /// `dns_server` inside the allowed networks.
     pub dns_server: Option<SocketAddr>,
+    /// Byte-rate caps, global and per peer, each direction (TOML table
+    /// `[bandwidth]`, CLI `--bandwidth.*`). Default: no cap. See
+    /// [`BandwidthLimits`] for how a cap acts.
+    pub bandwidth: BandwidthLimits,
+    /// Slot churn: when the inbound or the dialed slots are full, drop one
+    /// random low-value peer every 3–7 minutes to make room (go-ethereum's
+    /// dropper; see [`crate::server::CHURN_INTERVAL_MIN`]). Default false.
+    /// TOML `churn`, CLI `--churn`.
+    pub churn: bool,
+    /// Protects peers the application values from churn (`true`: keep).
+    /// Runs on the server task: keep it quick. Default none. Code only.
+    #[serde(skip)]
+    pub churn_protect: Option<crate::server::ChurnProtect>,
+    /// Churn intervals and minimum peer age. Default go-ethereum's
+    /// ([`ChurnTiming::default`](crate::server::ChurnTiming)); lower them
+    /// only for tests. Code only.
+    #[serde(skip)]
+    pub churn_timing: crate::server::ChurnTiming,
 }
 
 fn default_dialer() -> Arc<dyn Dialer> {
@@ -291,6 +330,11 @@ impl Default for Config {
             dial_filter: None,
             dns_lists: Vec::new(),
             dns_server: None,
+            bandwidth: BandwidthLimits::default(),
+            churn: false,
+            churn_protect: None,
+            churn_timing: crate::server::ChurnTiming::default(),
+            remembered_peers_dialed: DEFAULT_REMEMBERED_PEERS_DIALED,
         }
     }
 }
@@ -317,6 +361,7 @@ impl fmt::Debug for Config {
             .field("trusted_nodes", &self.trusted_nodes.len())
             .field("net_restrict", &self.net_restrict)
             .field("node_database", &self.node_database)
+            .field("remembered_peers_dialed", &self.remembered_peers_dialed)
             .field("protocols", &self.protocols)
             .field("listen_addr", &self.listen_addr)
             .field("discovery_addr", &self.discovery_addr)
@@ -328,6 +373,13 @@ impl fmt::Debug for Config {
             .field("dial_filter", &self.dial_filter.as_ref().map(|_| "<set>"))
             .field("dns_lists", &self.dns_lists)
             .field("dns_server", &self.dns_server)
+            .field("bandwidth", &self.bandwidth)
+            .field("churn", &self.churn)
+            .field(
+                "churn_protect",
+                &self.churn_protect.as_ref().map(|_| "<set>"),
+            )
+            .field("churn_timing", &self.churn_timing)
             .finish_non_exhaustive()
     }
 }
@@ -389,6 +441,9 @@ pub enum ConfigError {
         /// The shortest lease accepted.
         min: Duration,
     },
+    /// A bandwidth cap is below [`crate::peer::MIN_BANDWIDTH`].
+    #[error(transparent)]
+    Bandwidth(#[from] BandwidthError),
     /// A node in `list` cannot be used there.
     #[error("{list}[{index}]: {problem}")]
     BadNode {
@@ -486,6 +541,7 @@ impl Config {
             return Err(ConfigError::ZeroMaxPendingPeers);
         }
         self.validate_limits()?;
+        self.bandwidth.validate()?;
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return Err(ConfigError::BadName(self.name.len()));
         }

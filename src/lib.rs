@@ -65,7 +65,7 @@
 //! | identity | [`node`] (crate `devp2p-identity`) | `NodeId`, node keys, enode URLs, ENR, `LocalNode` |
 //! | transport | [`rlpx`] (crate `devp2p-rlpx`) | ECIES handshake (EIP-8 and legacy), frame codec with MACs |
 //! | base protocol | [`peer`] | Hello, snappy, ping/pong, disconnect, capability matching; one type per connection stage ([`peer::HelloDone`], [`peer::NegotiatedConn`], [`Peer`]) |
-//! | user protocols | the root | [`Protocol`], [`ProtocolHandler`], [`Msg`], [`MsgReadWriter`], [`MsgPipe`], [`RequestTracker`] |
+//! | user protocols | the root, [`msgrate`] | [`Protocol`], [`ProtocolHandler`], [`Msg`], [`MsgReadWriter`], [`MsgPipe`], [`RequestTracker`], per-peer request sizing and timeouts ([`msgrate::MsgRates`]) |
 //! | connection management | [`server`], [`config`] | listening, dialing, limits, static/trusted nodes, bans, admin info |
 //! | metrics | [`metrics`] | a Prometheus registry per server over the counters kept where they are counted |
 //! | discovery | crate `devp2p-discover` | discv4, fed to the dialer as a [`NodeSource`] |
@@ -88,6 +88,15 @@
 //! and [`Server::start`] refuses what a missing feature would have to run
 //! with [`ServerError::FeatureDisabled`]. [`dnsdisc`] (tree entries, URLs,
 //! signing, a client over your own resolver) is there either way.
+//!
+//! Feature `node-db` (default on) keeps the node database in a file (redb):
+//! [`Config::node_database`] then makes discovery's proven nodes, bans,
+//! reputation scores and the remembered peers (dialed first at the next
+//! start, [`Config::remembered_peers_dialed`]) survive restarts. Without it
+//! redb is not compiled, the database lives in memory, and a
+//! `node_database` path fails [`Server::start`] with
+//! [`server::ServerError::NodeDatabase`]
+//! (`NodeDbError::NoPersistence`, naming the feature).
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub use devp2p_discover::node;
@@ -115,6 +124,7 @@ pub mod enr_entries;
 mod event;
 mod message;
 pub mod metrics;
+pub mod msgrate;
 pub mod peer;
 mod protocol;
 pub mod server;
@@ -138,7 +148,9 @@ pub use message::{
     expect_items, expect_msg, read_message, send, send_items, send_message, Msg, MsgError, MsgPipe,
     MsgReadWriter, MsgReader, MsgWriter, ProtocolMessage, MAX_MSG_SIZE,
 };
-pub use peer::{Peer, PeerInfo, PeerStats, ProtoReader, ProtoRw, ProtoWriter};
+pub use peer::{
+    BandwidthLimits, Peer, PeerInfo, PeerStats, ProtoReader, ProtoRw, ProtoWriter, RateLimit,
+};
 pub use protocol::{
     Cap, Protocol, ProtocolError, ProtocolHandler, DEFAULT_READ_QUEUE, DEFAULT_WRITE_QUEUE,
     DEFAULT_WRITE_WEIGHT,

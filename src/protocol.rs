@@ -16,7 +16,7 @@ use devp2p_discover::rlp_item::Item;
 use crate::disc_reason::DiscReason;
 use crate::message::MsgError;
 use crate::node::NodeId;
-use crate::peer::{Peer, ProtoRw};
+use crate::peer::{Peer, ProtoRw, RateLimit};
 
 /// Default number of inbound messages buffered per protocol before the
 /// connection's reader waits for the protocol to read (go-ethereum buffers none;
@@ -151,6 +151,9 @@ pub struct Protocol {
     pub read_queue: usize,
     /// Outbound queue length (messages); see [`DEFAULT_WRITE_QUEUE`].
     pub write_queue: usize,
+    /// Inbound message budget per peer; `None` (the default): no limit.
+    /// See [`Protocol::with_rate_limit`].
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A protocol implementation as one shared value: its state lives in the
@@ -223,6 +226,7 @@ impl Protocol {
             write_weight: DEFAULT_WRITE_WEIGHT,
             read_queue: DEFAULT_READ_QUEUE,
             write_queue: DEFAULT_WRITE_QUEUE,
+            rate_limit: None,
         }
     }
 
@@ -257,6 +261,23 @@ impl Protocol {
         self
     }
 
+    /// Sets the inbound message budget per peer: a peer sending more than
+    /// `limit` allows is disconnected with `SubprotocolError`
+    /// ([`PeerError::RateLimited`](crate::peer::PeerError::RateLimited)) and
+    /// its reputation lowered by
+    /// [`RATE_LIMIT_PENALTY`](crate::peer::RATE_LIMIT_PENALTY).
+    ///
+    /// ```
+    /// use devp2p::{Protocol, RateLimit};
+    /// # let p = Protocol::new("req", 1, 2, |_, _| async { Ok(()) });
+    /// let p = p.with_rate_limit(RateLimit { msgs_per_s: 50, burst: 200 });
+    /// assert_eq!(p.rate_limit.unwrap().msgs_per_s, 50);
+    /// ```
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// The capability this protocol advertises.
     pub fn cap(&self) -> Cap {
         Cap::new(self.name.clone(), self.version)
@@ -270,6 +291,7 @@ impl fmt::Debug for Protocol {
             .field("version", &self.version)
             .field("length", &self.length)
             .field("write_weight", &self.write_weight)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }

@@ -24,7 +24,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+
+use crate::msgrate::PeerRate;
 
 /// Default bound on requests outstanding at once in one tracker. go-ethereum
 /// tracks at most 100 000 packets across all peers (`maxTrackedPackets`);
@@ -51,6 +53,35 @@ pub enum TrackerError {
 struct Entry<Resp> {
     generation: u64,
     tx: oneshot::Sender<Resp>,
+    /// The message kind and send time of a request tracked with
+    /// [`RequestTracker::track_kind`], measured into the peer's rate.
+    measured: Option<(u64, Instant)>,
+}
+
+/// Where a tracker's timeouts come from.
+#[derive(Clone, Debug)]
+enum Timeouts {
+    /// The same for every request.
+    Fixed(Duration),
+    /// The peer's rate set's target timeout at the time of each request, and
+    /// every answer measured into the peer's estimates.
+    Rate(Arc<PeerRate>),
+}
+
+impl Timeouts {
+    fn next(&self) -> Duration {
+        match self {
+            Timeouts::Fixed(d) => *d,
+            Timeouts::Rate(rate) => rate.rates().target_timeout(),
+        }
+    }
+
+    fn rate(&self) -> Option<&Arc<PeerRate>> {
+        match self {
+            Timeouts::Fixed(_) => None,
+            Timeouts::Rate(rate) => Some(rate),
+        }
+    }
 }
 
 struct State<Resp> {
@@ -64,14 +95,14 @@ struct State<Resp> {
 /// and removes its entry when it completes, times out or is dropped.
 pub struct RequestTracker<Resp> {
     state: Arc<Mutex<State<Resp>>>,
-    timeout: Duration,
+    timeouts: Timeouts,
     max_outstanding: usize,
 }
 
 impl<Resp> std::fmt::Debug for RequestTracker<Resp> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestTracker")
-            .field("timeout", &self.timeout)
+            .field("timeouts", &self.timeouts)
             .field("max_outstanding", &self.max_outstanding)
             .finish_non_exhaustive()
     }
@@ -81,7 +112,7 @@ impl<Resp> Clone for RequestTracker<Resp> {
     fn clone(&self) -> Self {
         RequestTracker {
             state: self.state.clone(),
-            timeout: self.timeout,
+            timeouts: self.timeouts.clone(),
             max_outstanding: self.max_outstanding,
         }
     }
@@ -101,14 +132,36 @@ impl<Resp> RequestTracker<Resp> {
 
     /// A tracker with an explicit bound on outstanding requests (≥ 1).
     pub fn with_limit(timeout: Duration, max_outstanding: usize) -> Self {
+        Self::build(Timeouts::Fixed(timeout), max_outstanding)
+    }
+
+    /// A tracker for one peer whose timeouts follow its rate set
+    /// ([`MsgRates::target_timeout`](crate::msgrate::MsgRates::target_timeout)
+    /// at the time of each request) and which measures every request tracked
+    /// with [`track_kind`](Self::track_kind) into `rate`: the items of an
+    /// answer ([`fulfil_items`](Self::fulfil_items); [`fulfil`](Self::fulfil)
+    /// counts one) over its round trip, or zero items on a timeout. Bounded
+    /// by [`DEFAULT_MAX_OUTSTANDING`].
+    pub fn with_rate(rate: PeerRate) -> Self {
+        Self::build(Timeouts::Rate(Arc::new(rate)), DEFAULT_MAX_OUTSTANDING)
+    }
+
+    fn build(timeouts: Timeouts, max_outstanding: usize) -> Self {
         RequestTracker {
             state: Arc::new(Mutex::new(State {
                 pending: HashMap::new(),
                 next_generation: 0,
             })),
-            timeout,
+            timeouts,
             max_outstanding: max_outstanding.max(1),
         }
+    }
+
+    /// The peer's rate estimates of a tracker made with
+    /// [`with_rate`](Self::with_rate): ask it how many items to request
+    /// ([`PeerRate::capacity`]).
+    pub fn rate(&self) -> Option<&PeerRate> {
+        self.timeouts.rate().map(|r| &**r)
     }
 
     /// Registers request `id`; the returned future resolves with the response
@@ -116,6 +169,19 @@ impl<Resp> RequestTracker<Resp> {
     /// the timeout, or [`TrackerError::Dropped`] if the tracker is cleared.
     /// The timeout starts now: register just before sending the request.
     pub fn track(&self, id: u64) -> Result<PendingRequest<Resp>, TrackerError> {
+        self.register(id, None)
+    }
+
+    /// As [`track`](Self::track), for a request of message kind `kind` (for
+    /// instance its code) whose answer or timeout is measured into the peer's
+    /// rate when the tracker was made with [`with_rate`](Self::with_rate);
+    /// without a rate it is the same as `track`.
+    pub fn track_kind(&self, id: u64, kind: u64) -> Result<PendingRequest<Resp>, TrackerError> {
+        self.register(id, Some(kind))
+    }
+
+    fn register(&self, id: u64, kind: Option<u64>) -> Result<PendingRequest<Resp>, TrackerError> {
+        let timeout = self.timeouts.next();
         let mut st = lock(&self.state);
         if st.pending.contains_key(&id) {
             return Err(TrackerError::DuplicateId(id));
@@ -126,25 +192,49 @@ impl<Resp> RequestTracker<Resp> {
         let generation = st.next_generation;
         st.next_generation += 1;
         let (tx, rx) = oneshot::channel();
-        st.pending.insert(id, Entry { generation, tx });
+        let now = Instant::now();
+        let measured = kind.map(|k| (k, now));
+        st.pending.insert(
+            id,
+            Entry {
+                generation,
+                tx,
+                measured,
+            },
+        );
+        let on_timeout = match (kind, self.timeouts.rate()) {
+            (Some(kind), Some(rate)) => Some((rate.clone(), kind, now)),
+            _ => None,
+        };
         Ok(PendingRequest {
             id,
             generation,
             rx,
-            sleep: Box::pin(tokio::time::sleep(self.timeout)),
+            sleep: Box::pin(tokio::time::sleep(timeout)),
             state: self.state.clone(),
             finished: false,
+            on_timeout,
         })
     }
 
     /// Delivers the response for `id`. Returns `false` for an unknown, timed
-    /// out or already answered id (the caller may penalise the peer).
+    /// out or already answered id (the caller may penalise the peer). A
+    /// request tracked with [`track_kind`](Self::track_kind) is measured as
+    /// one item; use [`fulfil_items`](Self::fulfil_items) to give the count.
     pub fn fulfil(&self, id: u64, resp: Resp) -> bool {
+        self.fulfil_items(id, resp, 1)
+    }
+
+    /// Delivers the response for `id`, which carried `items` items (headers,
+    /// bodies, ...; zero when the peer had none of them). Returns `false` for
+    /// an unknown, timed out or already answered id.
+    pub fn fulfil_items(&self, id: u64, resp: Resp, items: usize) -> bool {
         let entry = lock(&self.state).pending.remove(&id);
-        match entry {
-            Some(e) => e.tx.send(resp).is_ok(),
-            None => false,
+        let Some(e) = entry else { return false };
+        if let (Some((kind, sent)), Some(rate)) = (e.measured, self.timeouts.rate()) {
+            rate.update(kind, sent.elapsed(), items);
         }
+        e.tx.send(resp).is_ok()
     }
 
     /// Number of outstanding requests.
@@ -171,6 +261,8 @@ pub struct PendingRequest<Resp> {
     sleep: Pin<Box<Sleep>>,
     state: Arc<Mutex<State<Resp>>>,
     finished: bool,
+    /// Measured as zero items when the request times out.
+    on_timeout: Option<(Arc<PeerRate>, u64, Instant)>,
 }
 
 impl<Resp> PendingRequest<Resp> {
@@ -206,6 +298,9 @@ impl<Resp> Future for PendingRequest<Resp> {
         if this.sleep.as_mut().poll(cx).is_ready() {
             this.finished = true;
             this.remove_entry();
+            if let Some((rate, kind, sent)) = this.on_timeout.take() {
+                rate.update(kind, sent.elapsed(), 0);
+            }
             return Poll::Ready(Err(TrackerError::Timeout));
         }
         Poll::Pending
@@ -266,6 +361,38 @@ mod tests {
         let c = t.track(3).unwrap();
         t.clear();
         assert_eq!(c.await, Err(TrackerError::Dropped));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_tracker_measures_answers_and_timeouts() {
+        use crate::msgrate::{MsgRates, TTL_SCALING};
+        const KIND: u64 = 3;
+        let rates = MsgRates::new();
+        let t: RequestTracker<u32> = RequestTracker::with_rate(rates.register());
+        let rate = t.rate().unwrap();
+        // 100 items answered after 500 ms: 200 items/s, weighted 0.1: 20/s.
+        let p = t.track_kind(1, KIND).unwrap();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(t.fulfil_items(1, 7, 100));
+        assert_eq!(p.await, Ok(7));
+        assert_eq!(rate.capacity(KIND, Duration::from_secs(1)), 22); // 1 + 1.01 × 20
+                                                                     // The timeout is the set's: 3 × 20 s (no tuning yet) at confidence 1.
+        let p = t.track_kind(2, KIND).unwrap();
+        let start = tokio::time::Instant::now();
+        assert_eq!(p.await, Err(TrackerError::Timeout));
+        assert_eq!(start.elapsed().as_secs_f64(), TTL_SCALING * 20.0);
+        assert_eq!(
+            rate.capacity(KIND, Duration::from_secs(1)),
+            1,
+            "timeout slashes"
+        );
+        // `track` (no kind) measures nothing.
+        let p = t.track(3).unwrap();
+        assert!(t.fulfil_items(3, 1, 1000));
+        assert_eq!(p.await, Ok(1));
+        assert_eq!(rate.capacity(KIND, Duration::from_secs(1)), 1);
+        drop(t);
+        assert!(rates.is_empty(), "the peer leaves the set with its tracker");
     }
 
     #[tokio::test(start_paused = true)]

@@ -149,6 +149,7 @@ mod tests {
             trusted_nodes = []
             net_restrict = ["10.0.0.0/8", "127.0.0.0/8"]
             node_database = "/tmp/db"
+            remembered_peers_dialed = 12
             listen_addr = "127.0.0.1:4000"
             discovery_addr = "127.0.0.1:4001"
             nat = "none"
@@ -156,6 +157,13 @@ mod tests {
             enable_msg_events = true
             dns_lists = ["enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@nodes.example.org"]
             dns_server = "127.0.0.1:5353"
+            churn = true
+            [bandwidth]
+            global_egress = 4000000
+            global_ingress = 5000000
+            per_peer_egress = 1000000
+            per_peer_ingress = 2000000
+            burst = 100000
         "#;
         let c = parse(text).unwrap();
         assert_eq!(c.max_peers, 7);
@@ -166,12 +174,24 @@ mod tests {
             (6, 2)
         );
         assert!(c.no_discovery && c.no_dial && c.enable_msg_events);
+        assert_eq!(c.remembered_peers_dialed, 12);
         assert!(!c.discovery_v4 && c.discovery_v5);
         assert_eq!(c.bootstrap_nodes_v5.len(), 1);
         assert_eq!(c.listen_addr, Some("127.0.0.1:4000".parse().unwrap()));
         assert!(c.net_restrict.is_some());
         assert_eq!(c.dns_lists[0].domain(), "nodes.example.org");
         assert_eq!(c.dns_server, Some("127.0.0.1:5353".parse().unwrap()));
+        assert!(c.churn);
+        let bw = c.bandwidth;
+        assert_eq!(
+            (bw.global_egress, bw.global_ingress),
+            (Some(4_000_000), Some(5_000_000))
+        );
+        assert_eq!(
+            (bw.per_peer_egress, bw.per_peer_ingress),
+            (Some(1_000_000), Some(2_000_000))
+        );
+        assert_eq!(bw.burst, Some(100_000));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! [`v4`] is discv4 (Kademlia table, lookups, endpoint proofs, EIP-868),
 //! `v5` is discv5 (sigp's `discv5` crate, sharing one UDP socket with
 //! discv4 and our one record; cargo feature `discv5`, on by default),
-//! [`db`] the node database.
+//! [`db`] the node database (a redb file with the default-on feature
+//! `node-db`; in memory, same API, without it).
 //!
 //! ```
 //! use devp2p_discover::node::{Node, NodeId};

@@ -1,5 +1,7 @@
 //! Discovery remembers proven nodes in its database and, after a restart with
-//! no bootnodes, finds them again from the database's seeds.
+//! no bootnodes, finds them again from the database's seeds. Needs the file
+//! backend (`node-db` feature).
+#![cfg(feature = "node-db")]
 
 mod v4_support;
 

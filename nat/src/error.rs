@@ -12,7 +12,7 @@ use crate::pmp::PmpResultCode;
 #[derive(Debug, thiserror::Error)]
 pub enum NatError {
     /// The mechanism part of a `--nat` spec is not one we know.
-    #[error("invalid NAT spec {spec:?}: unknown mechanism {mechanism:?} (expected none, any, extip:<IP>, upnp, pmp or pmp:<IP>)")]
+    #[error("invalid NAT spec {spec:?}: unknown mechanism {mechanism:?} (expected none, any, extip:<IP>, upnp, pmp, pmp:<IP>, stun or stun:<IP>[:port])")]
     UnknownMechanism {
         /// The whole spec as given.
         spec: String,
@@ -128,6 +128,10 @@ pub enum NatError {
         /// The value it sent (truncated).
         value: String,
     },
+    /// A STUN server's reply was malformed, for another transaction, or an
+    /// error response.
+    #[error("STUN: {0}")]
+    Stun(#[from] crate::stun::StunError),
     /// A mapping was requested with a zero internal port or a zero lifetime.
     #[error("invalid mapping request: {reason}")]
     InvalidRequest {

@@ -6,6 +6,7 @@
 //! * [`Upnp`]: UPnP Internet Gateway Device v1/v2 (WANIPConnection:1/2, WANPPPConnection:1)
 //!   over a small bounded HTTP/SOAP client.
 //! * [`Pmp`]: NAT-PMP (RFC 6886) over UDP.
+//! * [`Stun`]: asks a STUN server (RFC 5389) which address it saw; maps no ports.
 //! * [`AutoNat`]: lazy discovery (`any`, `upnp`, `pmp` without a gateway), run on first use.
 //!
 //! [`parse`] turns a `--nat` flag value into a ready-to-use `Arc<dyn Nat>` (geth's syntax),
@@ -44,6 +45,7 @@ mod http;
 pub mod pmp;
 mod port_mapper;
 mod spec;
+pub mod stun;
 pub mod upnp;
 
 pub use autodisc::{first_to_answer, AutoNat, DISCOVERY_RETRY_INTERVAL, DISCOVERY_TIMEOUT};
@@ -57,6 +59,7 @@ pub use port_mapper::{
     RETRY_BACKOFF_MIN, STOP_DELETE_TIMEOUT,
 };
 pub use spec::{parse, NatSpec};
+pub use stun::Stun;
 pub use upnp::Upnp;
 
 /// Tracing target of this crate.

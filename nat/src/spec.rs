@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::autodisc::{AutoNat, Discover};
 use crate::pmp::{Pmp, PMP_SERVER_PORT};
-use crate::{ExtIp, Nat, NatError};
+use crate::stun::STUN_DEFAULT_PORT;
+use crate::{ExtIp, Nat, NatError, Stun};
 
 /// A parsed `--nat` value.
 ///
@@ -21,6 +22,8 @@ use crate::{ExtIp, Nat, NatError};
 /// | `upnp` | UPnP IGD, discovered with SSDP on first use |
 /// | `pmp`, `natpmp`, `nat-pmp` | NAT-PMP, gateway from the routing table on first use |
 /// | `pmp:<IP>` (and aliases) | NAT-PMP with the given gateway |
+/// | `stun` | external IP from a STUN server picked from go-ethereum's list; no port mapping |
+/// | `stun:<IP>[:port]` | the same from the given server (port 3478 by default; IPv6 as `[IP]:port`) |
 ///
 /// Unlike geth, an argument after a mechanism that takes none (`upnp:1.2.3.4`) is an error
 /// rather than silently ignored. `Display` prints the canonical form, which parses back to
@@ -37,6 +40,8 @@ pub enum NatSpec {
     Upnp,
     /// NAT-PMP; `None` means "discover the gateway".
     Pmp(Option<IpAddr>),
+    /// STUN; `None` means "a server from go-ethereum's list".
+    Stun(Option<SocketAddr>),
 }
 
 impl NatSpec {
@@ -51,6 +56,7 @@ impl NatSpec {
             NatSpec::Pmp(Some(gw)) => {
                 Some(Arc::new(Pmp::new(SocketAddr::new(gw, PMP_SERVER_PORT))))
             }
+            NatSpec::Stun(server) => Some(Arc::new(Stun::new(server))),
         }
     }
 }
@@ -63,6 +69,9 @@ impl FromStr for NatSpec {
             Some((m, a)) => (m, Some(a)),
             None => (spec, None),
         };
+        if mech.eq_ignore_ascii_case("stun") {
+            return parse_stun(spec, arg).map(NatSpec::Stun);
+        }
         let ip = match arg {
             None => None,
             Some(a) => Some(a.parse::<IpAddr>().map_err(|_| NatError::InvalidIp {
@@ -102,7 +111,23 @@ impl fmt::Display for NatSpec {
             NatSpec::Upnp => f.write_str("upnp"),
             NatSpec::Pmp(None) => f.write_str("pmp"),
             NatSpec::Pmp(Some(ip)) => write!(f, "pmp:{ip}"),
+            NatSpec::Stun(server) => Stun::new(*server).fmt(f),
         }
+    }
+}
+
+/// The server of `stun:<arg>`: `IP`, `IPv4:port` or `[IPv6]:port`.
+fn parse_stun(spec: &str, arg: Option<&str>) -> Result<Option<SocketAddr>, NatError> {
+    let Some(arg) = arg else { return Ok(None) };
+    if let Ok(ip) = arg.parse::<IpAddr>() {
+        return Ok(Some(SocketAddr::new(ip, STUN_DEFAULT_PORT)));
+    }
+    match arg.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(Some(addr)),
+        _ => Err(NatError::InvalidIp {
+            spec: crate::error::truncate(spec),
+            value: crate::error::truncate(arg),
+        }),
     }
 }
 
@@ -146,6 +171,37 @@ mod tests {
     }
 
     #[test]
+    fn stun_forms() {
+        let v4: SocketAddr = "192.0.2.5:3478".parse().unwrap();
+        assert_eq!("STUN".parse::<NatSpec>().unwrap(), NatSpec::Stun(None));
+        assert_eq!(
+            "stun:192.0.2.5".parse::<NatSpec>().unwrap(),
+            NatSpec::Stun(Some(v4))
+        );
+        assert_eq!(
+            "stun:192.0.2.5:3478".parse::<NatSpec>().unwrap(),
+            NatSpec::Stun(Some(v4))
+        );
+        assert_eq!(
+            "stun:2001:db8::5".parse::<NatSpec>().unwrap(),
+            NatSpec::Stun(Some("[2001:db8::5]:3478".parse().unwrap()))
+        );
+        assert_eq!(
+            "stun:[2001:db8::5]:5349".parse::<NatSpec>().unwrap(),
+            NatSpec::Stun(Some("[2001:db8::5]:5349".parse().unwrap()))
+        );
+        for bad in [
+            "stun:",
+            "stun:stun.example.org",
+            "stun:192.0.2.5:0",
+            "stun:192.0.2.5:x",
+        ] {
+            let err = bad.parse::<NatSpec>().unwrap_err();
+            assert!(matches!(err, NatError::InvalidIp { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn display_round_trips() {
         for spec in [
             NatSpec::None,
@@ -155,6 +211,10 @@ mod tests {
             NatSpec::Pmp(Some("192.168.1.1".parse().unwrap())),
             NatSpec::ExtIp("203.0.113.9".parse().unwrap()),
             NatSpec::ExtIp("::1".parse().unwrap()),
+            NatSpec::Stun(None),
+            NatSpec::Stun(Some("192.0.2.5:3478".parse().unwrap())),
+            NatSpec::Stun(Some("192.0.2.5:19302".parse().unwrap())),
+            NatSpec::Stun(Some("[2001:db8::5]:3478".parse().unwrap())),
         ] {
             assert_eq!(spec.to_string().parse::<NatSpec>().unwrap(), spec);
         }
@@ -162,7 +222,16 @@ mod tests {
 
     #[test]
     fn built_mechanisms_display_their_spec() {
-        for text in ["any", "upnp", "pmp", "pmp:192.168.1.1", "extip:1.2.3.4"] {
+        for text in [
+            "any",
+            "upnp",
+            "pmp",
+            "pmp:192.168.1.1",
+            "extip:1.2.3.4",
+            "stun",
+            "stun:192.0.2.5",
+            "stun:192.0.2.5:19302",
+        ] {
             let nat = parse(text).unwrap().unwrap();
             assert_eq!(nat.to_string(), text);
             assert_eq!(parse(&nat.to_string()).unwrap().unwrap().to_string(), text);
@@ -177,9 +246,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_bad_part() {
-        let err = "stun".parse::<NatSpec>().unwrap_err();
+        let err = "turn".parse::<NatSpec>().unwrap_err();
         assert!(
-            matches!(&err, NatError::UnknownMechanism { mechanism, .. } if mechanism == "stun")
+            matches!(&err, NatError::UnknownMechanism { mechanism, .. } if mechanism == "turn")
         );
         assert!(err.is_config_error());
         let err = "extip".parse::<NatSpec>().unwrap_err();

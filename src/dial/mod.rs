@@ -57,7 +57,8 @@ pub use failure::{
 pub(crate) use source::SKIP_LABELS;
 pub use source::{
     NodeSource, SourceSnapshot, DEFAULT_SOURCE_NAME, DISCV4_SOURCE, DISCV5_SOURCE, DNS_SOURCE,
-    ENR_FETCH_PARALLELISM, MAX_NODE_SOURCES, MAX_SOURCE_NAME_LEN, SOURCE_PREFETCH,
+    ENR_FETCH_PARALLELISM, MAX_NODE_SOURCES, MAX_SOURCE_NAME_LEN, PEER_MEMORY_SOURCE,
+    SOURCE_PREFETCH,
 };
 pub(crate) use source::{NodeSources, SkipReason, SourceCounters, SourceSpec, SourceStats};
 

@@ -63,6 +63,13 @@ pub const DISCV5_SOURCE: &str = "discv5";
 /// Name of the EIP-1459 DNS list sources in the metrics.
 pub const DNS_SOURCE: &str = "dns";
 
+/// The name of the source of remembered peers: the best peers of earlier
+/// runs, from the node database, offered at start before discovery has
+/// found anything ([`Config::remembered_peers_dialed`]).
+///
+/// [`Config::remembered_peers_dialed`]: crate::config::Config::remembered_peers_dialed
+pub const PEER_MEMORY_SOURCE: &str = "memory";
+
 /// The name of sources added with [`Server::add_node_source`].
 ///
 /// [`Server::add_node_source`]: crate::server::Server::add_node_source

@@ -39,10 +39,15 @@
 //! `p2p_discv5_table_nodes`, `p2p_discv5_v4_frames_forwarded_total`,
 //! `p2p_discv5_v4_frames_dropped_total` (datagrams on the shared socket
 //! handed to discv4, or dropped because its queue was full) and
-//! `p2p_discv5_record_updates_total`. Byte counters are payload bytes
+//! `p2p_discv5_record_updates_total`; bandwidth caps
+//! `p2p_bandwidth_throttled_seconds_total{direction="ingress"|"egress"}`
+//! (time readers and writers waited for tokens, all peers together) and
+//! slot churn `p2p_churn_drops_total{direction="inbound"|"outbound"}`.
+//! Byte counters are payload bytes
 //! (after snappy decompression); a message is counted out when it is
 //! handed to the transport.
 
+mod limits;
 mod traffic;
 
 use std::sync::Arc;
@@ -80,6 +85,8 @@ pub(crate) struct Sources {
     pub sources: Arc<SourceStats>,
     #[cfg(feature = "discv5")]
     pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
+    pub bandwidth: crate::peer::Bandwidth,
+    pub churned: Arc<crate::server::churn::ChurnCounters>,
 }
 
 /// The metrics of one server: a registry of its own (see the module docs).
@@ -109,6 +116,10 @@ impl Metrics {
         }
         registry.register_collector(Box::new(TrafficCollector(s.traffic)));
         registry.register_collector(Box::new(SourceCollector(s.sources)));
+        registry.register_collector(Box::new(limits::LimitsCollector {
+            bandwidth: s.bandwidth,
+            churned: s.churned,
+        }));
         Metrics {
             registry: Arc::new(registry),
         }
@@ -492,6 +503,8 @@ mod tests {
         "p2p_dial_candidates_dialed_total counter",
         "p2p_dial_candidates_connected_total counter",
         "p2p_dial_candidates_skipped_total counter",
+        "p2p_bandwidth_throttled_seconds_total counter",
+        "p2p_churn_drops_total counter",
     ];
 
     #[tokio::test]

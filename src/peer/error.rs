@@ -95,6 +95,16 @@ pub enum PeerError {
         /// Protocol name and version.
         name: String,
     },
+    /// The remote sent a protocol more messages than its
+    /// [`RateLimit`](super::RateLimit) allows (see
+    /// [`Protocol::with_rate_limit`](crate::Protocol::with_rate_limit)).
+    #[error("protocol {protocol} rate limit exceeded ({limit})")]
+    RateLimited {
+        /// Protocol name and version.
+        protocol: String,
+        /// The budget that was exceeded.
+        limit: super::RateLimit,
+    },
     /// A protocol did not take an inbound message within the read deadline.
     #[error("protocol {name} stopped reading")]
     ProtocolStalled {
@@ -123,6 +133,7 @@ impl PeerError {
             Protocol { error, .. } => error.disconnect_reason(),
             ProtocolReturned { .. } => DiscReason::Quitting,
             ProtocolPanicked { .. } | ProtocolStalled { .. } => DiscReason::SubprotocolError,
+            RateLimited { .. } => super::rate::RATE_LIMIT_REASON,
         }
     }
 

@@ -63,6 +63,8 @@ pub(crate) struct RunningProto {
     /// The server's traffic table row set of the protocol (payload bytes
     /// per code).
     pub traffic: LaneTraffic,
+    /// The protocol's inbound budget per peer.
+    pub rate_limit: Option<super::RateLimit>,
 }
 
 /// State shared between the handle and the peer's tasks.
@@ -130,6 +132,11 @@ pub struct PeerStats {
     pub base: TrafficStats,
     /// Per sub-protocol traffic, in offset order.
     pub protocols: Vec<ProtocolStats>,
+    /// Time the reader waited for inbound bandwidth tokens (zero without a
+    /// cap; see [`BandwidthLimits`](super::BandwidthLimits)).
+    pub throttled_ingress: Duration,
+    /// Time the writer waited for outbound bandwidth tokens.
+    pub throttled_egress: Duration,
 }
 
 /// Network part of [`PeerInfo`] (go-ethereum admin_peers `network`).
@@ -292,7 +299,10 @@ impl Peer {
     /// A statistics snapshot.
     pub fn stats(&self) -> PeerStats {
         let rtt = self.shared.last_rtt_nanos.load(Ordering::Relaxed);
+        let (throttled_ingress, throttled_egress) = self.shared.setup.bandwidth.throttled();
         PeerStats {
+            throttled_ingress,
+            throttled_egress,
             connected_since: self.shared.connected_since,
             connected_for: self.shared.connected_at.elapsed(),
             last_ping_rtt: (rtt != 0).then(|| Duration::from_nanos(rtt)),

@@ -18,12 +18,15 @@
 //! (the RLPx stream; an in-memory channel in tests). Snappy compression after
 //! Hello is done here, not in the transport.
 
+mod bandwidth;
 mod base;
 mod caps;
 mod error;
 mod handle;
 mod hello;
+mod hexdump;
 mod mux;
+mod rate;
 mod reputation;
 mod stage;
 mod task;
@@ -32,6 +35,10 @@ mod tests;
 
 use std::net::SocketAddr;
 
+pub use bandwidth::{
+    Bandwidth, BandwidthError, BandwidthLimits, PeerBandwidth, DEFAULT_BURST_SECS, MIN_BANDWIDTH,
+    MIN_BURST,
+};
 pub use base::{
     DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FINAL_FLUSH_TIMEOUT, FRAME_READ_TIMEOUT,
     FRAME_WRITE_TIMEOUT, HELLO_MSG, PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG,
@@ -51,7 +58,9 @@ pub use hello::{
     exchange_hello, Hello, BASE_PROTOCOL_VERSION, HELLO_TIMEOUT, MAX_HELLO_SIZE,
     SNAPPY_PROTOCOL_VERSION,
 };
+pub use hexdump::{HEXDUMP_BYTES, HEXDUMP_TARGET};
 pub use mux::{ProtoReader, ProtoRw, ProtoWriter, WRITE_QUANTUM};
+pub use rate::{RateLimit, RATE_LIMIT_PENALTY};
 pub use reputation::{ReputationSink, REPUTATION_QUEUE};
 pub use stage::{refuse_before_hello, HelloDone, NegotiatedConn};
 
@@ -85,6 +94,8 @@ pub struct PeerSetup {
     pub reputation: ReputationSink,
     /// The server's traffic table, bumped per sub-protocol message.
     pub traffic: TrafficSink,
+    /// Bandwidth caps of this peer (default: none); see [`Bandwidth::peer`].
+    pub bandwidth: PeerBandwidth,
 }
 
 impl PeerSetup {
@@ -100,6 +111,7 @@ impl PeerSetup {
             enable_msg_events: false,
             reputation: ReputationSink::default(),
             traffic: TrafficSink::default(),
+            bandwidth: PeerBandwidth::default(),
         }
     }
 }

@@ -28,7 +28,9 @@ use super::caps::{find_lane, Negotiated, BASE_PROTOCOL_LENGTH};
 use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
+use super::hexdump::{self, Direction};
 use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
+use super::rate::{check_budget, rate_budgets, MsgBudget};
 use super::{PeerExit, PeerSetup, TARGET};
 
 /// How long protocols may keep running after the peer started closing (their
@@ -95,6 +97,7 @@ where
             peer_info: p.peer_info.clone(),
             counters: Counters::default(),
             traffic: setup.traffic.lane(&n.cap),
+            rate_limit: p.rate_limit,
         });
     }
     let peer = Peer {
@@ -166,6 +169,16 @@ impl Ctx {
         ev.local = Some(self.shared.setup.local_addr);
         ev.remote = Some(self.shared.setup.remote_addr);
         publish(&self.events, ev);
+    }
+
+    /// Traces one message under [`hexdump::HEXDUMP_TARGET`] when that is on;
+    /// `lane` is the protocol (`None`: the base protocol), `code` relative to it.
+    #[inline]
+    fn hexdump(&self, dir: Direction, lane: Option<usize>, code: u64, payload: &[u8]) {
+        if hexdump::enabled() {
+            let proto = lane.map_or_else(|| "p2p".to_owned(), |l| self.shared.running[l].name());
+            hexdump::log(dir, &self.shared.setup.id, &proto, code, payload);
+        }
     }
 
     fn since_connected(&self) -> u64 {
@@ -310,6 +323,8 @@ where
     let deadline = tokio::time::sleep(FRAME_READ_TIMEOUT);
     tokio::pin!(deadline);
     let mut last_frame = Instant::now();
+    let ingress = ctx.shared.setup.bandwidth.ingress.clone();
+    let mut budgets = rate_budgets(&ctx.shared.running);
     loop {
         let next = tokio::select! {
             biased;
@@ -329,8 +344,17 @@ where
             Some(Ok(frame)) => frame,
         };
         last_frame = Instant::now();
-        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, &mut limiter).await {
+        let wire_len = frame.len();
+        let limits = (&mut limiter, budgets.as_deref_mut());
+        if let Err(e) = handle_frame(frame, &ctx, &inbound, &ctl_tx, limits).await {
             return e;
+        }
+        // Bandwidth cap (see bandwidth.rs): wait before reading the next
+        // frame; the wait is ours, so it does not count as remote silence.
+        if let Some(t) = &ingress {
+            t.charge(wire_len);
+            t.ready().await;
+            last_frame = Instant::now();
         }
     }
 }
@@ -340,7 +364,7 @@ async fn handle_frame(
     ctx: &Ctx,
     inbound: &[mpsc::Sender<Msg>],
     ctl_tx: &mpsc::Sender<Control>,
-    limiter: &mut PongLimiter,
+    (limiter, budgets): (&mut PongLimiter, Option<&mut [Option<MsgBudget>]>),
 ) -> Result<(), PeerError> {
     let wire_len = frame.len();
     let (code, raw) = split_frame(&frame)?;
@@ -352,6 +376,7 @@ async fn handle_frame(
     }
     if code < BASE_PROTOCOL_LENGTH {
         shared.base.record_in(wire_len);
+        ctx.hexdump(Direction::In, None, code, raw);
         match code {
             DISCONNECT_MSG => {
                 return Err(PeerError::RemoteDisconnect(decode_disconnect(
@@ -379,6 +404,9 @@ async fn handle_frame(
         return Ok(());
     }
     let lane = find_lane(&shared.running, code).ok_or(PeerError::InvalidMsgCode(code))?;
+    if let Some(budgets) = budgets {
+        check_budget(budgets, shared, lane)?;
+    }
     let raw_len = raw.len();
     let payload = if ctx.snappy {
         decompress(raw)?
@@ -388,6 +416,7 @@ async fn handle_frame(
     let proto = &shared.running[lane];
     let rel_code = code - proto.offset;
     proto.record_in(wire_len, rel_code, payload.len());
+    ctx.hexdump(Direction::In, Some(lane), rel_code, &payload);
     ctx.msg_event(PeerEventKind::MsgRecv, lane, rel_code, payload.len());
     let msg = Msg::new(rel_code, payload);
     let msg = match inbound[lane].try_send(msg) {
@@ -450,17 +479,21 @@ where
                         debug!(target: TARGET, id = %shared.setup.id, "queued messages dropped at close (flush deadline)");
                     }
                 }
-                let frame = encode_frame(DISCONNECT_MSG, &reason.encode(), ctx.snappy)?;
+                let body = reason.encode();
+                ctx.hexdump(Direction::Out, None, DISCONNECT_MSG, &body);
+                let frame = encode_frame(DISCONNECT_MSG, &body, ctx.snappy)?;
                 let _ = timeout(DISC_WRITE_TIMEOUT, sink.send(frame)).await;
                 let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
                 return Ok(());
             }
             Some(Control::Pong) = ctl_rx.recv() => {
+                ctx.hexdump(Direction::Out, None, PONG_MSG, EMPTY_LIST);
                 let frame = encode_frame(PONG_MSG, EMPTY_LIST, ctx.snappy)?;
                 shared.base.record_out(frame.len());
                 write_frame(&mut sink, frame).await?;
             }
             _ = ping.tick() => {
+                ctx.hexdump(Direction::Out, None, PING_MSG, EMPTY_LIST);
                 let frame = encode_frame(PING_MSG, EMPTY_LIST, ctx.snappy)?;
                 shared.base.record_out(frame.len());
                 shared.ping_sent_nanos.store(ctx.since_connected(), Ordering::Relaxed);
@@ -503,6 +536,11 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     sent.clear();
+    // Bandwidth cap (see bandwidth.rs): wait for tokens before the batch.
+    let egress = ctx.shared.setup.bandwidth.egress.as_deref();
+    if let Some(t) = egress {
+        t.ready().await;
+    }
     let mut batch_bytes = 0;
     let mut next = Some(first);
     let mut result = Ok(());
@@ -510,7 +548,16 @@ where
         let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
         let proto = &ctx.shared.running[lane];
         proto.record_out(frame.len(), msg.code - proto.offset, msg.payload.len());
+        ctx.hexdump(
+            Direction::Out,
+            Some(lane),
+            msg.code - proto.offset,
+            &msg.payload,
+        );
         batch_bytes += frame.len();
+        if let Some(t) = egress {
+            t.charge(frame.len());
+        }
         sent.push(Unflushed {
             lane,
             code: msg.code - proto.offset,
@@ -518,7 +565,10 @@ where
             confirm: msg.confirm,
         });
         result = with_write_deadline(sink.feed(frame)).await;
-        if result.is_err() || batch_bytes >= WRITE_BATCH_BYTES {
+        if result.is_err()
+            || batch_bytes >= WRITE_BATCH_BYTES
+            || egress.is_some_and(|t| !t.is_ready())
+        {
             break;
         }
         // Only what is ready now: `None` (nothing queued) ends the batch.

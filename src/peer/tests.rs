@@ -1117,37 +1117,52 @@ proptest! {
     }
 }
 
+/// A log writer that keeps what is written, for tests that read logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures, on this thread until the guard drops, what `filter` (an
+    /// env-filter directive) lets through.
+    fn install(filter: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 /// Everything a peer's tasks log, its protocols' own logs included, carries
 /// the peer's id from its `peer` span, so a user can filter one peer's story.
+/// (A current-thread runtime polls every task of the peer on this thread.)
 #[tokio::test]
 async fn peer_logs_carry_the_peer_span() {
-    #[derive(Clone, Default)]
-    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // A current-thread runtime polls every task of the peer on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install("debug");
     let chatty = scripted("echo", |_peer, _rw| async move {
         tracing::info!("inside the protocol");
         Err(ProtocolError::Breach("done".into()))
     });
     let (a, _b) = connect(vec![chatty], vec![echo_proto("echo", 1)], false).await;
     let _ = a.task.await;
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let id = node_id(2).to_string();
     for line in ["inside the protocol", "peer closing"] {
         let found = text
@@ -1156,6 +1171,49 @@ async fn peer_logs_carry_the_peer_span() {
             .unwrap_or_else(|| panic!("no {line:?} in:\n{text}"));
         assert!(found.contains(&format!("peer{{id={id}")), "{found}");
     }
+}
+
+/// With `p2p::hexdump=trace`, every message in and out is traced with its
+/// protocol, code, size and first bytes; without it, nothing is.
+#[tokio::test]
+async fn hexdump_traces_every_message_only_when_enabled() {
+    let asks_once = || {
+        scripted("echo", |_peer, mut rw| async move {
+            send(&rw, ECHO_REQ, &0x1234u64).await?;
+            let answer = rw.read_msg().await?;
+            assert_eq!(answer.code, ECHO_RESP);
+            Ok(())
+        })
+    };
+    let (captured, guard) = Captured::install("p2p::hexdump=trace");
+    let (a, _b) = connect(vec![asks_once()], vec![echo_proto("echo", 1)], false).await;
+    let _ = a.task.await;
+    drop(guard);
+    let text = captured.text();
+    // rlp(0x1234) = 82 12 34, sent by a and echoed by b: out and in on both.
+    let msg_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("bytes=821234"))
+        .collect();
+    assert_eq!(msg_lines.len(), 4, "{text}");
+    for dir in ["dir=out", "dir=in"] {
+        let n = msg_lines.iter().filter(|l| l.contains(dir)).count();
+        assert_eq!(n, 2, "{dir} in {text}");
+    }
+    assert!(msg_lines
+        .iter()
+        .all(|l| l.contains("proto=\"echo/1\"") && l.contains("size=3")));
+    // a's run returned: its Disconnect (Quitting = 0x08) went out and came in.
+    let disc = text
+        .lines()
+        .filter(|l| l.contains("proto=\"p2p\" code=1 "))
+        .count();
+    assert_eq!(disc, 2, "{text}");
+
+    let (captured, _guard) = Captured::install("p2p::hexdump=debug");
+    let (a, _b) = connect(vec![asks_once()], vec![echo_proto("echo", 1)], false).await;
+    let _ = a.task.await;
+    assert_eq!(captured.text(), "", "nothing below trace");
 }
 
 // ---------------------------------------------------------------- ordered shutdown
@@ -1357,3 +1415,5 @@ async fn base_message_declaring_over_16_mib_is_a_protocol_error() {
         );
     }
 }
+
+mod limits;

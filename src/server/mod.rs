@@ -65,6 +65,7 @@
 //! oldest events and continues with the oldest one still held.
 
 mod checks;
+pub(crate) mod churn;
 mod conn;
 mod features;
 mod inbound;
@@ -88,6 +89,7 @@ use tokio::task::JoinHandle;
 pub use crate::banlist::{BAN_THRESHOLD, DEFAULT_BAN_DURATION, MIN_SCORE};
 pub use crate::dial::MAX_STATIC_NODES;
 pub use checks::{admission_check, AdmissionLimits, PeerCandidate, PeerCounts};
+pub use churn::{ChurnProtect, ChurnTiming, CHURN_INTERVAL_MAX, CHURN_INTERVAL_MIN, CHURN_MIN_AGE};
 pub use conn::RESOLVE_TIMEOUT;
 pub use inbound::{InboundFilter, InboundReject, INBOUND_THROTTLE, MAX_INBOUND_HISTORY};
 pub use info::{id_hash_hex, NodeInfo, NodePorts};
@@ -220,6 +222,10 @@ struct Shared {
     peer_counters: Arc<stats::PeerCounters>,
     traffic: Arc<TrafficTable>,
     sources: Arc<SourceStats>,
+    /// The global bandwidth buckets and their wait totals (metrics).
+    bandwidth: crate::peer::Bandwidth,
+    /// Peers dropped by slot churn (metrics).
+    churned: Arc<churn::ChurnCounters>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -431,6 +437,8 @@ impl Server {
             sources: self.shared.sources.clone(),
             #[cfg(feature = "discv5")]
             discovery_v5: self.shared.discovery_v5.clone(),
+            bandwidth: self.shared.bandwidth.clone(),
+            churned: self.shared.churned.clone(),
         }
     }
 

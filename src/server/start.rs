@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::checks::AdmissionLimits;
+use super::churn;
 use super::conn::{self, SetupCtx};
 use super::inbound::InboundFilter;
 use super::task::ServerTask;
@@ -27,7 +28,9 @@ use super::{
 };
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
-use crate::dial::{DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE};
+use crate::dial::{
+    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, PEER_MEMORY_SOURCE,
+};
 use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
 use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
@@ -45,7 +48,7 @@ pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     let (node_db, local_node) = setup_local_node(&config, key, local_addr)?;
     let discovery = setup_discovery(&config, key, &local_node, &node_db, local_addr).await?;
     let nat = setup_nat(&config, &local_node, local_addr, discovery.udp_addr());
-    let sources = node_sources(&config, &discovery)?;
+    let sources = node_sources(&config, &discovery, &node_db)?;
     Ok(run(
         config, key, listener, local_addr, node_db, local_node, discovery, nat, sources,
     ))
@@ -255,17 +258,35 @@ fn setup_nat(
 }
 
 /// The dialer's candidate sources (none when the server never dials), each
-/// fed by its own task: every discovery mechanism that runs and one DNS walk
-/// per `dns_lists` URL. discv4 candidates come without records: with a dial
-/// filter set, their records are fetched before the filter sees them. The
+/// fed by its own task: first the remembered peers of earlier runs (asked
+/// first by the round-robin, and ready at once), then every discovery
+/// mechanism that runs and one DNS walk per `dns_lists` URL. discv4 and
+/// remembered candidates come without records: with a dial filter set,
+/// their records are fetched over discv4 before the filter sees them (a
+/// remembered peer without a known UDP port gets none and is skipped as
+/// `no_record`; without discv4 the filter sees remembered peers without
+/// records). The
 /// DNS walks share one resolver, whose connection tasks hickory aborts when
 /// the last walk is dropped (at stop; `tests/stop_accounting.rs` checks with
 /// a lookup in flight).
-fn node_sources(config: &Config, discovery: &Discovery) -> Result<NodeSources, ServerError> {
+fn node_sources(
+    config: &Config,
+    discovery: &Discovery,
+    node_db: &NodeDb,
+) -> Result<NodeSources, ServerError> {
     let stats = Arc::new(SourceStats::default());
     let mut sources = NodeSources::new(config.dial_filter.clone(), stats);
     if config.no_dial {
         return Ok(sources);
+    }
+    let remembered = persist::remembered_peers(node_db, config.remembered_peers_dialed);
+    if !remembered.is_empty() {
+        info!(target: TARGET, peers = remembered.len(), "dialing remembered peers");
+        let mut spec = SourceSpec::new(PEER_MEMORY_SOURCE, futures::stream::iter(remembered));
+        // Records of dialed peers are fetched over discv4 for the dial
+        // filter, as for discv4's own candidates.
+        spec.records = discovery.v4.clone();
+        sources.push(spec);
     }
     if let Some(disc) = &discovery.v4 {
         let mut spec = SourceSpec::new(DISCV4_SOURCE, disc.random_nodes());
@@ -367,6 +388,8 @@ fn run(
         dial.add_static(node.clone());
     }
     let (reputation_sink, reputation_reports) = ReputationSink::channel();
+    let bandwidth = crate::peer::Bandwidth::new(config.bandwidth);
+    let churned = Arc::new(churn::ChurnCounters::default());
     let mut bans = BanList::new();
     persist::load(&node_db, &mut bans);
     let task = ServerTask {
@@ -394,9 +417,21 @@ fn run(
         enable_msg_events: config.enable_msg_events,
         peer_counters: peer_counters.clone(),
         traffic: TrafficSink::new(traffic.clone()),
+        bandwidth: bandwidth.clone(),
+        churn: config.churn.then(|| {
+            churn::Churn::new(
+                config.churn_timing,
+                config.churn_protect.clone(),
+                config.max_inbound_peers(),
+                config.max_dialed_peers(),
+                &self_id,
+                churned.clone(),
+            )
+        }),
         listener: listener_task,
         sources,
         dial_sources: HashMap::new(),
+        dial_udp: HashMap::new(),
         peers: HashMap::new(),
         inbound_count: 0,
         peer_done: FuturesUnordered::new(),
@@ -405,6 +440,7 @@ fn run(
         #[cfg(feature = "discv5")]
         discovery_v5: discovery.v5.clone(),
         nat,
+        peer_memory: config.node_database.is_some().then(|| node_db.clone()),
         node_db: Some((node_db, local_node.clone())),
     };
     let handle = tokio::spawn(task.run());
@@ -424,6 +460,8 @@ fn run(
             peer_counters,
             traffic,
             sources: source_stats,
+            bandwidth,
+            churned,
             task: Mutex::new(Some(handle)),
         }),
     }

@@ -17,6 +17,7 @@ use tracing::{debug, info, trace};
 use super::checks::{
     admission_check, loses_crossed_dial, AdmissionLimits, PeerCandidate, PeerCounts,
 };
+use super::churn::Churn;
 use super::conn::{run_dial, AddReply, ConnMeta, Internal, SetupCtx};
 use super::persist;
 use super::stats::DisconnectSide;
@@ -31,7 +32,7 @@ use crate::disc_reason::DiscReason;
 use crate::event::PeerEvent;
 use crate::metrics::TrafficSink;
 use crate::node::{Node, NodeId};
-use crate::peer::{Peer, PeerExit, PeerSetup, ReputationSink};
+use crate::peer::{Bandwidth, Peer, PeerExit, PeerSetup, ReputationSink};
 
 /// How long `stop` waits for peers to finish after sending them
 /// `DiscQuitting` before aborting them: the peer layer needs at most
@@ -83,11 +84,19 @@ pub(super) struct ServerTask {
     pub peer_counters: Arc<super::stats::PeerCounters>,
     /// The traffic table every peer gets.
     pub traffic: TrafficSink,
+    /// The global bandwidth buckets; each new peer gets its throttles here.
+    pub bandwidth: Bandwidth,
+    /// Slot churn, when `Config::churn` is on.
+    pub churn: Option<Churn>,
     pub listener: Option<JoinHandle<()>>,
     pub sources: NodeSources,
     /// Dials in flight from a node source → that source's counters (to
     /// count the dial as connected when it ends so).
     pub dial_sources: HashMap<NodeId, Arc<SourceCounters>>,
+    /// Dials in flight from a node source → the node's discovery (UDP)
+    /// port, remembered with the peer when the dial connects (the TCP
+    /// connection does not tell it). Bounded like `dial_sources`.
+    pub dial_udp: HashMap<NodeId, u16>,
     pub peers: HashMap<NodeId, PeerEntry>,
     pub inbound_count: usize,
     pub peer_done: FuturesUnordered<PeerDone>,
@@ -98,6 +107,10 @@ pub(super) struct ServerTask {
     pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
     /// Port mappings, deleted on shutdown.
     pub nat: Option<super::nat::NatMapping>,
+    /// The node database when it is a file (`Config::node_database`): peer
+    /// sessions and dial failures are recorded there for the next start
+    /// (not in a database that dies with the server).
+    pub peer_memory: Option<devp2p_discover::db::NodeDb>,
     /// The node database and our record, whose sequence number is stored on shutdown.
     pub node_db: Option<(
         devp2p_discover::db::NodeDb,
@@ -130,9 +143,31 @@ impl ServerTask {
                     None => trace!(target: TARGET, "node sources ended"),
                 },
                 _ = sleep_until(wake), if wake.is_some() => {}
+                _ = sleep_until(self.churn.as_ref().map(Churn::next_round)), if self.churn.is_some() => {
+                    self.churn_round();
+                }
             }
         }
         self.shutdown().await;
+    }
+
+    /// Drops one low-value peer when slots are full (see churn.rs).
+    fn churn_round(&mut self) {
+        let Some(churn) = &mut self.churn else {
+            return;
+        };
+        let peers: Vec<(&Peer, bool)> = self
+            .peers
+            .iter()
+            .map(|(id, e)| (&e.peer, self.trusted.contains(id)))
+            .collect();
+        if let Some(victim) = churn.round(&peers) {
+            debug!(
+                target: TARGET, peer = ?victim, inbound = victim.inbound(),
+                peers = peers.len(), "slot churn: dropping a peer"
+            );
+            victim.disconnect(DiscReason::UselessPeer);
+        }
     }
 
     fn adjust_reputation(&mut self, id: NodeId, delta: i32) -> ReputationChange {
@@ -168,6 +203,9 @@ impl ServerTask {
                 trace!(target: TARGET, node = %task.node, source = %candidate.source, "dialing candidate");
                 counters.dialed();
                 self.dial_sources.insert(task.node.id, counters);
+                if self.peer_memory.is_some() {
+                    self.dial_udp.insert(task.node.id, task.node.udp);
+                }
                 self.dials
                     .spawn(run_dial(self.ctx.clone(), self.dialer.clone(), task));
             }
@@ -284,9 +322,12 @@ impl ServerTask {
                     enable_msg_events: self.enable_msg_events,
                     reputation: self.reputation_sink.clone(),
                     traffic: self.traffic.clone(),
+                    bandwidth: self.bandwidth.peer(),
                 };
+                let listen_port = conn.theirs().listen_port;
                 let (peer, handle) = conn.spawn(setup, self.events.clone());
                 self.register(meta, peer, handle);
+                self.remember_session(&meta, listen_port);
                 let _ = reply.send(AddReply::Added);
             }
             Internal::DialDone { id, outcome } => self.on_dial_done(id, outcome),
@@ -298,6 +339,7 @@ impl ServerTask {
     fn on_dial_done(&mut self, id: NodeId, outcome: DialOutcome) {
         let now = Instant::now();
         let backoff = self.dial.dial_done(&id, outcome, now);
+        self.dial_udp.remove(&id);
         if let Some(counters) = self.dial_sources.remove(&id) {
             if outcome == DialOutcome::Connected {
                 counters.connected();
@@ -306,6 +348,9 @@ impl ServerTask {
         let DialOutcome::Failed(error) = outcome else {
             return;
         };
+        if let Some(db) = &self.peer_memory {
+            persist::dial_failed(db, &id, error);
+        }
         if let Some((kind, until)) = backoff {
             self.ctx.stats.backed_off(kind);
             debug!(
@@ -347,10 +392,32 @@ impl ServerTask {
         );
     }
 
+    /// Remembers the peer just added in the node database, at the endpoint
+    /// a later dial can use: the address we dialed, or for an inbound peer
+    /// its IP with the port its Hello announced (not remembered when it
+    /// announced none, as go-ethereum's Hello does).
+    fn remember_session(&mut self, meta: &ConnMeta, listen_port: u16) {
+        let Some(db) = &self.peer_memory else {
+            return;
+        };
+        let (tcp, udp) = match meta.dial {
+            Some(_) => (
+                meta.remote.port(),
+                self.dial_udp.get(&meta.id).copied().unwrap_or(0),
+            ),
+            None if listen_port != 0 => (listen_port, 0),
+            None => return,
+        };
+        persist::session_started(db, &Node::new(meta.id, meta.remote.ip(), tcp, udp));
+    }
+
     fn on_peer_exit(&mut self, id: NodeId, exit: Option<PeerExit>) {
         let Some(entry) = self.peers.remove(&id) else {
             return;
         };
+        if let Some(db) = &self.peer_memory {
+            persist::session_ended(db, &id, entry.peer.shared.connected_at.elapsed());
+        }
         if entry.inbound {
             self.inbound_count -= 1;
         }
@@ -391,11 +458,6 @@ impl ServerTask {
         if let Some(nat) = self.nat.take() {
             nat.stop().await;
         }
-        if let Some((db, local)) = self.node_db.take() {
-            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
-                debug!(target: TARGET, error = %e, "could not store the record sequence");
-            }
-        }
         self.sources.shutdown().await;
         self.dials.abort_all();
         while self.dials.join_next().await.is_some() {}
@@ -421,6 +483,13 @@ impl ServerTask {
                         self.on_peer_exit(id, exit);
                     }
                 }
+            }
+        }
+        // After the peers' session ends are recorded: this durable commit
+        // also makes them (and every other write without fsync) durable.
+        if let Some((db, local)) = self.node_db.take() {
+            if let Err(e) = db.store_local_seq(&local.id(), local.seq()) {
+                debug!(target: TARGET, error = %e, "could not store the record sequence");
             }
         }
         self.commands.close();

@@ -83,7 +83,28 @@ pub(super) struct NodeArgs {
     /// Most dials in flight [default: maxpendpeers].
     #[arg(long, value_name = "N")]
     pub maxpendoutbound: Option<usize>,
-    /// NAT port mapping: none, any, upnp, pmp or extip:<IP> [default: none].
+    /// Cap on all peers' outbound bytes per second together [default: none].
+    #[arg(long = "bandwidth.egress", value_name = "BYTES_PER_S")]
+    pub bandwidth_egress: Option<u64>,
+    /// Cap on all peers' inbound bytes per second together [default: none].
+    #[arg(long = "bandwidth.ingress", value_name = "BYTES_PER_S")]
+    pub bandwidth_ingress: Option<u64>,
+    /// Cap on each peer's outbound bytes per second [default: none].
+    #[arg(long = "bandwidth.peer.egress", value_name = "BYTES_PER_S")]
+    pub bandwidth_peer_egress: Option<u64>,
+    /// Cap on each peer's inbound bytes per second [default: none].
+    #[arg(long = "bandwidth.peer.ingress", value_name = "BYTES_PER_S")]
+    pub bandwidth_peer_ingress: Option<u64>,
+    /// Burst of every bandwidth cap, in bytes [default: one second of the cap, at
+    /// least 64 KiB].
+    #[arg(long = "bandwidth.burst", value_name = "BYTES")]
+    pub bandwidth_burst: Option<u64>,
+    /// Slot churn: when the inbound or dialed slots are full, drop one random
+    /// non-trusted, non-static peer every 3-7 minutes (as go-ethereum's dropper).
+    #[arg(long)]
+    pub churn: bool,
+    /// NAT port mapping: none, any, upnp, pmp[:<IP>], extip:<IP> or stun[:<IP>[:port]]
+    /// [default: none].
     #[arg(long, value_name = "SPEC")]
     pub nat: Option<NatSpec>,
     /// Lease asked for each NAT port mapping, renewed at 4/5 of it (e.g. 10m, 30s; at
@@ -96,6 +117,10 @@ pub(super) struct NodeArgs {
     /// Directory for the node database and the node key.
     #[arg(long, value_name = "DIR")]
     pub datadir: Option<PathBuf>,
+    /// Remembered peers (from the node database in --datadir) dialed first at
+    /// start; 0 turns it off [default: 30].
+    #[arg(long, value_name = "N")]
+    pub rememberedpeers: Option<usize>,
     /// Serve Prometheus metrics at http://IP:PORT/metrics.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<SocketAddr>,
@@ -206,6 +231,21 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     if let Some(n) = args.maxpendoutbound {
         config.max_pending_outbound = Some(n);
     }
+    if args.churn {
+        config.churn = true;
+    }
+    let bw = &mut config.bandwidth;
+    for (flag, field) in [
+        (args.bandwidth_egress, &mut bw.global_egress),
+        (args.bandwidth_ingress, &mut bw.global_ingress),
+        (args.bandwidth_peer_egress, &mut bw.per_peer_egress),
+        (args.bandwidth_peer_ingress, &mut bw.per_peer_ingress),
+        (args.bandwidth_burst, &mut bw.burst),
+    ] {
+        if flag.is_some() {
+            *field = flag;
+        }
+    }
     if let Some(spec) = &args.nat {
         config.nat = *spec;
     }
@@ -217,6 +257,9 @@ pub(super) fn build_config(args: &NodeArgs) -> Result<Config, CliError> {
     }
     if let Some(dir) = &args.datadir {
         config.node_database = Some(dir.join(DATADIR_NODES_DIR));
+    }
+    if let Some(n) = args.rememberedpeers {
+        config.remembered_peers_dialed = n;
     }
     if let Some(name) = &args.name {
         config.name = name.clone();

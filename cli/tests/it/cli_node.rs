@@ -475,3 +475,25 @@ fn direction_limits_come_from_flags_and_are_validated() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bandwidth_flags_are_validated() {
+    // A cap below 1 KiB/s is refused with the field's name.
+    let out = devp2p()
+        .args([
+            "node",
+            "--addr",
+            "127.0.0.1:0",
+            "--nodiscover",
+            "--bandwidth.peer.egress",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("bandwidth.per_peer_egress must be at least 1024 bytes/s, got 10"),
+        "{out:?}"
+    );
+}

@@ -24,8 +24,11 @@
 //! runs out; after SIGTERM our mappings are gone and a foreign one (made
 //! first with miniupnpc's `upnpc`) is still there.
 //!
-//! Needs root (namespaces, nftables) and `miniupnpd`, `nft`, `upnpc`
-//! (`.ci/run` installs them). Where namespaces cannot be created the tests
+//! A STUN case runs Debian's coturn in "wan" instead of miniupnpd, with our
+//! ports forwarded by hand on the router.
+//!
+//! Needs root (namespaces, nftables) and `miniupnpd`, `nft`, `upnpc`,
+//! `turnserver` (`.ci/run` installs them). Where namespaces cannot be created the tests
 //! print `SKIPPED` with the reason and pass. Run them with
 //! `cargo test -p devp2p-cli --test it nat_router`.
 
@@ -212,6 +215,55 @@ async fn nat_router_upnp_remaps_after_router_restart() {
         before.seq(),
         after.seq()
     );
+}
+
+/// `--nat stun:<server>` behind the router, with our ports forwarded by hand
+/// (the set-up STUN is for: it maps nothing, it only learns the address):
+/// a real STUN server (Debian's coturn) in "wan" sees our requests come from
+/// the router's external address, our record carries that address with our
+/// own ports, and an outside node reaches us through the forwards.
+#[tokio::test]
+async fn nat_router_stun_learns_the_external_address_from_coturn() {
+    let Some(topo) = topology("stun") else {
+        return;
+    };
+    let _stun = StunServer::start(&topo).await;
+    // The ports forwarded by hand, as an operator would on a home router.
+    let forwards = format!(
+        "add rule inet filter prerouting_miniupnpd iifname \"wan0\" tcp dport {NODE_PORT} dnat ip to {LAN_HOST_IP}:{NODE_PORT}\n\
+         add rule inet filter prerouting_miniupnpd iifname \"wan0\" udp dport {NODE_PORT} dnat ip to {LAN_HOST_IP}:{NODE_PORT}\n\
+         add rule inet filter miniupnpd ip daddr {LAN_HOST_IP} tcp dport {NODE_PORT} accept\n\
+         add rule inet filter miniupnpd ip daddr {LAN_HOST_IP} udp dport {NODE_PORT} accept\n"
+    );
+    sh(&topo.ns("router"), "nft", &["-f", "-"], Some(&forwards)).unwrap();
+
+    let mut node = OurNode::start(&topo, &format!("stun:{WAN_HOST_IP}:{STUN_PORT}")).await;
+    let id = node.enode.split('@').next().unwrap().to_owned();
+    let outside = format!("{id}@{ROUTER_WAN_IP}:{NODE_PORT}");
+    let record = wait_record(&topo, &outside, |r| {
+        r.ip4() == Some(ROUTER_WAN_IP) && r.tcp() == Some(NODE_PORT) && r.udp() == Some(NODE_PORT)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nour node:\n{}", node.stderr()));
+    assert!(record.seq() > 1, "record updated after start: {record:?}");
+    // The address came from coturn's answer.
+    let log = node.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("STUN mapped address") && l.contains(&ROUTER_WAN_IP.to_string())),
+        "no STUN answer in our log:\n{log}"
+    );
+    let out = run(topo
+        .exec("wan", cli_bin())
+        .args(["rlpx", "ping", outside.as_str()]))
+    .await;
+    assert!(
+        out.status.success(),
+        "rlpx ping from wan: {}\n{}",
+        text(&out),
+        node.stderr()
+    );
+    node.terminate().await;
 }
 
 /// The test topology, or `None` after printing why it cannot be built.
@@ -781,6 +833,62 @@ impl Table {
                 && l.contains(&format!("th dport {port} "))
                 && l.contains(&format!("dnat ip to {LAN_HOST_IP}:{port}"))
         })
+    }
+}
+
+/// coturn's STUN port in "wan" (RFC 5389's default).
+const STUN_PORT: u16 = 3478;
+
+/// Debian's coturn as a STUN-only server on [`WAN_HOST_IP`] in "wan", all its
+/// files in the test's directory; killed on drop.
+struct StunServer {
+    child: Child,
+}
+
+impl StunServer {
+    async fn start(topo: &Topology) -> StunServer {
+        let dir = topo.dir.path();
+        let log = dir.join("turnserver.log");
+        let child = topo
+            .exec("wan", "turnserver")
+            .args(["-n", "--stun-only", "--no-cli", "--no-tls", "--no-dtls"])
+            .args(["--listening-ip", &WAN_HOST_IP.to_string()])
+            .args(["--listening-port", &STUN_PORT.to_string()])
+            .arg("--userdb")
+            .arg(dir.join("turndb"))
+            .arg("--pidfile")
+            .arg(dir.join("turnserver.pid"))
+            .args(["--log-file", "stdout", "--simple-log"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run turnserver (apt-get install coturn; .ci/run installs it)");
+        // Started once its servers are created; a STUN client retransmits
+        // anyway, so this only keeps the first requests from being wasted.
+        let started = tokio::time::timeout(PROCESS_TIMEOUT, async {
+            loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("Total General servers") {
+                    return;
+                }
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
+        })
+        .await;
+        assert!(
+            started.is_ok(),
+            "turnserver did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        StunServer { child }
+    }
+}
+
+impl Drop for StunServer {
+    fn drop(&mut self) {
+        kill_and_reap(&mut self.child);
     }
 }
 

@@ -1,8 +1,13 @@
 use super::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+#[cfg(feature = "node-db")]
 use std::io::{BufRead, BufReader};
+#[cfg(feature = "node-db")]
+use std::path::Path;
+#[cfg(feature = "node-db")]
 use std::process::{Command, Stdio};
+#[cfg(feature = "node-db")]
 use std::time::Instant;
 
 fn id(n: u8) -> NodeId {
@@ -111,6 +116,7 @@ fn expiry_removes_stale_nodes_but_keeps_self() {
     assert_eq!(db.liveness(&id(1), IP).unwrap(), Liveness::default());
 }
 
+#[cfg(feature = "node-db")]
 #[test]
 fn file_database_persists_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,12 +133,16 @@ fn file_database_persists_across_reopen() {
 }
 
 /// Environment variable naming the database path for the child writer.
+#[cfg(feature = "node-db")]
 const CHILD_ENV: &str = "DEVP2P_NODEDB_CHILD_PATH";
 /// Upper bound on the child's writes, so it stops even if never killed.
+#[cfg(feature = "node-db")]
 const CHILD_MAX_WRITES: u64 = 100_000;
 /// Durable commits the parent waits to see before killing the child.
+#[cfg(feature = "node-db")]
 const KILL_AFTER_COMMITS: u64 = 30;
 
+#[cfg(feature = "node-db")]
 /// The child half of `survives_kill_9`: writes durably until killed. Run only
 /// by that test (it is ignored in normal runs).
 #[test]
@@ -156,6 +166,7 @@ fn kill9_child_writer() {
     }
 }
 
+#[cfg(feature = "node-db")]
 #[test]
 fn survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();

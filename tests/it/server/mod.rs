@@ -1,9 +1,12 @@
 //! Server integration tests over real TCP on 127.0.0.1.
 
+mod bandwidth;
 mod dial_pipeline;
 mod lifecycle;
 mod limits;
 mod nat;
+#[cfg(feature = "node-db")] // a database file
+mod peer_memory;
 
 use std::time::Duration;
 
@@ -271,6 +274,7 @@ async fn protocol_reputation_reports_ban_the_peer() {
 
 /// Bans and reputation scores live in the node database: a restarted
 /// server still refuses a banned node and remembers a partial score.
+#[cfg(feature = "node-db")] // a database file
 #[tokio::test]
 async fn bans_and_scores_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();

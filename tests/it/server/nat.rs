@@ -122,6 +122,7 @@ async fn pmp_gateway_maps_ports_into_the_record_and_unmaps_on_stop() {
     gateway.abort();
 }
 
+#[cfg(feature = "node-db")] // a database file
 #[tokio::test]
 async fn node_database_stores_the_record_sequence_and_is_released_on_stop() {
     let dir = tempfile::tempdir().unwrap();
