@@ -11,15 +11,16 @@
 //! machine.
 
 use std::hint::black_box;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::BytesMut;
+use devp2p::node::node_key_from_rng;
 use devp2p::rlpx::{FrameCodec, HandshakeKey, Initiator, Recipient};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use secp256k1::{ecdh, All, Message, PublicKey, Secp256k1, SecretKey};
+use secp256k1::ecdsa::RecoverableSignature;
+use secp256k1::{ecdh, Message, PublicKey, SecretKey};
 // The bound uses the MACs' keccak backend, so the ratio measures our framing,
 // not the choice of keccak implementation.
 use devp2p::rlpx::Keccak as Keccak256;
@@ -51,8 +52,8 @@ fn best_rate(per_call: f64, mut f: impl FnMut()) -> f64 {
 
 fn pair(seed: u64) -> (FrameCodec, FrameCodec) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let a = HandshakeKey::new(SecretKey::new(&mut rng));
-    let b = HandshakeKey::new(SecretKey::new(&mut rng));
+    let a = HandshakeKey::new(node_key_from_rng(&mut rng));
+    let b = HandshakeKey::new(node_key_from_rng(&mut rng));
     let init = Initiator::new(&a, b.id(), &mut rng).unwrap();
     let (sb, ack) = Recipient::respond(&b, init.auth_packet(), &mut rng).unwrap();
     let sa = init.finish(&a, &ack).unwrap();
@@ -139,26 +140,23 @@ struct EcInputs {
 }
 
 fn ec_inputs() -> EcInputs {
-    let secp = Secp256k1::new();
     let mut rng = StdRng::seed_from_u64(99);
-    let secrets: Vec<SecretKey> = (0..64).map(|_| SecretKey::new(&mut rng)).collect();
-    let publics = secrets
-        .iter()
-        .map(|s| PublicKey::from_secret_key(&secp, s))
-        .collect();
+    let secrets: Vec<SecretKey> = (0..64).map(|_| node_key_from_rng(&mut rng)).collect();
+    let publics = secrets.iter().map(PublicKey::from_secret_key).collect();
     EcInputs { secrets, publics }
 }
 
 /// The EC operations of one handshake, both sides: per side 2 key
-/// generations + 4 ECDH + 1 sign (initiator) or 1 recover (recipient).
-fn ec_bound(secp: &Secp256k1<All>, inp: &EcInputs, i: &mut usize) {
+/// generations + 4 ECDH + 1 sign (initiator) or 1 recover (recipient),
+/// through secp256k1's own (per-thread) context, as the handshake uses it.
+fn ec_bound(inp: &EcInputs, i: &mut usize) {
     let n = inp.secrets.len();
     let mut next = || {
         *i = (*i + 1) % n;
         *i
     };
     for _ in 0..4 {
-        black_box(PublicKey::from_secret_key(secp, &inp.secrets[next()]));
+        black_box(PublicKey::from_secret_key(&inp.secrets[next()]));
     }
     for _ in 0..8 {
         let j = next();
@@ -168,8 +166,8 @@ fn ec_bound(secp: &Secp256k1<All>, inp: &EcInputs, i: &mut usize) {
         ));
     }
     let msg = Message::from_digest([next() as u8 + 1; 32]);
-    let sig = secp.sign_ecdsa_recoverable(&msg, &inp.secrets[next()]);
-    black_box(secp.recover_ecdsa(&msg, &sig).unwrap());
+    let sig = RecoverableSignature::sign_ecdsa_recoverable(msg, &inp.secrets[next()]);
+    black_box(sig.recover_ecdsa(msg).unwrap());
 }
 
 fn handshake_once(a: &HandshakeKey, b: &HandshakeKey, rng: &mut StdRng) {
@@ -181,22 +179,16 @@ fn handshake_once(a: &HandshakeKey, b: &HandshakeKey, rng: &mut StdRng) {
 
 fn bench_handshake(lines: &mut Vec<String>, info: &mut Vec<String>) {
     let mut rng = StdRng::seed_from_u64(5);
-    let a = HandshakeKey::new(SecretKey::new(&mut rng));
-    let b = HandshakeKey::new(SecretKey::new(&mut rng));
+    let a = HandshakeKey::new(node_key_from_rng(&mut rng));
+    let b = HandshakeKey::new(node_key_from_rng(&mut rng));
     let inp = ec_inputs();
-    let own_ctx = Secp256k1::new();
-    // What secp256k1's `global-context` feature does: one static context,
-    // randomized once on first use.
-    static GLOBAL: OnceLock<Secp256k1<All>> = OnceLock::new();
-    let global = GLOBAL.get_or_init(Secp256k1::new);
 
-    let mut best = [0f64; 4];
+    let mut best = [0f64; 3];
     let mut i = 0usize;
     for _ in 0..ROUNDS {
         let rates = [
             best_rate(1.0, || handshake_once(&a, &b, &mut rng)),
-            best_rate(1.0, || ec_bound(&own_ctx, &inp, &mut i)),
-            best_rate(1.0, || ec_bound(global, &inp, &mut i)),
+            best_rate(1.0, || ec_bound(&inp, &mut i)),
             // What `connect(io, &SecretKey, ..)` pays: key prepared per handshake.
             best_rate(1.0, || {
                 let a2 = HandshakeKey::new(*a.secret());
@@ -209,12 +201,8 @@ fn bench_handshake(lines: &mut Vec<String>, info: &mut Vec<String>) {
         }
     }
     info.push(format!(
-        "info rlpx.handshake.bound_global_context per_s={:.0} (own context: {:.0})",
-        best[2], best[1]
-    ));
-    info.push(format!(
         "info rlpx.handshake.key_prepared_per_call per_s={:.0} (cached HandshakeKey: {:.0})",
-        best[3], best[0]
+        best[2], best[0]
     ));
     lines.push(format!(
         "bench rlpx.handshake ours_per_s={:.0} bound_per_s={:.0} ratio={:.3}",

@@ -174,7 +174,7 @@ fn server_config() -> Config {
 fn key(n: u64) -> SecretKey {
     let mut raw = [0x33u8; 32];
     raw[24..].copy_from_slice(&n.to_be_bytes());
-    SecretKey::from_slice(&raw).expect("valid key")
+    SecretKey::from_secret_bytes(raw).expect("valid key")
 }
 
 /// Runs [`CLIENTS`] client loops until `seconds` have passed.

@@ -154,7 +154,12 @@ pub struct Config {
     /// Run discv4. Default true. With `discovery_v5` too, both share one UDP
     /// socket (as go-ethereum).
     pub discovery_v4: bool,
-    /// Run discv5. Default true.
+    /// Run discv5. Default true with the cargo feature `discv5` (on by
+    /// default), false without it: the field exists either way so configs
+    /// compile and parse the same, but without the feature
+    /// [`Server::start`](crate::Server::start) refuses `discovery_v5 = true`
+    /// (unless `no_discovery`) with
+    /// [`ServerError::FeatureDisabled`](crate::ServerError::FeatureDisabled).
     pub discovery_v5: bool,
     /// Client name sent in Hello. Default `devp2p-rs/v<crate version>`.
     pub name: String,
@@ -162,6 +167,7 @@ pub struct Config {
     #[serde(with = "enode_list")]
     pub bootstrap_nodes: Vec<Node>,
     /// discv5 bootstrap records (in text, `enr:` strings). Default empty.
+    /// Only used when discv5 runs (see `discovery_v5`).
     #[serde(with = "enr_list")]
     pub bootstrap_nodes_v5: Vec<Enr>,
     /// Nodes kept connected: dialed at start and re-dialed after every
@@ -251,7 +257,11 @@ pub struct Config {
     pub dial_filter: Option<DialFilter>,
     /// EIP-1459 DNS node lists (`enrtree://<key>@<domain>`, text in TOML)
     /// feeding the dialer, one node source per URL (not used with
-    /// `no_dial`). Default empty.
+    /// `no_dial`). Default empty. Resolving them needs the cargo feature
+    /// `dnsdisc` (on by default); without it
+    /// [`Server::start`](crate::Server::start) refuses a non-empty list
+    /// (unless `no_dial`) with
+    /// [`ServerError::FeatureDisabled`](crate::ServerError::FeatureDisabled).
     pub dns_lists: Vec<devp2p_dnsdisc::TreeUrl>,
     /// Name server (ip:port) the DNS lists are resolved with; `None` (the
     /// default) uses the system's resolvers (`/etc/resolv.conf`). With
@@ -309,7 +319,7 @@ impl Default for Config {
             max_pending_outbound: None,
             no_discovery: false,
             discovery_v4: true,
-            discovery_v5: true,
+            discovery_v5: cfg!(feature = "discv5"),
             name: concat!("devp2p-rs/v", env!("CARGO_PKG_VERSION")).to_string(),
             bootstrap_nodes: Vec::new(),
             bootstrap_nodes_v5: Vec::new(),

@@ -23,7 +23,7 @@
 //!     listen_addr: Some("127.0.0.1:0".parse().unwrap()),
 //!     no_discovery: true,
 //!     protocols: vec![greet.clone()],
-//!     ..Config::with_key(secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap())
+//!     ..Config::with_key(secp256k1::SecretKey::from_secret_bytes([seed; 32]).unwrap())
 //! };
 //! let a = Server::start(config(1)).await.unwrap();
 //! let mut events = a.subscribe_events();
@@ -72,8 +72,22 @@
 //! | NAT | crate `devp2p-nat` | UPnP, NAT-PMP, extip ([`NatSpec`]); mappings kept alive by the server |
 //!
 //! The `devp2p` command line tool and `demo/1`, a small real protocol to
-//! read, live in the `devp2p-cli` crate. Feature `test-utils` adds
-//! `test_utils` (a `Testnet` of servers and event waits for your tests).
+//! read, live in the `devp2p-cli` crate.
+//!
+//! Cargo features:
+//!
+//! | feature | default | what it brings |
+//! |---|---|---|
+//! | `discv5` | on | discv5 beside discv4 (sigp's `discv5` crate, ~61 crates): [`Config::discovery_v5`] runs, `Server::discovery_v5()` |
+//! | `dnsdisc` | on | EIP-1459 lists looked up over DNS (hickory-resolver, ~45 crates): [`Config::dns_lists`] used |
+//! | `test-utils` | off | `test_utils` (a `Testnet` of servers and event waits for your tests) |
+//! | `fuzzing` | off | internal decoders for the fuzz targets (hidden, not a stable API) |
+//!
+//! The config fields exist with every feature set, so configs compile and
+//! parse the same; without `discv5`, `discovery_v5` defaults to `false`,
+//! and [`Server::start`] refuses what a missing feature would have to run
+//! with [`ServerError::FeatureDisabled`]. [`dnsdisc`] (tree entries, URLs,
+//! signing, a client over your own resolver) is there either way.
 //!
 //! Feature `node-db` (default on) keeps the node database in a file (redb):
 //! [`Config::node_database`] then makes discovery's proven nodes, bans,
@@ -87,7 +101,8 @@
 
 pub use devp2p_discover::node;
 /// EIP-1459 DNS node lists (crate `devp2p-dnsdisc`): trees, the client, the
-/// node source behind [`Config::dns_lists`].
+/// node source behind [`Config::dns_lists`]. Its DNS resolver
+/// (`DnsResolver`, `Client::new`) needs the cargo feature `dnsdisc`.
 pub use devp2p_dnsdisc as dnsdisc;
 /// RLPx, the encrypted transport (the `devp2p-rlpx` crate).
 pub use devp2p_rlpx as rlpx;

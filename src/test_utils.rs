@@ -52,7 +52,7 @@ pub fn test_key(index: usize) -> SecretKey {
     let mut seed = b"devp2p test node ".to_vec();
     seed.extend_from_slice(&(index as u64).to_be_bytes());
     // A keccak output is a valid secp256k1 key except with probability ~2^-128.
-    SecretKey::from_slice(&keccak256(&seed)).expect("keccak256 output is a valid key")
+    SecretKey::from_secret_bytes(keccak256(&seed)).expect("keccak256 output is a valid key")
 }
 
 /// A config for test node `index`: its [`test_key`], 127.0.0.1 on a port

@@ -58,10 +58,10 @@ async fn stop_returns_every_task_fd_and_the_node_database() {
     let silent_dns = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind udp");
-    let list_key = devp2p::secp256k1::SecretKey::from_slice(&[5; 32]).expect("key");
+    let list_key = devp2p::secp256k1::SecretKey::from_secret_bytes([5; 32]).expect("key");
     let list_url = devp2p::dnsdisc::TreeUrl::new(
         "stop.example.test",
-        devp2p::secp256k1::PublicKey::from_secret_key(devp2p::secp256k1::SECP256K1, &list_key),
+        devp2p::secp256k1::PublicKey::from_secret_key(&list_key),
     )
     .expect("url");
 

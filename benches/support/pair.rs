@@ -14,7 +14,7 @@ use devp2p::node::Node;
 use devp2p::server::Server;
 use devp2p::{MsgReader, MsgWriter, ProtoRw, Protocol};
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use secp256k1::SecretKey;
 use tokio::runtime::Runtime;
 
@@ -29,7 +29,7 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 pub fn key(n: u32) -> SecretKey {
     let mut raw = [0x22u8; 32];
     raw[28..].copy_from_slice(&n.to_be_bytes());
-    SecretKey::from_slice(&raw).expect("valid key")
+    SecretKey::from_secret_bytes(raw).expect("valid key")
 }
 
 /// A runtime with one worker thread of its own (so each side of the stream

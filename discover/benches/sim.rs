@@ -26,7 +26,7 @@ use devp2p_discover::v4::table::{BUCKET_MIN_DISTANCE, BUCKET_SIZE};
 use devp2p_discover::v4::wire::{self, Message};
 use devp2p_discover::v4::{DatagramTransport, Discv4, Discv4Config, LocalNode, Node};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use secp256k1::SecretKey;
 
 /// Lookups measured per network size.
@@ -36,7 +36,7 @@ const CONCURRENT_LOOKUPS: usize = 20;
 
 fn key_for(i: usize) -> SecretKey {
     let seed = keccak256(&(i as u64).to_be_bytes());
-    SecretKey::from_slice(&seed).expect("keccak output is a valid key")
+    SecretKey::from_secret_bytes(seed).expect("keccak output is a valid key")
 }
 
 fn local_for(i: usize) -> (SecretKey, LocalNode, std::net::SocketAddr) {
@@ -84,7 +84,7 @@ fn oracle_table(
         let r = prefix_range(sorted, &p, shared + 1);
         let mut members: Vec<usize> = sorted[r].iter().map(|(_, i)| *i).collect();
         while members.len() > BUCKET_SIZE {
-            let k = rng.gen_range(0..members.len());
+            let k = rng.random_range(0..members.len());
             members.swap_remove(k);
         }
         out.extend(members.into_iter().map(|i| nodes[i].clone()));
@@ -142,7 +142,7 @@ fn run_sim(n: usize) {
                 .map(|_| {
                     let mut t = [0u8; 64];
                     rng.fill(&mut t[..]);
-                    (rng.gen_range(0..n), NodeId(t))
+                    (rng.random_range(0..n), NodeId(t))
                 })
                 .collect();
             let results = futures::future::join_all(
@@ -271,8 +271,8 @@ fn run_packets() {
             let recid = secp256k1::ecdsa::RecoveryId::try_from(i32::from(p[96])).unwrap();
             let sig =
                 secp256k1::ecdsa::RecoverableSignature::from_compact(&p[32..96], recid).unwrap();
-            let key = secp256k1::SECP256K1
-                .recover_ecdsa(&secp256k1::Message::from_digest(digest), &sig)
+            let key = sig
+                .recover_ecdsa(secp256k1::Message::from_digest(digest))
                 .unwrap();
             sink ^= h[0] ^ key.serialize()[1];
         }

@@ -4,9 +4,10 @@
 //! and XOR distance, node key files, enode URLs ([`node::Node`]), EIP-778
 //! records ([`node::Enr`]) and our own evolving record ([`node::LocalNode`]).
 //! [`v4`] is discv4 (Kademlia table, lookups, endpoint proofs, EIP-868),
-//! [`v5`] is discv5 (sigp's `discv5` crate, sharing one UDP socket with
-//! discv4 and our one record), [`db`] the node database (a redb file with
-//! the default-on feature `node-db`; in memory, same API, without it).
+//! `v5` is discv5 (sigp's `discv5` crate, sharing one UDP socket with
+//! discv4 and our one record; cargo feature `discv5`, on by default),
+//! [`db`] the node database (a redb file with the default-on feature
+//! `node-db`; in memory, same API, without it).
 //!
 //! ```
 //! use devp2p_discover::node::{Node, NodeId};
@@ -18,6 +19,7 @@
 
 pub mod db;
 pub mod v4;
+#[cfg(feature = "discv5")]
 pub mod v5;
 
 /// The RLP library of the stack, re-exported so users need no version guess.

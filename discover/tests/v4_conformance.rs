@@ -131,11 +131,13 @@ async fn unknown_type_and_garbage_get_no_reply() {
     let (mut bytes, _) = wire::encode_packet(&peer.key, &peer.ping_msg(d.local_addr()));
     bytes[wire::HEAD_LEN] = 7;
     let digest = devp2p_discover::node::keccak256(&bytes[wire::HEAD_LEN..]);
-    let sig = secp256k1::SECP256K1
-        .sign_ecdsa_recoverable(&secp256k1::Message::from_digest(digest), &peer.key);
+    let sig = secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(
+        secp256k1::Message::from_digest(digest),
+        &peer.key,
+    );
     let (rid, compact) = sig.serialize_compact();
     bytes[32..96].copy_from_slice(&compact);
-    bytes[96] = i32::from(rid) as u8;
+    bytes[96] = rid.to_u8();
     let h = devp2p_discover::node::keccak256(&bytes[32..]);
     bytes[..32].copy_from_slice(&h);
     peer.send_raw(d.local_addr(), &bytes).await;
@@ -521,11 +523,13 @@ fn sign_raw(peer: &Peer, ptype: u8, body: &[u8]) -> Vec<u8> {
     out.push(ptype);
     out.extend_from_slice(body);
     let digest = keccak256(&out[wire::HEAD_LEN..]);
-    let sig = secp256k1::SECP256K1
-        .sign_ecdsa_recoverable(&secp256k1::Message::from_digest(digest), &peer.key);
+    let sig = secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(
+        secp256k1::Message::from_digest(digest),
+        &peer.key,
+    );
     let (rid, compact) = sig.serialize_compact();
     out[32..96].copy_from_slice(&compact);
-    out[96] = i32::from(rid) as u8;
+    out[96] = rid.to_u8();
     let h = keccak256(&out[32..]);
     out[..32].copy_from_slice(&h);
     out

@@ -15,7 +15,7 @@ fn node_of(d: &Discv4) -> Node {
 fn sim_local(i: usize) -> (secp256k1::SecretKey, LocalNode, std::net::SocketAddr) {
     let mut b = [0x22u8; 32];
     b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-    let key = secp256k1::SecretKey::from_slice(&b).unwrap();
+    let key = secp256k1::SecretKey::from_secret_bytes(b).unwrap();
     let addr = SimNetwork::addr_for(i);
     let local = LocalNode::new(key, 1);
     local.set_ip(addr.ip());
@@ -189,7 +189,7 @@ async fn ipv6_endpoint_statements_move_only_the_ipv6_endpoint() {
     let key = |i: usize| {
         let mut b = [0x33u8; 32];
         b[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-        secp256k1::SecretKey::from_slice(&b).unwrap()
+        secp256k1::SecretKey::from_secret_bytes(b).unwrap()
     };
     let ours = v6(0xff);
     let local = LocalNode::new(key(0), 1);

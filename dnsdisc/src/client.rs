@@ -14,12 +14,14 @@ use devp2p_identity::Enr;
 use futures::future::BoxFuture;
 use lru::LruCache;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 use tracing::{debug, trace};
 
 use crate::entry::{Entry, EntryHash, RootEntry, TreeUrl, MAX_TXT_LEN, ROOT_PREFIX};
-use crate::resolver::{DnsResolver, TxtResolver};
+#[cfg(feature = "dns")]
+use crate::resolver::DnsResolver;
+use crate::resolver::TxtResolver;
 use crate::{Error, Tree};
 
 /// Time limit of one DNS lookup, retries included: 5 s, go-ethereum's
@@ -109,10 +111,11 @@ enum Subtree {
 
 impl Client {
     /// A client using DNS: `config.name_server` if set, else the system's
-    /// resolvers.
+    /// resolvers. Needs the cargo feature `dns` (on by default).
+    #[cfg(feature = "dns")]
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
         let resolver = match config.name_server {
-            Some(addr) => DnsResolver::with_server(addr, config.lookup_timeout),
+            Some(addr) => DnsResolver::with_server(addr, config.lookup_timeout)?,
             None => DnsResolver::system(config.lookup_timeout)?,
         };
         Ok(Client::with_resolver(config, resolver))
@@ -439,7 +442,7 @@ impl RandomWalk {
             client,
             trees: Vec::new(),
             parents: HashMap::new(),
-            rng: StdRng::from_entropy(),
+            rng: rand::make_rng(),
             tokens: f64::from(RATE_BURST),
             last_refill: Instant::now(),
         };
@@ -509,7 +512,7 @@ impl RandomWalk {
                 .unwrap_or_else(|| now + recheck);
             return Ok(Step::Idle(next));
         }
-        let i = candidates[self.rng.gen_range(0..candidates.len())];
+        let i = candidates[self.rng.random_range(0..candidates.len())];
         self.throttle().await;
         let result = self.step_tree(i, now).await;
         if result.is_err() {
@@ -552,7 +555,7 @@ impl RandomWalk {
         if t.enrs_missing.is_empty() {
             return Ok(Step::Progress); // no root yet (it failed): due again later
         }
-        let pick = self.rng.gen_range(0..t.enrs_missing.len());
+        let pick = self.rng.random_range(0..t.enrs_missing.len());
         let hash = t.enrs_missing[pick].clone();
         let entry = client.resolve_entry(&domain, &hash).await?;
         check_kind(&entry, Subtree::Enr, &domain, &hash)?;

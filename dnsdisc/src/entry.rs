@@ -8,7 +8,7 @@ use base64::Engine as _;
 use data_encoding::BASE32_NOPAD;
 use devp2p_identity::{keccak256, Enr};
 use secp256k1::ecdsa::Signature;
-use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
+use secp256k1::{Message, PublicKey, SecretKey};
 
 use crate::EntryError;
 
@@ -141,11 +141,11 @@ impl RootEntry {
     /// Signs the entry with `key` (recoverable signature, as go-ethereum).
     pub fn sign(&mut self, key: &SecretKey) {
         let msg = Message::from_digest(keccak256(self.signed_text().as_bytes()));
-        let (recid, compact) = SECP256K1
-            .sign_ecdsa_recoverable(&msg, key)
-            .serialize_compact();
+        let (recid, compact) =
+            secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(msg, key)
+                .serialize_compact();
         self.signature[..64].copy_from_slice(&compact);
-        self.signature[64] = i32::from(recid) as u8;
+        self.signature[64] = recid.to_u8();
     }
 
     /// Whether the signature verifies against `key` (low-S only, as
@@ -155,7 +155,7 @@ impl RootEntry {
             return false;
         };
         let msg = Message::from_digest(keccak256(self.signed_text().as_bytes()));
-        SECP256K1.verify_ecdsa(&msg, &sig, key).is_ok()
+        secp256k1::ecdsa::verify(&sig, msg, key).is_ok()
     }
 
     /// The signature as unpadded URL-safe base64 (the `sig=` value).

@@ -59,6 +59,8 @@ pub use entry::{
     MAX_TXT_LEN, MIN_HASH_LEN, SIGNATURE_LEN,
 };
 pub use error::{EntryError, Error};
-pub use resolver::{DnsResolver, LookupFailure, StaticResolver, TxtResolver, DNS_ATTEMPTS};
+#[cfg(feature = "dns")]
+pub use resolver::DnsResolver;
+pub use resolver::{LookupFailure, StaticResolver, TxtResolver, DNS_ATTEMPTS};
 pub use source::{is_dialable, DnsSource, ERROR_BACKOFF_MAX, ERROR_BACKOFF_MIN, IDLE_MIN_SLEEP};
 pub use tree::{Tree, TXT_STRING_LEN};

@@ -45,7 +45,7 @@ fn eip_zone() -> Vec<(String, String)> {
 }
 
 fn eip_key() -> SecretKey {
-    SecretKey::from_slice(&hex::decode(EIP_SIGNING_KEY).unwrap()).unwrap()
+    SecretKey::from_secret_bytes(hex::decode(EIP_SIGNING_KEY).unwrap().try_into().unwrap()).unwrap()
 }
 
 fn config() -> ClientConfig {
@@ -167,7 +167,7 @@ fn malformed_entries_are_typed_errors() {
 #[test]
 fn large_trees_use_branches_of_thirteen() {
     let recs = records(7, 50);
-    let key = SecretKey::from_slice(&[7; 32]).unwrap();
+    let key = SecretKey::from_secret_bytes([7; 32]).unwrap();
     let (tree, url) = signed(2, recs.clone(), vec![], &key, "big.example.org");
     let txt = tree.to_txt("big.example.org");
     assert!(txt.len() > recs.len() + 1);
@@ -198,12 +198,8 @@ fn zone_file_splits_long_texts() {
 #[tokio::test]
 async fn wrong_signature_is_rejected() {
     let (tree, _) = signed(1, records(1, 3), vec![], &eip_key(), "n");
-    let other = SecretKey::from_slice(&[9; 32]).unwrap();
-    let url = TreeUrl::new(
-        "n",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &other),
-    )
-    .unwrap();
+    let other = SecretKey::from_secret_bytes([9; 32]).unwrap();
+    let url = TreeUrl::new("n", secp256k1::PublicKey::from_secret_key(&other)).unwrap();
     let client = Client::with_resolver(config(), StaticResolver::new(tree.to_txt("n")));
     let err = client.sync_tree(&url).await.unwrap_err();
     assert!(matches!(err, Error::InvalidSignature { .. }), "{err}");
@@ -269,18 +265,10 @@ async fn silent_subtree_times_out() {
 
 #[tokio::test(start_paused = true)]
 async fn link_loop_is_reported_and_walk_stays_finite() {
-    let ka = SecretKey::from_slice(&[1; 32]).unwrap();
-    let kb = SecretKey::from_slice(&[2; 32]).unwrap();
-    let ua = TreeUrl::new(
-        "a.test",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &ka),
-    )
-    .unwrap();
-    let ub = TreeUrl::new(
-        "b.test",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &kb),
-    )
-    .unwrap();
+    let ka = SecretKey::from_secret_bytes([1; 32]).unwrap();
+    let kb = SecretKey::from_secret_bytes([2; 32]).unwrap();
+    let ua = TreeUrl::new("a.test", secp256k1::PublicKey::from_secret_key(&ka)).unwrap();
+    let ub = TreeUrl::new("b.test", secp256k1::PublicKey::from_secret_key(&kb)).unwrap();
     let (ta, _) = signed(1, vec![], vec![ub.clone()], &ka, "a.test");
     let (tb, _) = signed(1, vec![], vec![ua.clone()], &kb, "b.test");
     let zone = StaticResolver::new(ta.to_txt("a.test").into_iter().chain(tb.to_txt("b.test")));
@@ -311,8 +299,8 @@ async fn link_loop_is_reported_and_walk_stays_finite() {
 
 #[tokio::test(start_paused = true)]
 async fn walk_follows_links_and_new_roots() {
-    let ka = SecretKey::from_slice(&[3; 32]).unwrap();
-    let kb = SecretKey::from_slice(&[4; 32]).unwrap();
+    let ka = SecretKey::from_secret_bytes([3; 32]).unwrap();
+    let kb = SecretKey::from_secret_bytes([4; 32]).unwrap();
     let recs_a = records(10, 5);
     let recs_b = records(11, 4);
     let (tb, ub) = signed(1, recs_b.clone(), vec![], &kb, "b.test");
@@ -335,8 +323,8 @@ async fn walk_follows_links_and_new_roots() {
 
 #[tokio::test]
 async fn sync_all_downloads_linked_trees() {
-    let ka = SecretKey::from_slice(&[5; 32]).unwrap();
-    let kb = SecretKey::from_slice(&[6; 32]).unwrap();
+    let ka = SecretKey::from_secret_bytes([5; 32]).unwrap();
+    let kb = SecretKey::from_secret_bytes([6; 32]).unwrap();
     let (tb, ub) = signed(1, records(12, 2), vec![], &kb, "b.test");
     let (ta, ua) = signed(1, records(13, 2), vec![ub.clone()], &ka, "a.test");
     let zone = StaticResolver::new(ta.to_txt("a.test").into_iter().chain(tb.to_txt("b.test")));
@@ -375,7 +363,7 @@ impl TxtResolver for SharedResolver {
 
 #[tokio::test(start_paused = true)]
 async fn walk_rechecks_the_root_and_follows_a_new_seq() {
-    let key = SecretKey::from_slice(&[8; 32]).unwrap();
+    let key = SecretKey::from_secret_bytes([8; 32]).unwrap();
     let old = records(20, 3);
     let new = records(21, 3);
     let (t1, url) = signed(1, old.clone(), vec![], &key, "n");
@@ -431,11 +419,7 @@ async fn walk_rechecks_the_root_and_follows_a_new_seq() {
 }
 
 fn t2_url(key: &SecretKey) -> TreeUrl {
-    TreeUrl::new(
-        "n",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, key),
-    )
-    .unwrap()
+    TreeUrl::new("n", secp256k1::PublicKey::from_secret_key(key)).unwrap()
 }
 
 mod props {
@@ -458,11 +442,11 @@ mod props {
         /// the same tree back, and every TXT record fits the limit.
         #[test]
         fn trees_round_trip(n in 0u16..40, seed in any::<u64>(), links in 0usize..20, seq in any::<u64>()) {
-            let key = SecretKey::from_slice(&[42; 32]).unwrap();
+            let key = SecretKey::from_secret_bytes([42; 32]).unwrap();
             let link_urls: Vec<TreeUrl> = (0..links)
                 .map(|i| {
-                    let k = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
-                    TreeUrl::new(&format!("l{i}.example.org"), secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &k)).unwrap()
+                    let k = SecretKey::from_secret_bytes([i as u8 + 1; 32]).unwrap();
+                    TreeUrl::new(&format!("l{i}.example.org"), secp256k1::PublicKey::from_secret_key(&k)).unwrap()
                 })
                 .collect();
             let (tree, url) = signed(seq, records(seed, n), link_urls.clone(), &key, "p.test");

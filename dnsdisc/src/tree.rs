@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use devp2p_identity::Enr;
-use secp256k1::{PublicKey, SecretKey, SECP256K1};
+use secp256k1::{PublicKey, SecretKey};
 
 use crate::entry::{Entry, EntryHash, RootEntry, TreeUrl, MAX_BRANCH_CHILDREN, SIGNATURE_LEN};
 use crate::EntryError;
@@ -58,7 +58,7 @@ impl Tree {
 
     /// Signs the root with `key` and returns the tree's URL at `domain`.
     pub fn sign(&mut self, key: &SecretKey, domain: &str) -> Result<TreeUrl, EntryError> {
-        let url = TreeUrl::new(domain, PublicKey::from_secret_key(SECP256K1, key))?;
+        let url = TreeUrl::new(domain, PublicKey::from_secret_key(key))?;
         self.root.sign(key);
         Ok(url)
     }

@@ -66,12 +66,11 @@ fn sign(ptype: u8, body: &[u8]) -> Vec<u8> {
     let digest = keccak256(&out[HEAD_LEN..]);
     let msg = secp256k1::Message::from_digest(digest);
     let key = key_b();
-    let (recid, compact) = key
-        .secp()
-        .sign_ecdsa_recoverable(&msg, key.secret())
-        .serialize_compact();
+    let (recid, compact) =
+        secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(msg, key.secret())
+            .serialize_compact();
     out[HASH_LEN..HASH_LEN + 64].copy_from_slice(&compact);
-    out[HASH_LEN + 64] = i32::from(recid) as u8;
+    out[HASH_LEN + 64] = recid.to_u8();
     let hash = keccak256(&out[HASH_LEN..]);
     out[..HASH_LEN].copy_from_slice(&hash);
     out

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let key = key_a();
-    let remote = secp256k1::PublicKey::from_secret_key(key.secp(), key.secret());
+    let remote = secp256k1::PublicKey::from_secret_key(key.secret());
     let packet = match mode % 3 {
         0 => rest.to_vec(),
         1 => {
@@ -31,12 +31,12 @@ fuzz_target!(|data: &[u8]| {
             }
             let prefix = ((rest.len() + ECIES_OVERHEAD) as u16).to_be_bytes();
             let mut p = prefix.to_vec();
-            ecies_encrypt(key.secp(), &remote, rest, &prefix, &mut rng(), &mut p);
+            ecies_encrypt(&remote, rest, &prefix, &mut rng(), &mut p);
             p
         }
         _ => {
             let mut p = Vec::new();
-            ecies_encrypt(key.secp(), &remote, rest, &[], &mut rng(), &mut p);
+            ecies_encrypt(&remote, rest, &[], &mut rng(), &mut p);
             p
         }
     };

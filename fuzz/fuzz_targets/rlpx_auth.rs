@@ -31,14 +31,14 @@ fuzz_target!(|data: &[u8]| {
             }
             let prefix = ((rest.len() + ECIES_OVERHEAD) as u16).to_be_bytes();
             let mut p = prefix.to_vec();
-            let remote = secp256k1::PublicKey::from_secret_key(key.secp(), key.secret());
-            ecies_encrypt(key.secp(), &remote, rest, &prefix, &mut rng(), &mut p);
+            let remote = secp256k1::PublicKey::from_secret_key(key.secret());
+            ecies_encrypt(&remote, rest, &prefix, &mut rng(), &mut p);
             p
         }
         _ => {
             let mut p = Vec::new();
-            let remote = secp256k1::PublicKey::from_secret_key(key.secp(), key.secret());
-            ecies_encrypt(key.secp(), &remote, rest, &[], &mut rng(), &mut p);
+            let remote = secp256k1::PublicKey::from_secret_key(key.secret());
+            ecies_encrypt(&remote, rest, &[], &mut rng(), &mut p);
             p
         }
     };

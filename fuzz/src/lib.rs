@@ -50,7 +50,13 @@ pub const RNG_SEED: u64 = 0x0f22_2024;
 
 /// A secret key from 64 hex characters (fixtures only).
 pub fn secret(hex_key: &str) -> SecretKey {
-    SecretKey::from_slice(&hex::decode(hex_key).expect("hex")).expect("valid key")
+    SecretKey::from_secret_bytes(
+        hex::decode(hex_key)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes"),
+    )
+    .expect("valid key")
 }
 
 /// Node A's prepared key (initiator).

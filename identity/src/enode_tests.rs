@@ -181,7 +181,7 @@ fn socket_addresses() {
 /// Node IDs from seeded valid secret keys.
 fn arb_id() -> impl Strategy<Value = NodeId> {
     any::<[u8; 32]>().prop_filter_map("valid secret key", |b| {
-        SecretKey::from_slice(&b)
+        SecretKey::from_secret_bytes(b)
             .ok()
             .map(|k| NodeId::from_secret_key(&k))
     })
@@ -224,7 +224,7 @@ proptest! {
 #[test]
 fn from_enr_prefers_ipv4_and_falls_back_to_ipv6() {
     use crate::enr::Enr;
-    let key = SecretKey::from_slice(&[3u8; 32]).unwrap();
+    let key = SecretKey::from_secret_bytes([3u8; 32]).unwrap();
     let id = NodeId::from_secret_key(&key);
     let v4 = Ipv4Addr::new(1, 2, 3, 4);
     let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
@@ -264,7 +264,7 @@ fn from_enr_prefers_ipv4_and_falls_back_to_ipv6() {
 #[test]
 fn from_enr_picks_the_farther_reaching_family_like_go_ethereum() {
     use crate::enr::Enr;
-    let key = SecretKey::from_slice(&[4u8; 32]).unwrap();
+    let key = SecretKey::from_secret_bytes([4u8; 32]).unwrap();
     let id = NodeId::from_secret_key(&key);
     let rec = |ip4: &str, ip6: &str| {
         Enr::builder()
@@ -302,7 +302,7 @@ fn from_enr_picks_the_farther_reaching_family_like_go_ethereum() {
 #[test]
 fn from_enr_reachable_takes_only_a_reachable_family() {
     use crate::enr::Enr;
-    let key = SecretKey::from_slice(&[5u8; 32]).unwrap();
+    let key = SecretKey::from_secret_bytes([5u8; 32]).unwrap();
     let id = NodeId::from_secret_key(&key);
     let v4 = Ipv4Addr::new(1, 2, 3, 4);
     let v6: Ipv6Addr = "2001:db8::7".parse().unwrap();

@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use alloy_rlp::{Encodable, Header};
 use base64::Engine;
-use secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1, SecretKey};
+use secp256k1::{ecdsa, ecdsa::Signature, Message, PublicKey, SecretKey};
 
 use super::id::{keccak256, NodeId};
 use crate::rlp_item::{encode_list_header, Item};
@@ -489,16 +489,13 @@ fn verify_v4(
     let sig = Signature::from_compact(signature).map_err(|_| EnrError::BadSignature)?;
     let msg = Message::from_digest(keccak256(content));
     // libsecp256k1 (like go-ethereum) only accepts low-S signatures.
-    Secp256k1::verification_only()
-        .verify_ecdsa(&msg, &sig, key)
-        .map_err(|_| EnrError::BadSignature)
+    ecdsa::verify(&sig, msg, key).map_err(|_| EnrError::BadSignature)
 }
 
 /// Signs `pairs` (sorted, unique, values single RLP items, including `id`
 /// and `secp256k1`) without checking the size limit.
 pub(crate) fn sign_unchecked(secret: &SecretKey, seq: u64, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Enr {
-    let secp = Secp256k1::signing_only();
-    let public_key = PublicKey::from_secret_key(&secp, secret);
+    let public_key = PublicKey::from_secret_key(secret);
     let mut body = Vec::with_capacity(MAX_ENR_SIZE);
     seq.encode(&mut body);
     for (k, v) in &pairs {
@@ -511,7 +508,7 @@ pub(crate) fn sign_unchecked(secret: &SecretKey, seq: u64, pairs: Vec<(Vec<u8>, 
     let msg = Message::from_digest(keccak256(&content));
     // RFC 6979 deterministic nonce, no extra entropy: the same key and
     // content always give the same record (as go-ethereum).
-    let signature = secp.sign_ecdsa(&msg, secret).serialize_compact();
+    let signature = ecdsa::sign(msg, secret).serialize_compact();
 
     let mut payload = Vec::with_capacity(body.len() + ENR_SIGNATURE_LEN + 2);
     signature.encode(&mut payload);
@@ -652,7 +649,7 @@ impl EnrBuilder {
             check_raw_value(k, v)?;
         }
         let mut pairs = self.pairs;
-        let public = PublicKey::from_secret_key(&Secp256k1::signing_only(), key);
+        let public = PublicKey::from_secret_key(key);
         pairs.insert(keys::ID.to_vec(), rlp_bytes(V4));
         pairs.insert(keys::SECP256K1.to_vec(), rlp_bytes(&public.serialize()));
         let size = encoded_len(

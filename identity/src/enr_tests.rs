@@ -34,7 +34,7 @@ const GETH_KEY: &str = "45a915e4d060149eb4365960e6a7a45f334393093061116b197e3240
 const GETH_BAD_SIG: &str = "enr:-EmGZm9vYmFyY4JpZIJ2NIJpcIR_AAABiXNlY3AyNTZrMaEDOlFBdkZvqBXtSB_60JEQotNE9sm3jB0Ur8NRw6Ub4z2DdWRwgnZf";
 
 fn secret(hex_key: &str) -> SecretKey {
-    SecretKey::from_slice(&hex::decode(hex_key).unwrap()).unwrap()
+    SecretKey::from_secret_bytes(hex::decode(hex_key).unwrap().try_into().unwrap()).unwrap()
 }
 
 fn spec_bytes() -> Vec<u8> {
@@ -175,7 +175,7 @@ fn signed_raw(seq_item: &[u8], pairs: &[(&[u8], Vec<u8>)]) -> Vec<u8> {
     push_list_header(&mut content, body.len());
     content.extend_from_slice(&body);
     let msg = Message::from_digest(keccak256(&content));
-    let sig = Secp256k1::new().sign_ecdsa(&msg, &key).serialize_compact();
+    let sig = secp256k1::ecdsa::sign(msg, &key).serialize_compact();
     let mut payload = Vec::new();
     push_bytes(&mut payload, &sig);
     payload.extend_from_slice(&body);
@@ -186,7 +186,7 @@ fn signed_raw(seq_item: &[u8], pairs: &[(&[u8], Vec<u8>)]) -> Vec<u8> {
 }
 
 fn v4_pairs() -> Vec<(&'static [u8], Vec<u8>)> {
-    let public = PublicKey::from_secret_key(&Secp256k1::new(), &secret(SPEC_KEY));
+    let public = PublicKey::from_secret_key(&secret(SPEC_KEY));
     vec![
         (keys::ID, rlp_bytes(b"v4")),
         (keys::SECP256K1, rlp_bytes(&public.serialize())),
@@ -236,7 +236,7 @@ fn crafted_records_hit_each_rule() {
         Err(EnrError::MissingPublicKey)
     );
     let mut uncompressed = v4_pairs();
-    let public = PublicKey::from_secret_key(&Secp256k1::new(), &secret(SPEC_KEY));
+    let public = PublicKey::from_secret_key(&secret(SPEC_KEY));
     uncompressed[1].1 = rlp_bytes(&public.serialize_uncompressed());
     assert_eq!(
         Enr::decode(&signed_raw(&seq1(), &uncompressed)),
@@ -405,7 +405,7 @@ proptest! {
         udp in proptest::option::of(any::<u16>()),
         extra in arb_extra(),
     ) {
-        let Ok(key) = SecretKey::from_slice(&seed) else { return Ok(()) };
+        let Ok(key) = SecretKey::from_secret_bytes(seed) else { return Ok(()) };
         let mut b = Enr::builder().seq(seq);
         if let Some(ip) = ip4 { b = b.ip4(ip); }
         if let Some(ip) = ip6 { b = b.ip6(ip); }

@@ -52,8 +52,7 @@ impl NodeId {
 
     /// The node ID belonging to a secret key.
     pub fn from_secret_key(key: &SecretKey) -> Self {
-        let secp = secp256k1::Secp256k1::signing_only();
-        Self::from_public_key(&PublicKey::from_secret_key(&secp, key))
+        Self::from_public_key(&PublicKey::from_secret_key(key))
     }
 
     /// Builds an ID from exactly 64 bytes (no curve check).
@@ -170,7 +169,7 @@ mod tests {
 
     #[test]
     fn public_key_round_trip() {
-        let sk = SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let sk = SecretKey::from_secret_bytes([7u8; 32]).unwrap();
         let id = NodeId::from_secret_key(&sk);
         let pk = id.to_public_key().unwrap();
         assert_eq!(NodeId::from_public_key(&pk), id);

@@ -80,18 +80,28 @@ impl NodeKeyError {
 /// Generates a fresh random node key from the operating system's random
 /// source (through a thread-local generator seeded from it).
 pub fn generate_node_key() -> SecretKey {
-    SecretKey::new(&mut rand::thread_rng())
+    node_key_from_rng(&mut rand::rng())
 }
 
-/// Generates a node key from `rng`, for reproducible keys in tests and
-/// simulations (seed the generator yourself).
+/// Generates a node key from `rng` (any rand 0.10 generator, i.e. one
+/// implementing `rand::Rng`, formerly `RngCore`), for reproducible keys in
+/// tests and simulations (seed the generator yourself). Draws 32 bytes
+/// until they are a valid key (below the curve order, not zero), as
+/// secp256k1's own `SecretKey::new` does; a draw is refused with
+/// probability below 2^-127.
 pub fn node_key_from_rng<R: rand::Rng + ?Sized>(rng: &mut R) -> SecretKey {
-    SecretKey::new(rng)
+    loop {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        if let Ok(key) = SecretKey::from_secret_bytes(bytes) {
+            return key;
+        }
+    }
 }
 
 /// Formats a key as go-ethereum writes it: 64 lowercase hex characters, no newline.
 pub fn node_key_to_hex(key: &SecretKey) -> String {
-    hex::encode(key.secret_bytes())
+    hex::encode(key.to_secret_bytes())
 }
 
 /// Parses a node key from its text form (see the module docs for the format).
@@ -112,7 +122,7 @@ pub fn parse_node_key(text: &str) -> Result<SecretKey, NodeKeyError> {
     if bytes.iter().all(|b| *b == 0) {
         return Err(NodeKeyError::Zero);
     }
-    SecretKey::from_slice(&bytes).map_err(|_| NodeKeyError::OutOfRange)
+    SecretKey::from_secret_bytes(bytes).map_err(|_| NodeKeyError::OutOfRange)
 }
 
 /// Loads a node key file, refusing files larger than [`NODE_KEY_FILE_MAX_BYTES`]
@@ -303,7 +313,7 @@ mod tests {
 
         #[test]
         fn hex_round_trip(bytes in proptest::array::uniform32(proptest::num::u8::ANY)) {
-            if let Ok(key) = SecretKey::from_slice(&bytes) {
+            if let Ok(key) = SecretKey::from_secret_bytes(bytes) {
                 proptest::prop_assert_eq!(parse_node_key(&node_key_to_hex(&key)).unwrap(), key);
             }
         }

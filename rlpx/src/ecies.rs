@@ -5,9 +5,10 @@
 //! Wire form: `R (65, uncompressed) || iv (16) || ciphertext || tag (32)`.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
+use devp2p_identity::node_key_from_rng;
 use hmac::{Hmac, Mac};
-use rand::{CryptoRng, RngCore};
-use secp256k1::{ecdh, All, PublicKey, Secp256k1, SecretKey};
+use rand::CryptoRng;
+use secp256k1::{ecdh, PublicKey, SecretKey};
 use sha2::{Digest, Sha256};
 
 use super::error::EciesError;
@@ -59,16 +60,15 @@ fn tag(mac_key: &[u8; 32], iv_and_ciphertext: &[u8], shared_mac_data: &[u8]) -> 
 ///
 /// `shared_mac_data` is authenticated but not sent: the 2-byte size prefix
 /// for EIP-8 packets, empty for legacy ones.
-pub fn encrypt<R: RngCore + CryptoRng>(
-    secp: &Secp256k1<All>,
+pub fn encrypt<R: CryptoRng + ?Sized>(
     remote: &PublicKey,
     plain: &[u8],
     shared_mac_data: &[u8],
     rng: &mut R,
     out: &mut Vec<u8>,
 ) {
-    let ephemeral = SecretKey::new(rng);
-    let ephemeral_pub = PublicKey::from_secret_key(secp, &ephemeral);
+    let ephemeral = node_key_from_rng(rng);
+    let ephemeral_pub = PublicKey::from_secret_key(&ephemeral);
     let (enc_key, mac_key) = derive_keys(&ecdh_x(remote, &ephemeral));
     let mut iv = [0u8; IV_LEN];
     rng.fill_bytes(&mut iv);
@@ -123,12 +123,11 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper() {
-        let secp = Secp256k1::new();
         let mut rng = StdRng::seed_from_u64(7);
-        let sk = SecretKey::new(&mut rng);
-        let pk = PublicKey::from_secret_key(&secp, &sk);
+        let sk = node_key_from_rng(&mut rng);
+        let pk = PublicKey::from_secret_key(&sk);
         let mut out = Vec::new();
-        encrypt(&secp, &pk, b"hello ecies", b"\x01\x02", &mut rng, &mut out);
+        encrypt(&pk, b"hello ecies", b"\x01\x02", &mut rng, &mut out);
         assert_eq!(out.len(), ECIES_OVERHEAD + 11);
 
         let mut copy = out.clone();
@@ -150,7 +149,7 @@ mod tests {
             Err(EciesError::BadMac)
         );
 
-        let other = SecretKey::new(&mut rng);
+        let other = node_key_from_rng(&mut rng);
         let mut copy = out.clone();
         assert_eq!(
             decrypt(&other, &mut copy, b"\x01\x02"),

@@ -8,14 +8,14 @@
 
 use alloy_rlp::{Encodable, Header};
 use devp2p_identity::rlp_item::{Item, List};
-use rand::{CryptoRng, Rng, RngCore};
+use rand::{CryptoRng, RngExt};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
-use secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
+use secp256k1::{Message, PublicKey, SecretKey};
 
 use super::ecies::{self, ecdh_x, ECIES_OVERHEAD};
 use super::error::{MessageError, RlpxError};
 use super::mac::MacState;
-use devp2p_identity::{keccak256, NodeId, NODE_ID_LEN};
+use devp2p_identity::{keccak256, node_key_from_rng, NodeId, NODE_ID_LEN};
 
 /// Handshake version we announce in auth and ack (RLPx spec, EIP-8).
 pub const PROTOCOL_VERSION: u64 = 4;
@@ -37,14 +37,13 @@ pub const PADDING_RANGE: std::ops::RangeInclusive<usize> = 100..=300;
 const SIGNATURE_LEN: usize = 65;
 const NONCE_LEN: usize = 32;
 
-/// A node's static key prepared for handshakes: the secret, its public key
-/// and node id (computed once), and a secp256k1 context (created and
-/// randomized once). Build it once per node and share it.
+/// A node's static key prepared for handshakes: the secret and its node id
+/// (computed once). Build it once per node and share it. (secp256k1 keeps
+/// its context per thread since 0.33; there is none to cache here.)
 #[derive(Clone)]
 pub struct HandshakeKey {
     secret: SecretKey,
     id: NodeId,
-    secp: Secp256k1<All>,
 }
 
 impl std::fmt::Debug for HandshakeKey {
@@ -58,9 +57,8 @@ impl std::fmt::Debug for HandshakeKey {
 impl HandshakeKey {
     /// Prepares `secret` for handshakes.
     pub fn new(secret: SecretKey) -> Self {
-        let secp = Secp256k1::new();
-        let id = NodeId::from_public_key(&PublicKey::from_secret_key(&secp, &secret));
-        HandshakeKey { secret, id, secp }
+        let id = NodeId::from_public_key(&PublicKey::from_secret_key(&secret));
+        HandshakeKey { secret, id }
     }
 
     /// Our node id.
@@ -71,11 +69,6 @@ impl HandshakeKey {
     /// Our static secret key.
     pub fn secret(&self) -> &SecretKey {
         &self.secret
-    }
-
-    /// The cached secp256k1 context.
-    pub fn secp(&self) -> &Secp256k1<All> {
-        &self.secp
     }
 }
 
@@ -206,17 +199,13 @@ impl AuthMessage {
 
     /// Recovers the initiator's ephemeral public key from the signature,
     /// given `static-shared-secret = ecdh(recipient key, initiator key)`.
-    pub fn recover_ephemeral(
-        &self,
-        secp: &Secp256k1<All>,
-        static_shared: &[u8; 32],
-    ) -> Result<PublicKey, MessageError> {
+    pub fn recover_ephemeral(&self, static_shared: &[u8; 32]) -> Result<PublicKey, MessageError> {
         let recid = RecoveryId::try_from(i32::from(self.signature[64]))
             .map_err(|_| MessageError::InvalidSignature)?;
         let sig = RecoverableSignature::from_compact(&self.signature[..64], recid)
             .map_err(|_| MessageError::InvalidSignature)?;
         let msg = Message::from_digest(xor32(static_shared, &self.nonce));
-        secp.recover_ecdsa(&msg, &sig)
+        sig.recover_ecdsa(msg)
             .map_err(|_| MessageError::InvalidSignature)
     }
 }
@@ -349,25 +338,20 @@ pub fn decode_ack(
 
 /// Seals an RLP body as an EIP-8 packet: random padding, size prefix, ECIES
 /// with the prefix as shared MAC data.
-fn seal_eip8<R: RngCore + CryptoRng>(
-    secp: &Secp256k1<All>,
-    remote: &PublicKey,
-    mut body: Vec<u8>,
-    rng: &mut R,
-) -> Vec<u8> {
-    let padding = rng.gen_range(PADDING_RANGE);
+fn seal_eip8<R: CryptoRng + ?Sized>(remote: &PublicKey, mut body: Vec<u8>, rng: &mut R) -> Vec<u8> {
+    let padding = rng.random_range(PADDING_RANGE);
     body.resize(body.len() + padding, 0);
     let size = (body.len() + ECIES_OVERHEAD) as u16;
     let mut packet = Vec::with_capacity(SIZE_PREFIX_LEN + usize::from(size));
     packet.extend_from_slice(&size.to_be_bytes());
     let prefix = size.to_be_bytes();
-    ecies::encrypt(secp, remote, &body, &prefix, rng, &mut packet);
+    ecies::encrypt(remote, &body, &prefix, rng, &mut packet);
     packet
 }
 
 /// Builds a legacy (pre-EIP-8) auth packet. We never send these; it exists
 /// so tests and fuzzers can exercise the recipient's legacy path.
-pub fn encode_legacy_auth<R: RngCore + CryptoRng>(
+pub fn encode_legacy_auth<R: CryptoRng + ?Sized>(
     key: &HandshakeKey,
     remote: &PublicKey,
     ephemeral: &SecretKey,
@@ -375,7 +359,7 @@ pub fn encode_legacy_auth<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Vec<u8> {
     let signature = sign_auth(key, remote, ephemeral, nonce);
-    let ephemeral_pub = PublicKey::from_secret_key(&key.secp, ephemeral);
+    let ephemeral_pub = PublicKey::from_secret_key(ephemeral);
     let mut plain = Vec::with_capacity(LEGACY_AUTH_SIZE - ECIES_OVERHEAD);
     plain.extend_from_slice(&signature);
     plain.extend_from_slice(&keccak256(&ephemeral_pub.serialize_uncompressed()[1..]));
@@ -383,7 +367,7 @@ pub fn encode_legacy_auth<R: RngCore + CryptoRng>(
     plain.extend_from_slice(nonce);
     plain.push(0);
     let mut packet = Vec::with_capacity(LEGACY_AUTH_SIZE);
-    ecies::encrypt(&key.secp, remote, &plain, &[], rng, &mut packet);
+    ecies::encrypt(remote, &plain, &[], rng, &mut packet);
     packet
 }
 
@@ -395,13 +379,11 @@ fn sign_auth(
 ) -> [u8; SIGNATURE_LEN] {
     let static_shared = ecdh_x(remote, &key.secret);
     let msg = Message::from_digest(xor32(&static_shared, nonce));
-    let (recid, compact) = key
-        .secp
-        .sign_ecdsa_recoverable(&msg, ephemeral)
-        .serialize_compact();
+    let (recid, compact) =
+        RecoverableSignature::sign_ecdsa_recoverable(msg, ephemeral).serialize_compact();
     let mut signature = [0u8; SIGNATURE_LEN];
     signature[..64].copy_from_slice(&compact);
-    signature[64] = i32::from(recid) as u8;
+    signature[64] = recid.to_u8();
     signature
 }
 
@@ -497,19 +479,19 @@ pub struct Initiator {
 
 impl Initiator {
     /// Starts a handshake with `remote` using a fresh ephemeral key and nonce.
-    pub fn new<R: RngCore + CryptoRng>(
+    pub fn new<R: CryptoRng + ?Sized>(
         key: &HandshakeKey,
         remote: NodeId,
         rng: &mut R,
     ) -> Result<Self, RlpxError> {
-        let ephemeral = SecretKey::new(rng);
+        let ephemeral = node_key_from_rng(rng);
         let mut nonce = [0u8; 32];
         rng.fill_bytes(&mut nonce);
         Self::with_ephemeral(key, remote, ephemeral, nonce, rng)
     }
 
     /// Starts a handshake with a given ephemeral key and nonce (for tests).
-    pub fn with_ephemeral<R: RngCore + CryptoRng>(
+    pub fn with_ephemeral<R: CryptoRng + ?Sized>(
         key: &HandshakeKey,
         remote: NodeId,
         ephemeral: SecretKey,
@@ -527,7 +509,7 @@ impl Initiator {
         };
         let mut body = Vec::with_capacity(200 + *PADDING_RANGE.end());
         msg.encode_eip8(&mut body);
-        let auth = seal_eip8(&key.secp, &remote_pk, body, rng);
+        let auth = seal_eip8(&remote_pk, body, rng);
         Ok(Initiator {
             ephemeral,
             nonce,
@@ -566,19 +548,19 @@ pub struct Recipient;
 impl Recipient {
     /// Reads an auth packet (legacy or EIP-8), answers in the same format,
     /// and returns the secrets and the ack packet to send.
-    pub fn respond<R: RngCore + CryptoRng>(
+    pub fn respond<R: CryptoRng + ?Sized>(
         key: &HandshakeKey,
         auth_packet: &[u8],
         rng: &mut R,
     ) -> Result<(Secrets, Vec<u8>), RlpxError> {
-        let ephemeral = SecretKey::new(rng);
+        let ephemeral = node_key_from_rng(rng);
         let mut nonce = [0u8; 32];
         rng.fill_bytes(&mut nonce);
         Self::respond_with_ephemeral(key, auth_packet, ephemeral, nonce, rng)
     }
 
     /// [`Recipient::respond`] with a given ephemeral key and nonce (for tests).
-    pub fn respond_with_ephemeral<R: RngCore + CryptoRng>(
+    pub fn respond_with_ephemeral<R: CryptoRng + ?Sized>(
         key: &HandshakeKey,
         auth_packet: &[u8],
         ephemeral: SecretKey,
@@ -590,13 +572,11 @@ impl Recipient {
             public_key("initiator public key", &auth.initiator_id).map_err(RlpxError::BadAuth)?;
         let static_shared = ecdh_x(&initiator_pk, &key.secret);
         let remote_ephemeral = auth
-            .recover_ephemeral(&key.secp, &static_shared)
+            .recover_ephemeral(&static_shared)
             .map_err(RlpxError::BadAuth)?;
 
         let ack = AckMessage {
-            ephemeral_id: NodeId::from_public_key(&PublicKey::from_secret_key(
-                &key.secp, &ephemeral,
-            )),
+            ephemeral_id: NodeId::from_public_key(&PublicKey::from_secret_key(&ephemeral)),
             nonce,
             version: PROTOCOL_VERSION,
         };
@@ -604,18 +584,11 @@ impl Recipient {
             PacketFormat::Eip8 => {
                 let mut body = Vec::with_capacity(NODE_ID_LEN + 40 + *PADDING_RANGE.end());
                 ack.encode_eip8(&mut body);
-                seal_eip8(&key.secp, &initiator_pk, body, rng)
+                seal_eip8(&initiator_pk, body, rng)
             }
             PacketFormat::Legacy => {
                 let mut packet = Vec::with_capacity(LEGACY_ACK_SIZE);
-                ecies::encrypt(
-                    &key.secp,
-                    &initiator_pk,
-                    &ack.encode_legacy(),
-                    &[],
-                    rng,
-                    &mut packet,
-                );
+                ecies::encrypt(&initiator_pk, &ack.encode_legacy(), &[], rng, &mut packet);
                 packet
             }
         };

@@ -167,7 +167,7 @@ async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     key: &HandshakeKey,
     remote: NodeId,
 ) -> Result<RlpxStream<S>, RlpxError> {
-    let initiator = Initiator::new(key, remote, &mut rand::thread_rng())?;
+    let initiator = Initiator::new(key, remote, &mut rand::rng())?;
     io.write_all(initiator.auth_packet()).await?;
     io.flush().await?;
     let ack = read_packet(&mut io, LEGACY_ACK_SIZE, |p| {
@@ -212,7 +212,7 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
         super::handshake::decode_auth(key.secret(), p).is_ok()
     })
     .await?;
-    let (secrets, ack) = Recipient::respond(key, &auth, &mut rand::thread_rng())?;
+    let (secrets, ack) = Recipient::respond(key, &auth, &mut rand::rng())?;
     io.write_all(&ack).await?;
     io.flush().await?;
     Ok(RlpxStream::from_secrets(io, secrets))

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use devp2p_identity::node_key_from_rng;
 use futures::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
-use secp256k1::{PublicKey, Secp256k1, SecretKey};
+use rand::{Rng, SeedableRng};
+use secp256k1::{PublicKey, SecretKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -21,7 +22,8 @@ fn vectors() -> HashMap<String, Vec<u8>> {
 }
 
 fn key(v: &HashMap<String, Vec<u8>>, name: &str) -> SecretKey {
-    SecretKey::from_slice(&v[name]).expect("valid key")
+    SecretKey::from_secret_bytes(v[name].as_slice().try_into().expect("32 bytes"))
+        .expect("valid key")
 }
 
 fn pubkey_id(sk: &SecretKey) -> NodeId {
@@ -51,9 +53,7 @@ fn vectors_auth_decode_with_key_b() {
         assert_eq!(auth.nonce, nonce_a, "{name}");
         assert_eq!(auth.version, version, "{name}");
         let static_shared = ecdh_x(&id_a.to_public_key().unwrap(), key_b.secret());
-        let eph = auth
-            .recover_ephemeral(key_b.secp(), &static_shared)
-            .expect(name);
+        let eph = auth.recover_ephemeral(&static_shared).expect(name);
         assert_eq!(NodeId::from_public_key(&eph), eph_a, "{name}");
     }
 }
@@ -83,7 +83,7 @@ fn vectors_secrets_auth2_ack2_as_node_b() {
     let v = vectors();
     let key_b = key(&v, "static_key_b");
     let eph_b = key(&v, "ephemeral_key_b");
-    let eph_a_pub = PublicKey::from_secret_key(&Secp256k1::new(), &key(&v, "ephemeral_key_a"));
+    let eph_a_pub = PublicKey::from_secret_key(&key(&v, "ephemeral_key_a"));
     let (auth, _) = decode_auth(&key_b, &v["auth2_eip8"]).unwrap();
     let mut secrets = Secrets::derive(&HandshakeTranscript {
         initiator: false,
@@ -127,7 +127,7 @@ fn vectors_recipient_answers_with_vector_keys() {
 }
 
 fn seeded_key(seed: u64) -> HandshakeKey {
-    HandshakeKey::new(SecretKey::new(&mut StdRng::seed_from_u64(seed)))
+    HandshakeKey::new(node_key_from_rng(&mut StdRng::seed_from_u64(seed)))
 }
 
 /// Runs the handshake without I/O and returns (initiator codec, recipient codec).
@@ -274,7 +274,7 @@ async fn recipient_accepts_legacy_auth_and_answers_legacy_ack() {
     let a = seeded_key(30);
     let b = seeded_key(31);
     let mut rng = StdRng::seed_from_u64(3);
-    let eph = SecretKey::new(&mut rng);
+    let eph = node_key_from_rng(&mut rng);
     let nonce = [7u8; 32];
     let auth = encode_legacy_auth(&a, &b.id().to_public_key().unwrap(), &eph, &nonce, &mut rng);
     assert_eq!(auth.len(), LEGACY_AUTH_SIZE);
@@ -312,7 +312,7 @@ fn initiator_accepts_legacy_ack() {
     let a = seeded_key(40);
     let b = seeded_key(41);
     let mut rng = StdRng::seed_from_u64(4);
-    let eph = SecretKey::new(&mut rng);
+    let eph = node_key_from_rng(&mut rng);
     let nonce = [9u8; 32];
     let legacy_auth =
         encode_legacy_auth(&a, &b.id().to_public_key().unwrap(), &eph, &nonce, &mut rng);

@@ -176,13 +176,19 @@ impl Config {
         Ok(config)
     }
 
-    /// Sets the discovery bootstrap nodes (and, once those fields exist, the
-    /// discv5 bootstrap records and DNS lists) to `network`'s, as go-ethereum
-    /// v1.17.10 does for `--mainnet`, `--sepolia`, `--hoodi`.
+    /// Sets the discovery bootstrap nodes, the discv5 bootstrap records and
+    /// the DNS lists to `network`'s, as go-ethereum v1.17.10 does for
+    /// `--mainnet`, `--sepolia`, `--hoodi`. What a disabled cargo feature
+    /// cannot use is left as it is: the discv5 records without `discv5`,
+    /// the DNS lists without `dnsdisc` (so the config still starts).
     pub fn apply_network(&mut self, network: Network) -> Result<(), NetworkDataError> {
         self.bootstrap_nodes = network.bootnodes_v4()?;
-        self.bootstrap_nodes_v5 = network.bootnodes_v5()?;
-        self.dns_lists = network.dns_trees()?;
+        if cfg!(feature = "discv5") {
+            self.bootstrap_nodes_v5 = network.bootnodes_v5()?;
+        }
+        if cfg!(feature = "dnsdisc") {
+            self.dns_lists = network.dns_trees()?;
+        }
         Ok(())
     }
 }
@@ -267,13 +273,23 @@ mod tests {
             assert_eq!(v5.len(), V5_BOOTNODES.len());
             let dns = network.dns_trees().unwrap();
             assert!(dns.iter().all(|url| url.domain().contains(network.name())));
-            let config =
-                Config::for_network(network, secp256k1::SecretKey::from_slice(&[7; 32]).unwrap())
-                    .unwrap();
+            let config = Config::for_network(
+                network,
+                secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap(),
+            )
+            .unwrap();
             config.validate().unwrap();
             assert_eq!(config.bootstrap_nodes, v4);
-            assert_eq!(config.dns_lists, dns);
-            assert_eq!(config.bootstrap_nodes_v5, v5);
+            if cfg!(feature = "dnsdisc") {
+                assert_eq!(config.dns_lists, dns);
+            } else {
+                assert!(config.dns_lists.is_empty());
+            }
+            if cfg!(feature = "discv5") {
+                assert_eq!(config.bootstrap_nodes_v5, v5);
+            } else {
+                assert!(config.bootstrap_nodes_v5.is_empty());
+            }
             assert_eq!(network.name().parse::<Network>().unwrap(), network);
         }
         assert_eq!(Network::Mainnet.bootnodes_v4().unwrap().len(), 9);

@@ -3,7 +3,7 @@ use crate::node::NodeId;
 use crate::protocol::Protocol;
 
 fn key() -> SecretKey {
-    SecretKey::from_slice(&[7u8; 32]).unwrap()
+    SecretKey::from_secret_bytes([7u8; 32]).unwrap()
 }
 
 fn node(s: &str) -> Node {
@@ -26,7 +26,9 @@ fn defaults_are_documented_values() {
     assert_eq!(c.effective_discovery_addr(), Some(DEFAULT_LISTEN_ADDR));
     assert!(c.name.starts_with("devp2p-rs/v"));
     assert_eq!(c.dial_history_expiration, Duration::from_secs(35));
-    assert!(c.discovery_v4 && c.discovery_v5 && !c.no_discovery);
+    assert!(c.discovery_v4 && !c.no_discovery);
+    // discv5 runs by default only when compiled in.
+    assert_eq!(c.discovery_v5, cfg!(feature = "discv5"));
     assert_eq!(c.validate(), Err(ConfigError::MissingPrivateKey));
     assert_eq!(Config::with_key(key()).validate(), Ok(()));
 }
@@ -267,7 +269,8 @@ fn discv5_bootnodes_are_enr_text() {
         .starts_with("enr:"));
     let back: Config = serde_json::from_value(json).unwrap();
     assert_eq!(back.bootstrap_nodes_v5, vec![record]);
-    assert!(!back.discovery_v4 && back.discovery_v5);
+    assert!(!back.discovery_v4);
+    assert_eq!(back.discovery_v5, cfg!(feature = "discv5"));
     assert_eq!(back.validate(), Err(ConfigError::MissingPrivateKey));
     c.bootstrap_nodes_v5.push(
         crate::node::Enr::builder()
@@ -311,7 +314,7 @@ fn debug_hides_the_key() {
 #[test]
 fn listen_addr_v6_must_be_ipv6_beside_an_ipv4_listen_addr() {
     use crate::node::IpFamilies;
-    let mut c = Config::with_key(SecretKey::from_slice(&[1; 32]).unwrap());
+    let mut c = Config::with_key(SecretKey::from_secret_bytes([1; 32]).unwrap());
     assert_eq!(c.listen_addr_v6, None, "one family by default");
     assert_eq!(
         c.ip_families(),

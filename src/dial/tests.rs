@@ -526,7 +526,7 @@ mod sources {
 
     #[test]
     fn records_convert_into_candidates() {
-        let key = secp256k1::SecretKey::from_slice(&[9; 32]).unwrap();
+        let key = secp256k1::SecretKey::from_secret_bytes([9; 32]).unwrap();
         let enr = crate::node::Enr::builder()
             .ip4(std::net::Ipv4Addr::LOCALHOST)
             .tcp(30303)
@@ -552,7 +552,7 @@ mod sources {
 fn a_dual_stack_record_is_dialed_on_a_family_we_have() {
     use crate::dial::Candidate;
     use crate::node::{Enr, IpFamilies, Node};
-    let key = secp256k1::SecretKey::from_slice(&[7; 32]).unwrap();
+    let key = secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
     let v4: std::net::Ipv4Addr = "203.0.113.9".parse().unwrap();
     let v6: std::net::Ipv6Addr = "2001:db8::9".parse().unwrap();
     let record = Enr::builder()

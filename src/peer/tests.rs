@@ -75,7 +75,7 @@ impl Sink<Bytes> for MemConn {
 // ---------------------------------------------------------------- fixtures
 
 fn node_id(seed: u8) -> NodeId {
-    NodeId::from_secret_key(&SecretKey::from_slice(&[seed; 32]).expect("valid test key"))
+    NodeId::from_secret_key(&SecretKey::from_secret_bytes([seed; 32]).expect("valid test key"))
 }
 
 fn hello(seed: u8, caps: Vec<Cap>) -> Hello {

@@ -211,7 +211,7 @@ mod tests {
     use super::*;
 
     fn peer(n: u8, inbound: bool, kept: bool, age_min: u64) -> ChurnPeer {
-        let key = secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
+        let key = secp256k1::SecretKey::from_secret_bytes([n; 32]).unwrap();
         ChurnPeer {
             id: NodeId::from_secret_key(&key),
             inbound,

@@ -36,7 +36,7 @@
 //!     }
 //! });
 //! let config = |key: u8| {
-//!     let mut c = Config::with_key(SecretKey::from_slice(&[key; 32]).unwrap());
+//!     let mut c = Config::with_key(SecretKey::from_secret_bytes([key; 32]).unwrap());
 //!     c.listen_addr = Some("127.0.0.1:0".parse().unwrap());
 //!     c.no_discovery = true;
 //!     c.name = format!("node-{key}");
@@ -67,6 +67,7 @@
 mod checks;
 pub(crate) mod churn;
 mod conn;
+mod features;
 mod inbound;
 mod info;
 mod nat;
@@ -112,6 +113,7 @@ use crate::node::{LocalNode, Node, NodeId};
 use crate::peer::{Peer, PeerInfo};
 use crate::protocol::Protocol;
 use devp2p_discover::v4::{DiscoverError, Discv4};
+#[cfg(feature = "discv5")]
 use devp2p_discover::v5::Discv5;
 use task::Command;
 
@@ -140,8 +142,10 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 /// choice: 4096 events, ~1 MiB).
 pub const EVENT_QUEUE: usize = 4096;
 
-/// Why the server could not start or serve a request.
+/// Why the server could not start or serve a request. Non-exhaustive: some
+/// variants exist only with a cargo feature (`DiscoveryV5` with `discv5`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// The configuration is invalid.
     #[error("invalid config: {0}")]
@@ -163,6 +167,7 @@ pub enum ServerError {
         source: DiscoverError,
     },
     /// Starting discv5 on the UDP address failed.
+    #[cfg(feature = "discv5")]
     #[error("cannot start discv5 on {addr}: {source}")]
     DiscoveryV5 {
         /// The UDP address.
@@ -177,6 +182,19 @@ pub enum ServerError {
     /// system configuration and no `dns_server`).
     #[error("cannot set up DNS for the node lists: {0}")]
     Dns(#[source] devp2p_dnsdisc::Error),
+    /// The config asks for something this build of the library left out:
+    /// `setting` needs the cargo feature `feature` of `devp2p-rs`, which is
+    /// off (`discovery_v5 = true` needs `discv5`, a non-empty `dns_lists`
+    /// needs `dnsdisc`). Turn the feature on or the setting off.
+    #[error(
+        "{setting} needs the cargo feature {feature:?} of devp2p-rs, which is off in this build"
+    )]
+    FeatureDisabled {
+        /// The cargo feature that is off.
+        feature: &'static str,
+        /// The config field that asks for it.
+        setting: &'static str,
+    },
     /// The server has stopped.
     #[error("server stopped")]
     Stopped,
@@ -200,6 +218,7 @@ struct Shared {
     name: String,
     protocols: Vec<Protocol>,
     discovery: Option<Discv4>,
+    #[cfg(feature = "discv5")]
     discovery_v5: Option<Discv5>,
     setup_stats: Arc<stats::SetupStats>,
     peer_counters: Arc<stats::PeerCounters>,
@@ -339,7 +358,8 @@ impl Server {
 
     /// The discv5 service, unless `no_discovery`, `discovery_v5 = false`
     /// (or no discovery address). With discv4 it shares discv4's UDP socket;
-    /// its random-lookup stream feeds the dialer.
+    /// its random-lookup stream feeds the dialer. Cargo feature `discv5`.
+    #[cfg(feature = "discv5")]
     pub fn discovery_v5(&self) -> Option<Discv5> {
         self.shared.discovery_v5.clone()
     }
@@ -417,6 +437,7 @@ impl Server {
             traffic: self.shared.traffic.clone(),
             discovery: self.shared.discovery.clone(),
             sources: self.shared.sources.clone(),
+            #[cfg(feature = "discv5")]
             discovery_v5: self.shared.discovery_v5.clone(),
             bandwidth: self.shared.bandwidth.clone(),
             churned: self.shared.churned.clone(),

@@ -152,7 +152,7 @@ mod tests {
     async fn a_database_file_needs_the_node_db_feature() {
         use crate::server::{Server, ServerError};
         use devp2p_discover::db::NodeDbError;
-        let key = secp256k1::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let key = secp256k1::SecretKey::from_secret_bytes([7u8; 32]).unwrap();
         let config = crate::config::Config {
             listen_addr: Some(([127, 0, 0, 1], 0).into()),
             no_discovery: true,

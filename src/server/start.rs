@@ -15,7 +15,7 @@ use secp256k1::SecretKey;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::checks::AdmissionLimits;
 use super::churn;
@@ -29,8 +29,7 @@ use super::{
 use crate::banlist::BanList;
 use crate::config::{Config, NatSpec, DEFAULT_LISTEN_ADDR};
 use crate::dial::{
-    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, DISCV5_SOURCE,
-    DNS_SOURCE, PEER_MEMORY_SOURCE,
+    DialLimits, DialState, NodeSources, SourceSpec, SourceStats, DISCV4_SOURCE, PEER_MEMORY_SOURCE,
 };
 use crate::metrics::{TrafficSink, TrafficTable};
 use crate::node::{LocalNode, NodeId};
@@ -38,10 +37,12 @@ use crate::peer::{Hello, ReputationSink, BASE_PROTOCOL_VERSION};
 use crate::rlpx::HandshakeKey;
 use devp2p_discover::db::NodeDb;
 use devp2p_discover::v4::{Discv4, Discv4Config, UdpTransport};
-use devp2p_discover::v5::{Discv5, Discv5Config};
+#[cfg(feature = "discv5")]
+use devp2p_discover::v5::Discv5;
 
 pub(super) async fn start(config: Config) -> Result<Server, ServerError> {
     config.validate()?;
+    super::features::check(&config)?;
     let key = config.private_key.expect("validated: key is set");
     let (listener, local_addr) = setup_listening(&config)?;
     let listener_v6 = setup_listening_v6(&config)?;
@@ -149,20 +150,33 @@ fn setup_local_node(
 #[derive(Default)]
 struct Discovery {
     v4: Option<Discv4>,
+    #[cfg(feature = "discv5")]
     v5: Option<Discv5>,
 }
 
 impl Discovery {
+    /// discv4 alone on its own socket.
+    fn v4_only(v4: Discv4) -> Self {
+        Discovery {
+            v4: Some(v4),
+            #[cfg(feature = "discv5")]
+            v5: None,
+        }
+    }
+
     /// The UDP address discovery runs on.
     fn udp_addr(&self) -> Option<SocketAddr> {
-        let v5 = self.v5.as_ref().map(|d| d.local_addr());
-        self.v4.as_ref().map(|d| d.local_addr()).or(v5)
+        let addr = self.v4.as_ref().map(|d| d.local_addr());
+        #[cfg(feature = "discv5")]
+        let addr = addr.or(self.v5.as_ref().map(|d| d.local_addr()));
+        addr
     }
 }
 
 /// Starts discv4 and/or discv5 on the discovery address (one shared socket
-/// when both run, as go-ethereum), if discovery runs, and puts the UDP port
-/// into our record.
+/// per family when both run, as go-ethereum), if discovery runs, and puts
+/// the UDP ports into our record. With an IPv6 listener, a second, IPv6-only
+/// socket serves the IPv6 side.
 async fn setup_discovery(
     config: &Config,
     key: SecretKey,
@@ -174,12 +188,61 @@ async fn setup_discovery(
     let Some(addr) = discovery_addr(config, local_addr) else {
         return Ok(Discovery::default());
     };
+    if !config.discovery_v4 && !config.discovery_v5 {
+        return Ok(Discovery::default());
+    }
     let v4_cfg = Discv4Config {
         bootnodes: config.bootstrap_nodes.clone(),
         net_restrict: config.net_restrict.clone(),
         db: Some(node_db.clone()),
         ..Discv4Config::default()
     };
+    let bind = |a: SocketAddr| {
+        devp2p_netutil::bind_udp(a).map_err(|source| ServerError::Discovery {
+            addr: a,
+            source: source.into(),
+        })
+    };
+    let socket = bind(addr)?;
+    let socket_v6 = discovery_addr_v6(config, local_addr_v6)
+        .map(bind)
+        .transpose()?;
+    if let Some(bound) = socket_v6.as_ref().and_then(|s| s.local_addr().ok()) {
+        local_node.set_udp6(bound.port());
+    }
+    let v4_err = |source| ServerError::Discovery { addr, source };
+    let discovery = if config.discovery_v5 {
+        setup_discv5(config, addr, (socket, socket_v6), key, local_node, v4_cfg).await?
+    } else {
+        local_node.set_udp_default(socket.local_addr().map_err(|e| v4_err(e.into()))?);
+        let transport =
+            UdpTransport::from_std_pair(socket, socket_v6).map_err(|e| v4_err(e.into()))?;
+        Discovery::v4_only(Discv4::spawn(transport, key, local_node.clone(), v4_cfg))
+    };
+    if let Some(bound) = discovery.udp_addr() {
+        local_node.set_udp(bound.port());
+        if bound.is_ipv6() {
+            local_node.set_udp6(bound.port());
+        }
+    }
+    Ok(discovery)
+}
+
+/// The discovery sockets: the primary one and the optional IPv6 one.
+type DiscoverySockets = (std::net::UdpSocket, Option<std::net::UdpSocket>);
+
+/// Starts discv5 on `sockets`, with discv4 on the same sockets when
+/// `discovery_v4` is set too.
+#[cfg(feature = "discv5")]
+async fn setup_discv5(
+    config: &Config,
+    addr: SocketAddr,
+    (socket, socket_v6): DiscoverySockets,
+    key: SecretKey,
+    local_node: &LocalNode,
+    v4_cfg: Discv4Config,
+) -> Result<Discovery, ServerError> {
+    use devp2p_discover::v5::Discv5Config;
     // discv5 cannot apply net_restrict to its table (the crate's table
     // filter is a plain `fn`), so at least its bootnodes are restricted:
     // nothing is sent to a bootnode outside the allowed networks.
@@ -200,58 +263,40 @@ async fn setup_discovery(
         bootnodes: v5_bootnodes,
         ..Discv5Config::default()
     };
-    let addr6 = discovery_addr_v6(config, local_addr_v6);
-    let bind = |a: SocketAddr| {
-        devp2p_netutil::bind_udp(a).map_err(|source| ServerError::Discovery {
-            addr: a,
-            source: source.into(),
-        })
-    };
-    let socket = bind(addr)?;
-    let socket_v6 = addr6.map(bind).transpose()?;
-    if let Some(bound) = socket_v6.as_ref().and_then(|s| s.local_addr().ok()) {
-        local_node.set_udp6(bound.port());
-    }
     let v5_err = |source| ServerError::DiscoveryV5 { addr, source };
-    let v4_err = |source| ServerError::Discovery { addr, source };
     let local = local_node.clone();
-    let discovery = match (config.discovery_v4, config.discovery_v5) {
-        (true, true) => {
-            let (v5, shared) =
-                Discv5::start_shared_with_sockets(socket, socket_v6, key, local.clone(), v5_cfg)
-                    .await
-                    .map_err(v5_err)?;
-            Discovery {
-                v4: Some(Discv4::spawn(shared, key, local, v4_cfg)),
-                v5: Some(v5),
-            }
-        }
-        (true, false) => {
-            local.set_udp_default(socket.local_addr().map_err(|e| v4_err(e.into()))?);
-            let transport =
-                UdpTransport::from_std_pair(socket, socket_v6).map_err(|e| v4_err(e.into()))?;
-            Discovery {
-                v4: Some(Discv4::spawn(transport, key, local, v4_cfg)),
-                v5: None,
-            }
-        }
-        (false, true) => Discovery {
+    if config.discovery_v4 {
+        let (v5, shared) =
+            Discv5::start_shared_with_sockets(socket, socket_v6, key, local.clone(), v5_cfg)
+                .await
+                .map_err(v5_err)?;
+        Ok(Discovery {
+            v4: Some(Discv4::spawn(shared, key, local, v4_cfg)),
+            v5: Some(v5),
+        })
+    } else {
+        let v5 = Discv5::start_with_sockets(socket, socket_v6, key, local, v5_cfg)
+            .await
+            .map_err(v5_err)?;
+        Ok(Discovery {
             v4: None,
-            v5: Some(
-                Discv5::start_with_sockets(socket, socket_v6, key, local, v5_cfg)
-                    .await
-                    .map_err(v5_err)?,
-            ),
-        },
-        (false, false) => Discovery::default(),
-    };
-    if let Some(bound) = discovery.udp_addr() {
-        local_node.set_udp(bound.port());
-        if bound.is_ipv6() {
-            local_node.set_udp6(bound.port());
-        }
+            v5: Some(v5),
+        })
     }
-    Ok(discovery)
+}
+
+/// Without the `discv5` feature: refused (`features::check` already did,
+/// before anything was bound).
+#[cfg(not(feature = "discv5"))]
+async fn setup_discv5(
+    _config: &Config,
+    _addr: SocketAddr,
+    _sockets: DiscoverySockets,
+    _key: SecretKey,
+    _local_node: &LocalNode,
+    _v4_cfg: Discv4Config,
+) -> Result<Discovery, ServerError> {
+    Err(super::features::DISCV5_DISABLED)
 }
 
 /// Starts port mapping when the NAT spec asks for it (not `extip:`, not a
@@ -309,10 +354,17 @@ fn node_sources(
         spec.records = Some(disc.clone());
         sources.push(spec);
     }
+    #[cfg(feature = "discv5")]
     if let Some(disc) = &discovery.v5 {
         // Records (with their endpoints) straight from random lookups.
-        sources.push(SourceSpec::new(DISCV5_SOURCE, disc.random_nodes()));
+        sources.push(SourceSpec::new(
+            crate::dial::DISCV5_SOURCE,
+            disc.random_nodes(),
+        ));
     }
+    // Without the `dnsdisc` feature `features::check` refused non-empty
+    // lists (we dial, or we would have returned above).
+    #[cfg(feature = "dnsdisc")]
     if !config.dns_lists.is_empty() && dns_server_allowed(config) {
         let client = devp2p_dnsdisc::Client::new(devp2p_dnsdisc::ClientConfig {
             name_server: config.dns_server,
@@ -322,7 +374,7 @@ fn node_sources(
         for url in &config.dns_lists {
             // Yields only dialable records (an IP and a TCP port).
             let walk = devp2p_dnsdisc::DnsSource::new(client.clone(), vec![url.clone()]);
-            sources.push(SourceSpec::new(DNS_SOURCE, walk));
+            sources.push(SourceSpec::new(crate::dial::DNS_SOURCE, walk));
         }
     }
     Ok(sources)
@@ -332,13 +384,14 @@ fn node_sources(
 /// with it, only through a `dns_server` inside the allowed networks (the
 /// system's name servers are never asked then, so a restricted node sends
 /// nothing outside its networks).
+#[cfg(feature = "dnsdisc")]
 fn dns_server_allowed(config: &Config) -> bool {
     let Some(restrict) = &config.net_restrict else {
         return true;
     };
     let allowed = config.dns_server.is_some_and(|s| restrict.contains(s.ip()));
     if !allowed {
-        warn!(target: TARGET, "dns_lists ignored: net_restrict is set and dns_server is not inside it");
+        tracing::warn!(target: TARGET, "dns_lists ignored: net_restrict is set and dns_server is not inside it");
     }
     allowed
 }
@@ -446,6 +499,7 @@ fn run(
         peer_done: FuturesUnordered::new(),
         dials: JoinSet::new(),
         discovery: discovery.v4.clone(),
+        #[cfg(feature = "discv5")]
         discovery_v5: discovery.v5.clone(),
         nat,
         peer_memory: config.node_database.is_some().then(|| node_db.clone()),
@@ -462,6 +516,7 @@ fn run(
             name: config.name,
             protocols: config.protocols,
             discovery: discovery.v4,
+            #[cfg(feature = "discv5")]
             discovery_v5: discovery.v5,
             setup_stats,
             peer_counters,

@@ -103,6 +103,7 @@ pub(super) struct ServerTask {
     pub dials: JoinSet<()>,
     pub discovery: Option<devp2p_discover::v4::Discv4>,
     /// discv5, stopped after discv4 (which may receive through it).
+    #[cfg(feature = "discv5")]
     pub discovery_v5: Option<devp2p_discover::v5::Discv5>,
     /// Port mappings, deleted on shutdown.
     pub nat: Option<super::nat::NatMapping>,
@@ -451,6 +452,7 @@ impl ServerTask {
         if let Some(disc) = self.discovery.take() {
             disc.shutdown().await;
         }
+        #[cfg(feature = "discv5")]
         if let Some(disc) = self.discovery_v5.take() {
             disc.shutdown().await;
         }

@@ -25,7 +25,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub fn key(n: u32) -> SecretKey {
     let mut raw = [0x11u8; 32];
     raw[28..].copy_from_slice(&n.to_be_bytes());
-    SecretKey::from_slice(&raw).expect("valid key")
+    SecretKey::from_secret_bytes(raw).expect("valid key")
 }
 
 /// The node id of [`key`]`(n)`.

@@ -14,7 +14,7 @@ use devp2p::MsgPipe;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn node_id(seed: u8) -> NodeId {
-    let key = SecretKey::from_slice(&[seed; 32]).expect("valid test key");
+    let key = SecretKey::from_secret_bytes([seed; 32]).expect("valid test key");
     NodeId::from_secret_key(&key)
 }
 

@@ -61,7 +61,7 @@ fn discv4_ping_silent_node_fails() {
     // A UDP socket that never answers.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = sock.local_addr().unwrap().port();
-    let key = secp256k1::SecretKey::from_slice(&[7; 32]).unwrap();
+    let key = secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
     let id = devp2p::node::NodeId::from_secret_key(&key);
     let enode = format!("enode://{id}@127.0.0.1:{port}");
     let out = devp2p()

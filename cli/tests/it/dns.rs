@@ -172,7 +172,7 @@ fn records(seed: u64, n: u16) -> Vec<Enr> {
 }
 
 fn key(n: u8) -> SecretKey {
-    SecretKey::from_slice(&[n; 32]).unwrap()
+    SecretKey::from_secret_bytes([n; 32]).unwrap()
 }
 
 /// Runs our CLI; panics with its stderr unless it succeeds; returns stdout.
@@ -292,7 +292,8 @@ async fn node_with_dns_list_dials_the_listed_nodes() {
     // `devp2p node --dns <url> --dns.server <nsd>` must connect to all three.
     let dialer_key = fixed_key_hex(30);
     let dialer_id = NodeId::from_secret_key(
-        &SecretKey::from_slice(&hex::decode(&dialer_key).unwrap()).unwrap(),
+        &SecretKey::from_secret_bytes(hex::decode(&dialer_key).unwrap().try_into().unwrap())
+            .unwrap(),
     );
     let mut events: Vec<_> = listed.iter().map(|s| s.subscribe_events()).collect();
     let (url_text, server_text) = (url.to_string(), nsd.addr.to_string());
@@ -374,7 +375,7 @@ async fn bad_trees_are_typed_errors_and_yield_nothing() {
     let good_url = good.sign(&key(11), "good.example.test").unwrap();
     let wrong_key_url = TreeUrl::new(
         "good.example.test",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key(12)),
+        secp256k1::PublicKey::from_secret_key(&key(12)),
     )
     .unwrap();
     // 2. Hash mismatch: a leaf's name serves another (valid) record.
@@ -405,12 +406,12 @@ async fn bad_trees_are_typed_errors_and_yield_nothing() {
     // 4. Loop: a.loop and b.loop link to each other and list no nodes.
     let ua = TreeUrl::new(
         "a.loop.test",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key(15)),
+        secp256k1::PublicKey::from_secret_key(&key(15)),
     )
     .unwrap();
     let ub = TreeUrl::new(
         "b.loop.test",
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key(16)),
+        secp256k1::PublicKey::from_secret_key(&key(16)),
     )
     .unwrap();
     let mut ta = Tree::new(1, vec![], vec![ub.clone()]);

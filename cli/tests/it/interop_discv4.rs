@@ -18,7 +18,7 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 async fn our_node(seed: u8, bootnodes: Vec<Node>) -> Discv4 {
-    let key = SecretKey::from_slice(&[seed; 32]).unwrap();
+    let key = SecretKey::from_secret_bytes([seed; 32]).unwrap();
     let local = LocalNode::new(key, 1);
     local.set_ip("127.0.0.1".parse().unwrap());
     let cfg = Discv4Config {

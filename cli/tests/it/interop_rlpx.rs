@@ -31,7 +31,7 @@ const MAX_FRAMES_SKIPPED: usize = 16;
 
 /// Our node's key (deterministic) and id.
 fn our_key() -> (SecretKey, NodeId) {
-    let secret = SecretKey::from_slice(&[0x77; 32]).expect("valid key");
+    let secret = SecretKey::from_secret_bytes([0x77; 32]).expect("valid key");
     (secret, NodeId::from_secret_key(&secret))
 }
 

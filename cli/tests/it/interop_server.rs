@@ -44,7 +44,7 @@ fn tst(seen: mpsc::Sender<(u64, Bytes)>) -> Protocol {
 }
 
 async fn our_server(seen: mpsc::Sender<(u64, Bytes)>) -> Server {
-    let mut c = Config::with_key(SecretKey::from_slice(&[0x42; 32]).unwrap());
+    let mut c = Config::with_key(SecretKey::from_secret_bytes([0x42; 32]).unwrap());
     c.listen_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
     c.no_discovery = true;
     c.name = "devp2p-rs-interop".into();
@@ -53,7 +53,7 @@ async fn our_server(seen: mpsc::Sender<(u64, Bytes)>) -> Server {
 }
 
 fn js_id(n: u8) -> NodeId {
-    NodeId::from_secret_key(&SecretKey::from_slice(&[n; 32]).unwrap())
+    NodeId::from_secret_key(&SecretKey::from_secret_bytes([n; 32]).unwrap())
 }
 
 /// Checks Hello, the capability and messages in both directions once

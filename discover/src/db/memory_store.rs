@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use super::{
     id_range, ip_key, Liveness, NodeDbError, Result, MAX_RECORD_SIZE, NODE_EXPIRATION,

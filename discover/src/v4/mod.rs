@@ -89,11 +89,12 @@ impl std::fmt::Debug for Discv4 {
 
 /// A random lookup target.
 pub(crate) fn random_target() -> NodeId {
-    random_target_from(&mut rand::thread_rng())
+    random_target_from(&mut rand::rng())
 }
 
 /// A random lookup target from a given RNG (seeded in the service).
 pub(crate) fn random_target_from(rng: &mut impl rand::Rng) -> NodeId {
+    use rand::RngExt;
     let mut b = [0u8; 64];
     rng.fill(&mut b[..]);
     NodeId(b)

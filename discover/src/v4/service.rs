@@ -370,9 +370,9 @@ impl<T: DatagramTransport> Service<T> {
 
     /// Seeds bootnodes and starts a self lookup plus random lookups (geth `doRefresh`).
     fn refresh(&mut self, now: Instant) {
-        use rand::Rng;
+        use rand::RngExt;
         let half = self.cfg.refresh_interval / 2;
-        let jitter = self.rng.gen_range(std::time::Duration::ZERO..=half);
+        let jitter = self.rng.random_range(std::time::Duration::ZERO..=half);
         self.next_refresh = now + half + jitter;
         for b in self.cfg.bootnodes.clone() {
             self.table.add(b, false, now);

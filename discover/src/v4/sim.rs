@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
@@ -136,11 +136,11 @@ impl SimNetwork {
         self.inner.sent.fetch_add(1, Ordering::Relaxed);
         let (lost, delay) = {
             let mut rng = self.inner.rng.lock().unwrap_or_else(|e| e.into_inner());
-            let lost = self.inner.cfg.loss > 0.0 && rng.gen_bool(self.inner.cfg.loss.min(1.0));
+            let lost = self.inner.cfg.loss > 0.0 && rng.random_bool(self.inner.cfg.loss.min(1.0));
             let jitter = if self.inner.cfg.jitter.is_zero() {
                 Duration::ZERO
             } else {
-                rng.gen_range(Duration::ZERO..=self.inner.cfg.jitter)
+                rng.random_range(Duration::ZERO..=self.inner.cfg.jitter)
             };
             (lost, self.inner.cfg.latency + jitter)
         };

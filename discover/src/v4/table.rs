@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
 use devp2p_netutil::{is_lan, DistinctNetSet};
@@ -267,7 +267,7 @@ impl Table {
         if self.buckets[b].replacements.is_empty() {
             return None;
         }
-        let r = self.rng.gen_range(0..self.buckets[b].replacements.len());
+        let r = self.rng.random_range(0..self.buckets[b].replacements.len());
         let mut rep = self.buckets[b].replacements.remove(r);
         // Its IP is already counted (replacements count towards the limits).
         rep.added_at = now;
@@ -391,7 +391,7 @@ impl Table {
         let mut all = self.nodes();
         let mut out = Vec::with_capacity(n.min(all.len()));
         while out.len() < n && !all.is_empty() {
-            let i = self.rng.gen_range(0..all.len());
+            let i = self.rng.random_range(0..all.len());
             out.push(all.swap_remove(i));
         }
         out
@@ -399,11 +399,13 @@ impl Table {
 
     fn schedule(&mut self, now: Instant) {
         if self.fast_next.is_none() {
-            let d = self.rng.gen_range(Duration::ZERO..=self.ping_interval);
+            let d = self.rng.random_range(Duration::ZERO..=self.ping_interval);
             self.fast_next = Some(now + d);
         }
         if self.slow_next.is_none() {
-            let d = self.rng.gen_range(Duration::ZERO..=self.ping_interval * 10);
+            let d = self
+                .rng
+                .random_range(Duration::ZERO..=self.ping_interval * 10);
             self.slow_next = Some(now + d);
         }
     }
@@ -426,7 +428,7 @@ impl Table {
                 RevalList::Slow => (&mut self.slow_next, self.ping_interval * 10),
             };
             if next.is_some_and(|t| t <= now) {
-                let d = self.rng.gen_range(Duration::ZERO..=interval);
+                let d = self.rng.random_range(Duration::ZERO..=interval);
                 *next = Some(now + d);
                 let candidates: Vec<&Entry> = self
                     .buckets
@@ -435,7 +437,7 @@ impl Table {
                     .filter(|e| e.list == list)
                     .collect();
                 if !candidates.is_empty() {
-                    let i = self.rng.gen_range(0..candidates.len());
+                    let i = self.rng.random_range(0..candidates.len());
                     out.push(candidates[i].node.clone());
                 }
             }

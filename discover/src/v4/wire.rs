@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy_rlp::{Encodable, EMPTY_STRING_CODE};
 use bytes::Bytes;
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
-use secp256k1::{Message as SecpMessage, SecretKey, SECP256K1};
+use secp256k1::{Message as SecpMessage, SecretKey};
 
 use crate::node::{keccak256, NodeId};
 use crate::rlp_item::{encode_list_with, Item};
@@ -325,10 +325,13 @@ pub fn encode_packet(key: &SecretKey, msg: &Message) -> (Vec<u8>, [u8; 32]) {
     out[HEAD_LEN] = msg.packet_type();
     msg.encode_body(&mut out);
     let digest = keccak256(&out[HEAD_LEN..]);
-    let sig = SECP256K1.sign_ecdsa_recoverable(&SecpMessage::from_digest(digest), key);
+    let sig = secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(
+        SecpMessage::from_digest(digest),
+        key,
+    );
     let (recid, compact) = sig.serialize_compact();
     out[HASH_LEN..HASH_LEN + 64].copy_from_slice(&compact);
-    out[HASH_LEN + 64] = i32::from(recid) as u8;
+    out[HASH_LEN + 64] = recid.to_u8();
     let hash = keccak256(&out[HASH_LEN..]);
     out[..HASH_LEN].copy_from_slice(&hash);
     (out, hash)
@@ -353,8 +356,8 @@ pub fn decode_packet(datagram: &[u8]) -> Result<Packet, WireError> {
     let rsig = RecoverableSignature::from_compact(&sig[..64], recid)
         .map_err(|_| WireError::BadSignature)?;
     let digest = keccak256(&datagram[HEAD_LEN..]);
-    let key = SECP256K1
-        .recover_ecdsa(&SecpMessage::from_digest(digest), &rsig)
+    let key = rsig
+        .recover_ecdsa(SecpMessage::from_digest(digest))
         .map_err(|_| WireError::BadSignature)?;
     let sender = NodeId::from_public_key(&key);
     let message = decode_body(datagram[HEAD_LEN], &datagram[HEAD_LEN + 1..])?;

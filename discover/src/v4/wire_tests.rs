@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use std::str::FromStr;
 
 fn vector_key() -> SecretKey {
-    SecretKey::from_slice(&eip8_vector("discv4_key")).unwrap()
+    SecretKey::from_secret_bytes(eip8_vector("discv4_key").try_into().unwrap()).unwrap()
 }
 
 fn decode_vector(name: &str) -> Packet {
@@ -89,7 +89,7 @@ fn eip8_neighbours() {
 }
 
 fn sample_key() -> SecretKey {
-    SecretKey::from_slice(&[0x42; 32]).unwrap()
+    SecretKey::from_secret_bytes([0x42; 32]).unwrap()
 }
 
 fn round_trip(msg: Message) {
@@ -171,10 +171,13 @@ fn rejects_bad_packets() {
     let mut raw = vec![0u8; HEAD_LEN];
     raw.extend_from_slice(&[7, 0xc0]);
     let digest = keccak256(&raw[HEAD_LEN..]);
-    let sig = SECP256K1.sign_ecdsa_recoverable(&SecpMessage::from_digest(digest), &key);
+    let sig = secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(
+        SecpMessage::from_digest(digest),
+        &key,
+    );
     let (recid, compact) = sig.serialize_compact();
     raw[32..96].copy_from_slice(&compact);
-    raw[96] = i32::from(recid) as u8;
+    raw[96] = recid.to_u8();
     let h = keccak256(&raw[32..]);
     raw[..32].copy_from_slice(&h);
     assert_eq!(decode_packet(&raw), Err(WireError::UnknownType(7)));

@@ -1,7 +1,7 @@
 //! Conversions between our identity types and the `discv5`/`enr` crates'.
 //!
 //! Keys cross as their 32 secret bytes, records as their RLP bytes: our
-//! `secp256k1` 0.30 and `discv5`'s `k256` never meet, and a record signed by
+//! `secp256k1` 0.33 and `discv5`'s `k256` never meet, and a record signed by
 //! one verifies in the other (same bytes, same signature).
 
 use secp256k1::SecretKey;
@@ -14,7 +14,7 @@ pub type Discv5Enr = discv5::Enr;
 
 /// Our node key as the discv5 crate's signing key.
 pub fn combined_key(key: &SecretKey) -> Result<enr::CombinedKey, Discv5Error> {
-    let mut bytes = key.secret_bytes();
+    let mut bytes = key.to_secret_bytes();
     enr::CombinedKey::secp256k1_from_bytes(&mut bytes).map_err(|e| Discv5Error::Key(e.to_string()))
 }
 
@@ -39,7 +39,7 @@ mod tests {
 
     #[test]
     fn records_and_keys_round_trip() {
-        let key = SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let key = SecretKey::from_secret_bytes([7u8; 32]).unwrap();
         let ours = Enr::builder()
             .seq(42)
             .ip4(Ipv4Addr::LOCALHOST)

@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
 
 fn key(n: u8) -> SecretKey {
-    SecretKey::from_slice(&[n; 32]).unwrap()
+    SecretKey::from_secret_bytes([n; 32]).unwrap()
 }
 
 fn local(n: u8) -> LocalNode {

@@ -22,7 +22,7 @@ pub fn key(seed: u8) -> SecretKey {
     let mut b = [0x11u8; 32];
     b[31] = seed;
     b[0] = seed.wrapping_add(1);
-    SecretKey::from_slice(&b).expect("valid key")
+    SecretKey::from_secret_bytes(b).expect("valid key")
 }
 
 /// A local node for `key` listening on 127.0.0.1 (UDP port set on bind).

@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
-use rand::RngCore;
+use rand::Rng;
 use tokio::net::UdpSocket;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, trace};
@@ -78,7 +78,7 @@ impl Stun {
             Some(s) => vec![s],
             None => {
                 let mut all = default_servers();
-                all.shuffle(&mut rand::thread_rng());
+                all.shuffle(&mut rand::rng());
                 all.truncate(STUN_SERVERS_TRIED);
                 all
             }
@@ -153,7 +153,7 @@ pub async fn binding(server: SocketAddr) -> Result<SocketAddr, NatError> {
         .await
         .map_err(|e| NatError::io("binding the STUN client socket", e))?;
     let mut id: TransactionId = [0; wire::TRANSACTION_ID_LEN];
-    rand::thread_rng().fill_bytes(&mut id);
+    rand::rng().fill_bytes(&mut id);
     let request = binding_request(&id);
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
     let start = Instant::now();

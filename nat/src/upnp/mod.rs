@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -298,7 +298,7 @@ impl Upnp {
                     ..
                 }) => {
                     tracing::debug!(target: LOG_TARGET, %proto, port, attempt, "UPnP port taken, trying another");
-                    port = rand::thread_rng().gen_range(RANDOM_PORT_MIN..=u16::MAX);
+                    port = rand::rng().random_range(RANDOM_PORT_MIN..=u16::MAX);
                 }
                 Err(NatError::UpnpFault {
                     code: ERR_SAME_PORT_VALUES_REQUIRED,

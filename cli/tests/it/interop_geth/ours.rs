@@ -131,7 +131,7 @@ pub async fn next_received(rx: &mut mpsc::Receiver<Received>) -> Received {
 
 /// The key of our test node `n` (32 bytes of `n`).
 pub fn key(n: u8) -> SecretKey {
-    SecretKey::from_slice(&[n; 32]).unwrap()
+    SecretKey::from_secret_bytes([n; 32]).unwrap()
 }
 
 /// A config for a server on 127.0.0.1 (port 0) with key `n`, discovery off.

@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn stored_nodes_come_back_as_seeds() {
         let db = NodeDb::in_memory().unwrap();
-        let key = SecretKey::from_slice(&[3u8; 32]).unwrap();
+        let key = SecretKey::from_secret_bytes([3u8; 32]).unwrap();
         let id = NodeId::from_secret_key(&key);
         let from: SocketAddr = "127.0.0.1:30311".parse().unwrap();
         pong_received(Some(&db), id, from, None, unix_now());
