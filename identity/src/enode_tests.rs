@@ -313,14 +313,8 @@ fn from_enr_reachable_takes_only_a_reachable_family() {
         .udp(30303)
         .sign(&key)
         .unwrap();
-    let only4 = IpFamilies {
-        v4: true,
-        v6: false,
-    };
-    let only6 = IpFamilies {
-        v4: false,
-        v6: true,
-    };
+    let only4 = IpFamilies::V4_ONLY;
+    let only6 = IpFamilies::V6_ONLY;
     let none = IpFamilies {
         v4: false,
         v6: false,

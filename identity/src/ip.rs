@@ -27,6 +27,16 @@ pub struct IpFamilies {
 impl IpFamilies {
     /// Both families.
     pub const BOTH: IpFamilies = IpFamilies { v4: true, v6: true };
+    /// IPv4 only.
+    pub const V4_ONLY: IpFamilies = IpFamilies {
+        v4: true,
+        v6: false,
+    };
+    /// IPv6 only.
+    pub const V6_ONLY: IpFamilies = IpFamilies {
+        v4: false,
+        v6: true,
+    };
 
     /// The family of `ip` alone (IPv4-mapped IPv6 counts as IPv4).
     pub fn of(ip: IpAddr) -> IpFamilies {

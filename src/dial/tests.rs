@@ -564,14 +564,8 @@ fn a_dual_stack_record_is_dialed_on_a_family_we_have() {
         .sign(&key)
         .unwrap();
     let c = Candidate::from(record.clone());
-    let only4 = IpFamilies {
-        v4: true,
-        v6: false,
-    };
-    let only6 = IpFamilies {
-        v4: false,
-        v6: true,
-    };
+    let only4 = IpFamilies::V4_ONLY;
+    let only6 = IpFamilies::V6_ONLY;
     assert_eq!(c.endpoint(only4).tcp_addr(), Some((v4, 30303).into()));
     assert_eq!(c.endpoint(only6).tcp_addr(), Some((v6, 30304).into()));
     // Both public: IPv4 first, as go-ethereum.

@@ -203,14 +203,8 @@ fn ipv6_netns_discovery_handshake_and_demo_over_ipv6_and_ipv4() {
     assert_eq!(record.ip4().map(|i| i.to_string()), Some(B_V4.to_owned()));
     assert_eq!(record.ip6().map(|i| i.to_string()), Some(B_V6.to_owned()));
     assert_eq!((record.tcp6(), record.udp6()), (Some(30303), Some(30303)));
-    let only6 = IpFamilies {
-        v4: false,
-        v6: true,
-    };
-    let only4 = IpFamilies {
-        v4: true,
-        v6: false,
-    };
+    let only6 = IpFamilies::V6_ONLY;
+    let only4 = IpFamilies::V4_ONLY;
     let b6 = Node::from_enr_reachable(&record, only6).expect("endpoint");
     let enode_b6 = b6.to_string();
     let enode_b4 = Node::from_enr_reachable(&record, only4)

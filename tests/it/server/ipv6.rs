@@ -125,14 +125,8 @@ async fn dual_stack_server_accepts_both_families_and_records_both() {
     // An IPv4 peer and an IPv6 peer dial it, each on its own family.
     let (p4, mut seen4) = start(122).await;
     let (p6, mut seen6) = start_v6(123, false, vec![]).await;
-    let only4 = IpFamilies {
-        v4: true,
-        v6: false,
-    };
-    let only6 = IpFamilies {
-        v4: false,
-        v6: true,
-    };
+    let only4 = IpFamilies::V4_ONLY;
+    let only6 = IpFamilies::V6_ONLY;
     let via4 = Node::from_enr_reachable(&record, only4).unwrap();
     let via6 = Node::from_enr_reachable(&record, only6).unwrap();
     assert_eq!(via6.tcp_addr(), Some(v6_loopback(tcp6)));
