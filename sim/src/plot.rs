@@ -1,0 +1,1 @@
+//! The report's pictures (SVG) and files.
