@@ -495,7 +495,7 @@ fn verify_v4(
 /// Signs `pairs` (sorted, unique, values single RLP items, including `id`
 /// and `secp256k1`) without checking the size limit.
 pub(crate) fn sign_unchecked(secret: &SecretKey, seq: u64, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Enr {
-    let public_key = PublicKey::from_secret_key(secret);
+    let public_key = crate::secp::public_key(secret);
     let mut body = Vec::with_capacity(MAX_ENR_SIZE);
     seq.encode(&mut body);
     for (k, v) in &pairs {
@@ -505,10 +505,10 @@ pub(crate) fn sign_unchecked(secret: &SecretKey, seq: u64, pairs: Vec<(Vec<u8>, 
     let mut content = Vec::with_capacity(body.len() + 3);
     encode_list_header(&mut content, body.len());
     content.extend_from_slice(&body);
-    let msg = Message::from_digest(keccak256(&content));
+    let digest = keccak256(&content);
     // RFC 6979 deterministic nonce, no extra entropy: the same key and
     // content always give the same record (as go-ethereum).
-    let signature = ecdsa::sign(msg, secret).serialize_compact();
+    let signature = crate::secp::sign(digest, secret).serialize_compact();
 
     let mut payload = Vec::with_capacity(body.len() + ENR_SIGNATURE_LEN + 2);
     signature.encode(&mut payload);
@@ -649,7 +649,7 @@ impl EnrBuilder {
             check_raw_value(k, v)?;
         }
         let mut pairs = self.pairs;
-        let public = PublicKey::from_secret_key(key);
+        let public = crate::secp::public_key(key);
         pairs.insert(keys::ID.to_vec(), rlp_bytes(V4));
         pairs.insert(keys::SECP256K1.to_vec(), rlp_bytes(&public.serialize()));
         let size = encoded_len(

@@ -52,7 +52,7 @@ impl NodeId {
 
     /// The node ID belonging to a secret key.
     pub fn from_secret_key(key: &SecretKey) -> Self {
-        Self::from_public_key(&PublicKey::from_secret_key(key))
+        Self::from_public_key(&crate::secp::public_key(key))
     }
 
     /// Builds an ID from exactly 64 bytes (no curve check).

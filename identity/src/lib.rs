@@ -48,6 +48,7 @@ mod ip;
 mod key;
 mod local;
 pub mod rlp_item;
+pub mod secp;
 
 /// The RLP library of the stack, re-exported so users need no version guess.
 pub use alloy_rlp;

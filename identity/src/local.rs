@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use secp256k1::{PublicKey, SecretKey};
+use secp256k1::SecretKey;
 use tokio::sync::watch;
 
 use super::enode::Node;
@@ -73,7 +73,7 @@ impl LocalNode {
     /// time in milliseconds when it has none, so restarts never reuse a
     /// sequence number; the caller chooses.
     pub fn new(key: SecretKey, initial_seq: u64) -> Self {
-        let public = PublicKey::from_secret_key(&key);
+        let public = crate::secp::public_key(&key);
         let mut pairs = BTreeMap::new();
         pairs.insert(keys::ID.to_vec(), rlp_bytes(b"v4"));
         pairs.insert(keys::SECP256K1.to_vec(), rlp_bytes(&public.serialize()));

@@ -68,7 +68,7 @@ pub fn encrypt<R: CryptoRng + ?Sized>(
     out: &mut Vec<u8>,
 ) {
     let ephemeral = node_key_from_rng(rng);
-    let ephemeral_pub = PublicKey::from_secret_key(&ephemeral);
+    let ephemeral_pub = devp2p_identity::secp::public_key(&ephemeral);
     let (enc_key, mac_key) = derive_keys(&ecdh_x(remote, &ephemeral));
     let mut iv = [0u8; IV_LEN];
     rng.fill_bytes(&mut iv);

@@ -57,7 +57,7 @@ impl std::fmt::Debug for HandshakeKey {
 impl HandshakeKey {
     /// Prepares `secret` for handshakes.
     pub fn new(secret: SecretKey) -> Self {
-        let id = NodeId::from_public_key(&PublicKey::from_secret_key(&secret));
+        let id = NodeId::from_public_key(&devp2p_identity::secp::public_key(&secret));
         HandshakeKey { secret, id }
     }
 
@@ -359,7 +359,7 @@ pub fn encode_legacy_auth<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Vec<u8> {
     let signature = sign_auth(key, remote, ephemeral, nonce);
-    let ephemeral_pub = PublicKey::from_secret_key(ephemeral);
+    let ephemeral_pub = devp2p_identity::secp::public_key(ephemeral);
     let mut plain = Vec::with_capacity(LEGACY_AUTH_SIZE - ECIES_OVERHEAD);
     plain.extend_from_slice(&signature);
     plain.extend_from_slice(&keccak256(&ephemeral_pub.serialize_uncompressed()[1..]));
@@ -378,9 +378,9 @@ fn sign_auth(
     nonce: &[u8; 32],
 ) -> [u8; SIGNATURE_LEN] {
     let static_shared = ecdh_x(remote, &key.secret);
-    let msg = Message::from_digest(xor32(&static_shared, nonce));
+    let digest = xor32(&static_shared, nonce);
     let (recid, compact) =
-        RecoverableSignature::sign_ecdsa_recoverable(msg, ephemeral).serialize_compact();
+        devp2p_identity::secp::sign_recoverable(digest, ephemeral).serialize_compact();
     let mut signature = [0u8; SIGNATURE_LEN];
     signature[..64].copy_from_slice(&compact);
     signature[64] = recid.to_u8();
@@ -576,7 +576,7 @@ impl Recipient {
             .map_err(RlpxError::BadAuth)?;
 
         let ack = AckMessage {
-            ephemeral_id: NodeId::from_public_key(&PublicKey::from_secret_key(&ephemeral)),
+            ephemeral_id: NodeId::from_public_key(&devp2p_identity::secp::public_key(&ephemeral)),
             nonce,
             version: PROTOCOL_VERSION,
         };

@@ -1,1 +1,70 @@
-fn main() {}
+//! The simulator's scenarios as bench lines.
+//!
+//! `cargo bench -p devp2p-sim --bench scenarios [FILTER]` prints one
+//! `bench sim.<scenario> nodes=… virtual_s=… wall_s=… table_fill=… recall=…
+//! hops=… pkts_per_node_min=… honest_share=…` line per run: formation at
+//! 1,000 and 10,000 nodes, then churn, loss, NAT and eclipse at 1,000 nodes,
+//! each one virtual hour from 3 bootnodes (seed 1: the same numbers every
+//! run). `SIM_BENCH_NODES=N` replaces the 1,000, `SIM_BENCH_MINUTES=M` the
+//! virtual hour; FILTER selects runs whose
+//! name (`formation-1000`, `churn-1000`, …) contains it.
+
+use devp2p_sim::{run, Scenario, SimConfig};
+
+/// Nodes of the scenario runs (issue #18: formation at 1k and 10k, the
+/// other scenarios at 1k).
+const SMALL: usize = 1_000;
+/// The large formation run.
+const LARGE: usize = 10_000;
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let small = std::env::var("SIM_BENCH_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SMALL);
+    let mut runs = vec![(Scenario::Formation, small), (Scenario::Formation, LARGE)];
+    runs.extend(
+        [
+            Scenario::Churn,
+            Scenario::Loss,
+            Scenario::Nat,
+            Scenario::Eclipse,
+        ]
+        .into_iter()
+        .map(|s| (s, small)),
+    );
+    for (scenario, nodes) in runs {
+        let name = format!("{scenario}-{nodes}");
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let mut config = SimConfig::preset(scenario, nodes);
+        if let Some(minutes) = std::env::var("SIM_BENCH_MINUTES")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            config.duration = std::time::Duration::from_secs(60 * minutes.max(1));
+        }
+        match run(&config) {
+            Ok(report) => {
+                let fill = |level: f64| {
+                    report
+                        .time_to_fill
+                        .iter()
+                        .find(|(l, _)| *l == level)
+                        .and_then(|(_, t)| *t)
+                        .map_or("-".to_string(), |t| format!("{t:.0}"))
+                };
+                println!(
+                    "{} fill50_s={} fill90_s={} fill99_s={}",
+                    report.bench_line(),
+                    fill(0.5),
+                    fill(0.9),
+                    fill(0.99)
+                );
+            }
+            Err(e) => println!("bench sim.{scenario} nodes={nodes} error={e:?}"),
+        }
+    }
+}

@@ -25,7 +25,6 @@
 
 mod attack;
 mod error;
-mod nat;
 mod oracle;
 pub mod plot;
 pub mod report;
@@ -34,5 +33,5 @@ pub mod scenario;
 
 pub use error::SimError;
 pub use report::{Sample, SimReport};
-pub use runner::run;
+pub use runner::{run, MAX_ATTACKERS, MAX_NODES};
 pub use scenario::{Attack, Scenario, SimConfig};

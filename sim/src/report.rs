@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-/// Table-fill levels whose first crossing is reported
+/// Table-fill levels whose time is reported
 /// ([`SimReport::time_to_fill`]): the share of live honest nodes whose
 /// table holds ≥ [`FILL_GOOD`] of what an oracle table would.
 pub const FILL_LEVELS: [f64; 3] = [0.5, 0.9, 0.99];
@@ -53,8 +53,9 @@ pub struct SimReport {
     pub wall_s: f64,
     /// Samples in virtual-time order (the last is the final state).
     pub samples: Vec<Sample>,
-    /// For each of [`FILL_LEVELS`], the first virtual second at which
-    /// `table_fill` reached it; `None` if it never did.
+    /// For each of [`FILL_LEVELS`], the virtual second from which
+    /// `table_fill` stayed at or above it to the end of the run; `None` if
+    /// the last sample is below it.
     pub time_to_fill: Vec<(f64, Option<f64>)>,
     /// Resident memory per simulated node (bytes), when it could be read.
     pub bytes_per_node: Option<u64>,

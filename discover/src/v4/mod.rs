@@ -87,6 +87,20 @@ impl std::fmt::Debug for Discv4 {
     }
 }
 
+/// A random delay in `[0, max]`, in whole milliseconds (tokio's timer
+/// resolution). Sub-millisecond delays would let the order of nearly
+/// simultaneous events depend on how the runtime's clock lines up with its
+/// timer wheel, which differs from run to run: simulations on paused time
+/// then stop replaying exactly from their seed.
+pub(crate) fn random_delay(
+    rng: &mut impl rand::Rng,
+    max: std::time::Duration,
+) -> std::time::Duration {
+    use rand::RngExt;
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    std::time::Duration::from_millis(rng.random_range(0..=max_ms))
+}
+
 /// A random lookup target.
 pub(crate) fn random_target() -> NodeId {
     random_target_from(&mut rand::rng())

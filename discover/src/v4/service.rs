@@ -44,7 +44,7 @@ pub(super) const ENDPOINT_CONTACT_WINDOW: std::time::Duration =
 /// (virtual) time tokio's clock drifts from the real one; mapping through
 /// the std clock gives every service in the process the same answer, so
 /// packet expirations agree between simulated nodes created seconds apart.
-fn wall_clock_at(t: Instant) -> std::time::SystemTime {
+pub(crate) fn wall_clock_at(t: Instant) -> std::time::SystemTime {
     let std_now = std::time::Instant::now();
     let sys_now = std::time::SystemTime::now();
     let t = t.into_std();
@@ -279,7 +279,21 @@ impl<T: DatagramTransport> Service<T> {
         let shutdown_tx = loop {
             let wake = self.next_wakeup();
             self.stats.set_buckets(&self.table);
+            // Biased, in this order: due timers and commands are never
+            // starved by a flood of datagrams, and the same inputs give the
+            // same schedule (simulations replay exactly from their seed;
+            // an unbiased select picks among ready branches at random).
             tokio::select! {
+                biased;
+                _ = sleep_until(wake) => self.on_timer(Instant::now()),
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(Command::Shutdown { tx }) => break Some(tx),
+                    Some(cmd) => self.handle_command(cmd, Instant::now()),
+                    None => break None,
+                },
+                Some(_) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    self.init_done = true;
+                }
                 res = self.transport.recv_from(&mut buf) => match res {
                     Ok((n, from)) => {
                         let now = Instant::now();
@@ -290,15 +304,6 @@ impl<T: DatagramTransport> Service<T> {
                         tracing::trace!(target: TARGET, error = %e, "recv error");
                     }
                 },
-                cmd = self.cmd_rx.recv() => match cmd {
-                    Some(Command::Shutdown { tx }) => break Some(tx),
-                    Some(cmd) => self.handle_command(cmd, Instant::now()),
-                    None => break None,
-                },
-                _ = sleep_until(wake) => self.on_timer(Instant::now()),
-                Some(_) = self.jobs.join_next(), if !self.jobs.is_empty() => {
-                    self.init_done = true;
-                }
             }
         };
         self.jobs.shutdown().await;
@@ -370,9 +375,8 @@ impl<T: DatagramTransport> Service<T> {
 
     /// Seeds bootnodes and starts a self lookup plus random lookups (geth `doRefresh`).
     fn refresh(&mut self, now: Instant) {
-        use rand::RngExt;
         let half = self.cfg.refresh_interval / 2;
-        let jitter = self.rng.random_range(std::time::Duration::ZERO..=half);
+        let jitter = super::random_delay(&mut self.rng, half);
         self.next_refresh = now + half + jitter;
         for b in self.cfg.bootnodes.clone() {
             self.table.add(b, false, now);

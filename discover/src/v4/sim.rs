@@ -30,12 +30,32 @@ use super::transport::DatagramTransport;
 /// node sees in the simulations (a lookup wave is a few dozen packets).
 pub const SIM_INBOX_CAPACITY: usize = 1024;
 
+/// How long a simulated NAT keeps letting a remote's datagrams in after the
+/// node behind it last sent to that remote (RFC 4787 REQ-5: a UDP mapping
+/// must not expire in less than 2 minutes).
+pub const SIM_NAT_MAPPING_LIFETIME: Duration = Duration::from_secs(120);
+/// Remotes a simulated NAT remembers per node; past this, expired entries
+/// are dropped first (a node contacts a few hundred remotes per hour).
+pub const SIM_NAT_MAX_MAPPINGS: usize = 4096;
+
+/// The Unix time (seconds) a discovery service in this process sees now.
+/// Under paused tokio time this runs ahead of the system clock; packets a
+/// simulated node writes by hand must carry expirations on this clock.
+pub fn unix_now() -> u64 {
+    super::service::wall_clock_at(Instant::now())
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Link properties of the simulated network.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// One-way base latency.
+    /// One-way base latency (use whole milliseconds: tokio's timers have
+    /// that resolution, and finer delays make runs depend on the wall clock).
     pub latency: Duration,
-    /// Extra uniformly random latency in `[0, jitter]`.
+    /// Extra uniformly random latency in `[0, jitter]`, drawn in whole
+    /// milliseconds.
     pub jitter: Duration,
     /// Probability in `[0, 1]` that a datagram is lost.
     pub loss: f64,
@@ -60,9 +80,16 @@ struct SimDatagram {
     from: SocketAddr,
 }
 
+/// One bound address: its inbox, and for a node behind NAT the remotes it
+/// sent to and when (port-restricted filtering: only they may answer).
+struct Route {
+    tx: mpsc::Sender<SimDatagram>,
+    nat: Option<HashMap<SocketAddr, Instant>>,
+}
+
 struct Inner {
     cfg: SimConfig,
-    routes: Mutex<HashMap<SocketAddr, mpsc::Sender<SimDatagram>>>,
+    routes: Mutex<HashMap<SocketAddr, Route>>,
     rng: Mutex<StdRng>,
     sent: AtomicU64,
     lost: AtomicU64,
@@ -107,8 +134,25 @@ impl SimNetwork {
 
     /// A socket at `addr` (replacing any previous one there).
     pub fn bind(&self, addr: SocketAddr) -> SimTransport {
+        self.bind_with(addr, false)
+    }
+
+    /// A socket at `addr` behind a NAT: a datagram reaches it only from a
+    /// remote it sent to in the last [`SIM_NAT_MAPPING_LIFETIME`]
+    /// (address- and port-dependent filtering, RFC 4787). The node keeps
+    /// `addr` as its external address, as behind a router that preserves
+    /// ports.
+    pub fn bind_behind_nat(&self, addr: SocketAddr) -> SimTransport {
+        self.bind_with(addr, true)
+    }
+
+    fn bind_with(&self, addr: SocketAddr, nat: bool) -> SimTransport {
         let (tx, rx) = mpsc::channel(SIM_INBOX_CAPACITY);
-        self.routes().insert(addr, tx);
+        let route = Route {
+            tx,
+            nat: nat.then(HashMap::new),
+        };
+        self.routes().insert(addr, route);
         SimTransport {
             addr,
             net: self.clone(),
@@ -117,7 +161,7 @@ impl SimNetwork {
         }
     }
 
-    fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<SimDatagram>>> {
+    fn routes(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Route>> {
         // A poisoned lock only means another node panicked; the map is still valid.
         self.inner.routes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -137,23 +181,41 @@ impl SimNetwork {
         let (lost, delay) = {
             let mut rng = self.inner.rng.lock().unwrap_or_else(|e| e.into_inner());
             let lost = self.inner.cfg.loss > 0.0 && rng.random_bool(self.inner.cfg.loss.min(1.0));
+            // Whole milliseconds: see `random_delay`.
             let jitter = if self.inner.cfg.jitter.is_zero() {
                 Duration::ZERO
             } else {
-                rng.random_range(Duration::ZERO..=self.inner.cfg.jitter)
+                super::random_delay(&mut *rng, self.inner.cfg.jitter)
             };
             (lost, self.inner.cfg.latency + jitter)
         };
-        let route = self.routes().get(&to).cloned();
+        let now = Instant::now();
+        let mut routes = self.routes();
+        if let Some(nat) = routes.get_mut(&from).and_then(|r| r.nat.as_mut()) {
+            if nat.len() >= SIM_NAT_MAX_MAPPINGS {
+                nat.retain(|_, t| now.saturating_duration_since(*t) < SIM_NAT_MAPPING_LIFETIME);
+            }
+            if nat.len() < SIM_NAT_MAX_MAPPINGS {
+                nat.insert(to, now);
+            }
+        }
         let delivered = !lost
-            && route.is_some_and(|tx| {
-                tx.try_send(SimDatagram {
-                    deliver_at: Instant::now() + delay,
-                    data: Bytes::copy_from_slice(data),
-                    from,
-                })
-                .is_ok()
+            && routes.get(&to).is_some_and(|route| {
+                let open = route.nat.as_ref().is_none_or(|nat| {
+                    nat.get(&from).is_some_and(|t| {
+                        now.saturating_duration_since(*t) < SIM_NAT_MAPPING_LIFETIME
+                    })
+                });
+                open && route
+                    .tx
+                    .try_send(SimDatagram {
+                        deliver_at: now + delay,
+                        data: Bytes::copy_from_slice(data),
+                        from,
+                    })
+                    .is_ok()
             });
+        drop(routes);
         if !delivered {
             self.inner.lost.fetch_add(1, Ordering::Relaxed);
         }
@@ -209,5 +271,56 @@ impl DatagramTransport for SimTransport {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet_net() -> SimNetwork {
+        SimNetwork::new(SimConfig {
+            latency: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            seed: 1,
+        })
+    }
+
+    async fn recv_within(t: &mut SimTransport, ms: u64) -> Option<SocketAddr> {
+        let mut buf = [0u8; 16];
+        tokio::time::timeout(Duration::from_millis(ms), t.recv_from(&mut buf))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .map(|(_, from)| from)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nat_lets_in_only_remotes_it_sent_to_and_only_for_the_mapping_lifetime() {
+        let net = quiet_net();
+        let (a, b, c) = (
+            SimNetwork::addr_for(0),
+            SimNetwork::addr_for(1),
+            SimNetwork::addr_for(2),
+        );
+        let mut inside = net.bind_behind_nat(a);
+        let mut outside = net.bind(b);
+        let other = net.bind(c);
+        // Unsolicited: filtered.
+        outside.send_to(b"x", a).unwrap();
+        assert_eq!(recv_within(&mut inside, 100).await, None);
+        // After the node sent to `b`, `b` gets through, `c` does not.
+        inside.send_to(b"y", b).unwrap();
+        assert_eq!(recv_within(&mut outside, 100).await, Some(a));
+        outside.send_to(b"z", a).unwrap();
+        other.send_to(b"z", a).unwrap();
+        assert_eq!(recv_within(&mut inside, 100).await, Some(b));
+        assert_eq!(recv_within(&mut inside, 100).await, None);
+        // The mapping expires.
+        tokio::time::sleep(SIM_NAT_MAPPING_LIFETIME).await;
+        outside.send_to(b"late", a).unwrap();
+        assert_eq!(recv_within(&mut inside, 100).await, None);
+        assert_eq!(net.packets_lost(), 3);
     }
 }

@@ -399,13 +399,11 @@ impl Table {
 
     fn schedule(&mut self, now: Instant) {
         if self.fast_next.is_none() {
-            let d = self.rng.random_range(Duration::ZERO..=self.ping_interval);
+            let d = super::random_delay(&mut self.rng, self.ping_interval);
             self.fast_next = Some(now + d);
         }
         if self.slow_next.is_none() {
-            let d = self
-                .rng
-                .random_range(Duration::ZERO..=self.ping_interval * 10);
+            let d = super::random_delay(&mut self.rng, self.ping_interval * 10);
             self.slow_next = Some(now + d);
         }
     }
@@ -428,7 +426,7 @@ impl Table {
                 RevalList::Slow => (&mut self.slow_next, self.ping_interval * 10),
             };
             if next.is_some_and(|t| t <= now) {
-                let d = self.rng.random_range(Duration::ZERO..=interval);
+                let d = super::random_delay(&mut self.rng, interval);
                 *next = Some(now + d);
                 let candidates: Vec<&Entry> = self
                     .buckets

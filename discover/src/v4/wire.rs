@@ -325,10 +325,7 @@ pub fn encode_packet(key: &SecretKey, msg: &Message) -> (Vec<u8>, [u8; 32]) {
     out[HEAD_LEN] = msg.packet_type();
     msg.encode_body(&mut out);
     let digest = keccak256(&out[HEAD_LEN..]);
-    let sig = secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(
-        SecpMessage::from_digest(digest),
-        key,
-    );
+    let sig = devp2p_identity::secp::sign_recoverable(digest, key);
     let (recid, compact) = sig.serialize_compact();
     out[HASH_LEN..HASH_LEN + 64].copy_from_slice(&compact);
     out[HASH_LEN + 64] = recid.to_u8();
