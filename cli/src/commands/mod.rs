@@ -10,6 +10,7 @@ mod key;
 mod node;
 mod progress;
 mod rlpx;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ enum Command {
     /// EIP-1459 DNS node lists: sign a tree, export its TXT records, download one.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// Simulate a discovery network on virtual time and write a report (summary, CSV, SVG).
+    Sim(sim::SimArgs),
 }
 
 /// Why a command failed (after its command line parsed).
@@ -115,6 +118,9 @@ pub(crate) enum CliError {
     /// A file we refuse to overwrite already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
+    /// The simulator could not run or write its report.
+    #[error("sim: {0}")]
+    Sim(#[from] devp2p_sim::SimError),
     /// A file is larger than the command accepts.
     #[error("{path} is larger than {max} bytes")]
     FileTooLarge {
@@ -140,12 +146,29 @@ pub fn main() -> ExitCode {
         Command::Node(args) => block_on("info", node::run(*args)),
         Command::Devnet(args) => block_on("warn", devnet::run(args)),
         Command::Dns(cmd) => block_on("warn", dns::run(cmd)),
+        // The simulator builds its own (paused-clock) runtime.
+        Command::Sim(args) => {
+            init_logging("warn");
+            sim::run(args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(err.exit_status())
+        }
+    }
+}
+
+impl CliError {
+    /// The exit status for this failure: [`EXIT_USAGE`] when the command
+    /// line asked for something impossible that only showed after parsing
+    /// (an inconsistent simulation config), [`EXIT_FAILURE`] otherwise.
+    fn exit_status(&self) -> u8 {
+        match self {
+            CliError::Sim(devp2p_sim::SimError::Config { .. }) => EXIT_USAGE,
+            _ => EXIT_FAILURE,
         }
     }
 }
@@ -219,6 +242,16 @@ fn block_on<F>(default_filter: &str, fut: F) -> Result<(), CliError>
 where
     F: std::future::Future<Output = Result<(), CliError>>,
 {
+    init_logging(default_filter);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(fut)
+}
+
+/// Starts logging to stderr; `RUST_LOG` wins over `default_filter`.
+fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
@@ -226,11 +259,6 @@ where
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(fut)
 }
 
 /// Registers for SIGINT and SIGTERM at once and returns a future that
