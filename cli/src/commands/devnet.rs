@@ -143,7 +143,7 @@ pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
     print!("{}", summary_table(&ids, &progress));
     let bench = DevnetBench {
         nodes: n,
-        converge_s: outcome.is_ok().then(|| elapsed.as_secs_f64()),
+        converge_s: outcome.is_ok().then_some(elapsed.as_secs_f64()),
         cpu_s,
         rss_kib_per_node,
         peers: Spread::of(progress.iter().map(|p| p.peers)),
@@ -373,7 +373,6 @@ mod tests {
         p
     }
 
-    #[test]
     const LIMITS: Limits = Limits {
         peer_limit: 50,
         dial_target: 16,
