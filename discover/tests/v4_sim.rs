@@ -234,3 +234,74 @@ async fn ipv6_endpoint_statements_move_only_the_ipv6_endpoint() {
         p.shutdown().await;
     }
 }
+
+/// A node whose bootstrap failed (its only bootnode was not up yet, so the
+/// bootnode fell out of the table and the table is empty) rejoins soon after
+/// the bootnode comes up: its random-nodes stream asks the service to re-add
+/// the bootnodes instead of waiting 15–30 min for the periodic refresh. While
+/// the bootnode stays down the re-adding is rate-limited.
+#[tokio::test(start_paused = true)]
+async fn a_node_whose_bootstrap_failed_rejoins_when_the_bootnode_comes_up() {
+    use devp2p_discover::v4::RESEED_MIN_INTERVAL;
+    use futures::StreamExt;
+    let net = SimNetwork::new(SimConfig::default());
+    let (bkey, blocal, baddr) = sim_local(300);
+    let boot_node = Node::new(
+        NodeId::from_secret_key(&bkey),
+        baddr.ip(),
+        baddr.port(),
+        baddr.port(),
+    );
+    let (key, local, addr) = sim_local(301);
+    let cfg = Discv4Config {
+        bootnodes: vec![boot_node.clone()],
+        seed: Some(301),
+        ..Discv4Config::default()
+    };
+    let node = Discv4::spawn(net.bind(addr), key, local, cfg);
+    // The bootnode is not there: the start-up refresh fails and the
+    // bootnode leaves the table.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(node.table_nodes().await.is_empty(), "bootstrap should fail");
+    let sent_before = net.packets_sent();
+
+    // Still down: the stream yields nothing, and each reseed costs the
+    // bootnode a few pings, at most once per RESEED_MIN_INTERVAL.
+    let mut stream = node.random_nodes();
+    let down = Duration::from_secs(60);
+    let waited = tokio::time::timeout(down, stream.next()).await;
+    assert!(
+        waited.is_err(),
+        "nothing to find while the bootnode is down"
+    );
+    let pings = net.packets_sent() - sent_before;
+    let max_reseeds = down.as_secs() / RESEED_MIN_INTERVAL.as_secs() + 1;
+    assert!(
+        pings >= 2,
+        "the bootnode was never retried ({pings} packets)"
+    );
+    // One reseed costs up to 6 packets (a bond ping for the self lookup and
+    // for each of its 3 random lookups, plus revalidation pings); without
+    // the floor the stream would reseed every second (60 reseeds).
+    assert!(
+        pings <= 8 * max_reseeds,
+        "{pings} packets in {down:?}: reseeding is not rate-limited"
+    );
+
+    // The bootnode comes up: the node finds it within a few reseed intervals
+    // (the periodic refresh is 15-30 min away).
+    let boot = Discv4::spawn(net.bind(baddr), bkey, blocal, Discv4Config::default());
+    let found = tokio::time::timeout(Duration::from_secs(30), stream.next()).await;
+    assert!(
+        found.is_ok(),
+        "the stream found nothing after the bootnode came up"
+    );
+    let table = node.table_nodes().await;
+    assert!(
+        table.iter().any(|n| n.id == boot_node.id),
+        "bootnode not in the table: {table:?}"
+    );
+    for d in [&node, &boot] {
+        d.shutdown().await;
+    }
+}

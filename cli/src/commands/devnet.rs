@@ -14,6 +14,10 @@ use devp2p::server::Server;
 
 use super::progress::{Counter, LiveView};
 use super::CliError;
+use bench::{table_capacity, DevnetBench, Spread};
+
+mod bench;
+mod usage;
 
 /// Most nodes in one devnet (our choice: each node holds a UDP and a TCP
 /// socket and ~N peer connections; 256 stays far below file limits).
@@ -45,26 +49,45 @@ struct DevNode {
     id: NodeId,
 }
 
+/// The per-node limits the devnet is judged against (library defaults:
+/// every node runs the same config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Limits {
+    /// Most peers (`Config::peer_limit`).
+    peer_limit: usize,
+    /// Peers a node dials until it has them (`Config::max_dialed_peers`).
+    dial_target: usize,
+}
+
 /// What one node has achieved so far.
 #[derive(Clone, Debug, Default)]
 struct Progress {
     peers: usize,
+    /// Peers this node dialed (the rest dialed it).
+    dialed: usize,
+    /// discv4 table entries other than the bootnode.
     discovered: usize,
+    /// discv4 table entries, the bootnode included.
+    table: usize,
     stats: DemoStats,
 }
 
-/// Runs the devnet; `Ok` only when the success condition held.
+/// Runs the devnet; `Ok` only when the success condition held. Prints the
+/// per-node table and a `bench devnet …` line either way.
 pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
     let n = usize::from(args.nodes);
+    let cpu_before = usage::cpu_seconds();
+    let rss_before = usage::rss_kib();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     eprintln!("devnet: starting {n} nodes on 127.0.0.1");
 
     let mut nodes: Vec<DevNode> = Vec::with_capacity(n);
     let mut boot = None;
+    let mut limits = None;
     for i in 0..n {
-        let node = match start_node(i, boot.clone()).await {
-            Ok(node) => node,
+        let (node, node_limits) = match start_node(i, boot.clone()).await {
+            Ok(started) => started,
             Err(e) => {
                 stop_all(&nodes).await;
                 return Err(e);
@@ -74,8 +97,14 @@ pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
             boot = Some(node.server.self_node());
             eprintln!("devnet: bootnode {}", node.server.self_node());
         }
+        limits = Some(node_limits);
         nodes.push(node);
     }
+    // `n >= 2` (the flag's range), so every node reported its limits.
+    let limits = limits.unwrap_or(Limits {
+        peer_limit: 0,
+        dial_target: 0,
+    });
     for (i, node) in nodes.iter().enumerate() {
         let _ = node
             .demo
@@ -89,7 +118,7 @@ pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
     let ids: Vec<NodeId> = nodes.iter().map(|n| n.id).collect();
     let (progress, outcome) = loop {
         let progress = collect(&nodes, boot_id).await;
-        let verdict = check(&ids, &progress);
+        let verdict = check(&ids, &progress, limits);
         if last_progress.elapsed() >= PROGRESS_INTERVAL || verdict.is_ok() {
             last_progress = Instant::now();
             view.update(started.elapsed(), &counters(&progress, n));
@@ -101,13 +130,36 @@ pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
         }
     };
     let elapsed = started.elapsed();
+    // Read the process figures before printing or stopping anything.
+    let cpu_s = match (cpu_before, usage::cpu_seconds()) {
+        (Ok(before), Ok(now)) => Some((now - before).max(0.0)),
+        _ => None,
+    };
+    let rss_kib_per_node = match (rss_before, usage::rss_kib()) {
+        (Ok(before), Ok(now)) => Some(now.saturating_sub(before) / n as u64),
+        _ => None,
+    };
     view.finish();
     print!("{}", summary_table(&ids, &progress));
+    let bench = DevnetBench {
+        nodes: n,
+        converge_s: outcome.is_ok().then_some(elapsed.as_secs_f64()),
+        cpu_s,
+        rss_kib_per_node,
+        peers: Spread::of(progress.iter().map(|p| p.peers)),
+        dialed: Spread::of(progress.iter().map(|p| p.dialed)),
+        table: Spread::of(progress.iter().map(|p| p.table)),
+        table_capacity: Spread::of(ids.iter().map(|id| table_capacity(id, &ids))),
+        peer_limit: limits.peer_limit,
+        dial_target: limits.dial_target,
+    };
+    println!("{}", bench.line());
+    eprintln!("devnet: {}", shared_socket_drops(&nodes));
     stop_all(&nodes).await;
     match outcome {
         Ok(()) => {
             println!(
-                "devnet: success: {n} nodes discovered each other and delivered all {} messages in {:.1} s",
+                "devnet: success: {n} nodes discovered each other, filled their peer slots and delivered all {} messages in {:.1} s",
                 n * (n - 1),
                 elapsed.as_secs_f64()
             );
@@ -120,8 +172,12 @@ pub(super) async fn run(args: DevnetArgs) -> Result<(), CliError> {
     }
 }
 
-/// Starts node `i` on 127.0.0.1 with a free port, knowing only `boot`.
-async fn start_node(i: usize, boot: Option<devp2p::node::Node>) -> Result<DevNode, CliError> {
+/// Starts node `i` on 127.0.0.1 with a free port, knowing only `boot`;
+/// returns it with the limits its config implies.
+async fn start_node(
+    i: usize,
+    boot: Option<devp2p::node::Node>,
+) -> Result<(DevNode, Limits), CliError> {
     let key = generate_node_key();
     let id = NodeId::from_secret_key(&key);
     let demo = Demo::new(DemoConfig {
@@ -138,41 +194,57 @@ async fn start_node(i: usize, boot: Option<devp2p::node::Node>) -> Result<DevNod
         max_dial_backoff: Duration::ZERO,
         ..Config::with_key(key)
     };
+    let limits = Limits {
+        peer_limit: config.peer_limit(),
+        dial_target: config.max_dialed_peers(),
+    };
     let server = Server::start(config).await?;
-    Ok(DevNode { server, demo, id })
+    Ok((DevNode { server, demo, id }, limits))
 }
 
 async fn collect(nodes: &[DevNode], boot_id: NodeId) -> Vec<Progress> {
     let per_node = nodes.iter().map(|node| async move {
-        let peers = node.server.peer_count().await;
-        let discovered = match node.server.discovery() {
-            Some(d) => d
-                .table_nodes()
-                .await
-                .iter()
-                .filter(|n| n.id != boot_id)
-                .count(),
-            None => 0,
+        let peers = node.server.peers().await;
+        let table = match node.server.discovery() {
+            Some(d) => d.table_nodes().await,
+            None => Vec::new(),
         };
         let stats = node.demo.stats().await.unwrap_or_default();
         Progress {
-            peers,
-            discovered,
+            peers: peers.len(),
+            dialed: peers.iter().filter(|p| !p.inbound()).count(),
+            discovered: table.iter().filter(|n| n.id != boot_id).count(),
+            table: table.len(),
             stats,
         }
     });
     futures::future::join_all(per_node).await
 }
 
-/// `Ok` when every node discovered another non-boot node, has a peer and
-/// received every other node's message; otherwise the first unmet condition.
-fn check(ids: &[NodeId], progress: &[Progress]) -> Result<(), String> {
+/// Whether a node's peer slots are as full as they get: it is connected to
+/// every other node, has dialed as many peers as it dials, or is at its
+/// peer limit. Only inbound slots may stay free (they fill when others dial).
+fn slots_filled(p: &Progress, n: usize, limits: Limits) -> bool {
+    p.peers + 1 >= n || p.dialed >= limits.dial_target || p.peers >= limits.peer_limit
+}
+
+/// `Ok` when every node discovered another non-boot node, filled its peer
+/// slots ([`slots_filled`]) and received every other node's message;
+/// otherwise the first unmet condition.
+fn check(ids: &[NodeId], progress: &[Progress], limits: Limits) -> Result<(), String> {
+    let n = ids.len();
     for (i, p) in progress.iter().enumerate() {
         if p.discovered == 0 {
             return Err(format!("node {i} discovered no node besides the bootnode"));
         }
         if p.peers == 0 {
             return Err(format!("node {i} has no peers"));
+        }
+        if !slots_filled(p, n, limits) {
+            return Err(format!(
+                "node {i} has {} peers ({} dialed; limit {}, dials up to {})",
+                p.peers, p.dialed, limits.peer_limit, limits.dial_target
+            ));
         }
         let missing = ids
             .iter()
@@ -182,7 +254,7 @@ fn check(ids: &[NodeId], progress: &[Progress]) -> Result<(), String> {
         if missing > 0 {
             return Err(format!(
                 "node {i} is missing {missing} of {} messages",
-                ids.len() - 1
+                n - 1
             ));
         }
     }
@@ -223,21 +295,46 @@ fn summary_table(ids: &[NodeId], progress: &[Progress]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>4}  {:<10}  {:>5}  {:>10}  {:>9}  {:>6}",
-        "node", "id", "peers", "discovered", "delivered", "pongs"
+        "{:>4}  {:<10}  {:>5}  {:>6}  {:>10}  {:>9}  {:>6}",
+        "node", "id", "peers", "dialed", "discovered", "delivered", "pongs"
     );
     for (i, (id, p)) in ids.iter().zip(progress).enumerate() {
         let _ = writeln!(
             out,
-            "{i:>4}  {:<10}  {:>5}  {:>10}  {:>9}  {:>6}",
+            "{i:>4}  {:<10}  {:>5}  {:>6}  {:>10}  {:>9}  {:>6}",
             short_id(id),
             p.peers,
+            p.dialed,
             p.discovered,
             format!("{}/{}", p.stats.delivered_by_origin.len(), n - 1),
             p.stats.pongs_received
         );
     }
     out
+}
+
+/// discv4 datagrams the shared discovery socket dropped because discv4's
+/// queue was full, at the bootnode and over all nodes (a sign of an
+/// overloaded bootnode).
+fn shared_socket_drops(nodes: &[DevNode]) -> String {
+    let dropped = |n: &DevNode| {
+        n.server.discovery_v5().map_or((0, 0), |d| {
+            let s = d.stats();
+            (s.v4_frames_dropped, s.v4_frames_forwarded)
+        })
+    };
+    let boot = nodes.first().map_or((0, 0), dropped);
+    let all = nodes
+        .iter()
+        .map(dropped)
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    format!(
+        "discv4 datagrams dropped by the shared socket: bootnode {} of {}, all nodes {} of {}",
+        boot.0,
+        boot.0 + boot.1,
+        all.0,
+        all.0 + all.1
+    )
 }
 
 fn short_id(id: &NodeId) -> String {
@@ -262,8 +359,10 @@ mod tests {
 
     fn done(ids: &[NodeId], me: usize) -> Progress {
         let mut p = Progress {
-            peers: 1,
+            peers: ids.len() - 1,
+            dialed: 1,
             discovered: 1,
+            table: 2,
             stats: DemoStats::default(),
         };
         for (j, id) in ids.iter().enumerate() {
@@ -272,6 +371,15 @@ mod tests {
             }
         }
         p
+    }
+
+    const LIMITS: Limits = Limits {
+        peer_limit: 50,
+        dial_target: 16,
+    };
+
+    fn check(ids: &[NodeId], progress: &[Progress]) -> Result<(), String> {
+        super::check(ids, progress, LIMITS)
     }
 
     #[test]
@@ -293,6 +401,31 @@ mod tests {
         progress[2].discovered = 3;
         progress[0].peers = 0;
         assert_eq!(check(&ids, &progress), Err("node 0 has no peers".into()));
+    }
+
+    #[test]
+    fn slots_are_filled_by_a_full_mesh_the_dial_target_or_the_peer_limit() {
+        let p = |peers, dialed| Progress {
+            peers,
+            dialed,
+            ..Progress::default()
+        };
+        // Small devnet: only a full mesh fills the slots.
+        assert!(slots_filled(&p(15, 3), 16, LIMITS));
+        assert!(!slots_filled(&p(14, 3), 16, LIMITS));
+        // Large devnet: the dial target, else the peer limit.
+        assert!(slots_filled(&p(16, 16), 200, LIMITS));
+        assert!(!slots_filled(&p(40, 15), 200, LIMITS));
+        assert!(slots_filled(&p(50, 15), 200, LIMITS));
+        let ids: Vec<NodeId> = (0..200).map(|b| id(b as u8)).collect();
+        let mut progress = vec![p(20, 15); 200];
+        for q in &mut progress {
+            q.discovered = 1;
+        }
+        assert_eq!(
+            check(&ids, &progress),
+            Err("node 0 has 20 peers (15 dialed; limit 50, dials up to 16)".into())
+        );
     }
 
     #[test]

@@ -189,8 +189,14 @@ impl Stream for RandomNodes {
                 self.running = Some(Box::pin(async move {
                     tokio::time::sleep_until(start).await;
                     // Wait for the table to have a node instead of running
-                    // lookups that cannot find anything.
+                    // lookups that cannot find anything, asking the service
+                    // to re-add the bootnodes (it rate-limits that): a node
+                    // whose bootstrap failed must not wait for the periodic
+                    // refresh (go-ethereum's `lookupFailed` does the same).
                     while h.bucket_fill().iter().all(|&n| n == 0) && !h.tx.is_closed() {
+                        // A full command queue means the service is busy;
+                        // the next round asks again.
+                        let _ = h.tx.try_send(super::service::Command::Reseed);
                         tokio::time::sleep(EMPTY_LOOKUP_BACKOFF).await;
                     }
                     run(&h, super::random_target()).await

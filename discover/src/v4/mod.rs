@@ -58,7 +58,7 @@ pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
 pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF, MIN_LOOKUP_INTERVAL};
-pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS};
+pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS, RESEED_MIN_INTERVAL};
 pub use stats::{PacketCounts, PACKET_TYPES};
 pub use transport::{DatagramTransport, UdpTransport};
 

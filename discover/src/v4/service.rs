@@ -8,6 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use secp256k1::SecretKey;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +31,16 @@ pub(crate) const TARGET: &str = "p2p::discover";
 /// Consecutive FindNode failures after which a node leaves the table, if its
 /// bucket holds at least a quarter of [`BUCKET_SIZE`] (geth `maxFindnodeFailures`).
 pub const MAX_FINDNODE_FAILURES: u32 = 5;
+
+/// Shortest time between two refreshes asked for because the table is
+/// empty ([`Command::Reseed`]): 5 s. go-ethereum's lookup iterator asks for a
+/// refresh each time it finds the table empty (`lookupFailed` in
+/// p2p/discover/lookup.go), bounded only by one refresh at a time; we add
+/// this floor so an isolated node costs each bootnode at most one bond and
+/// lookup per 5 s, while a node whose bootstrap failed (a bootnode that was
+/// busy or not yet up) rejoins within seconds instead of waiting 15–30 min
+/// for the periodic refresh.
+pub const RESEED_MIN_INTERVAL: Duration = Duration::from_secs(5);
 /// Agreeing endpoint statements needed before we believe our external
 /// endpoint (issue requirement; geth `iptrackMinStatements` = 10).
 pub const MIN_ENDPOINT_STATEMENTS: usize = 10;
@@ -83,6 +94,10 @@ pub(crate) enum Command {
     /// The first self lookup finished: accept inbound nodes from now on
     /// (geth refuses them until its table is initialised).
     InitDone,
+    /// The random-nodes stream found the table empty: refresh now (which
+    /// re-adds the bootnodes) unless a refresh is running or the last
+    /// reseed was less than [`RESEED_MIN_INTERVAL`] ago.
+    Reseed,
     /// Pre-seeds the table (simulation, tests): nodes count as proven.
     Seed {
         nodes: Vec<Node>,
@@ -183,6 +198,8 @@ pub(crate) struct Service<T> {
     weak_tx: mpsc::WeakSender<Command>,
     jobs: JoinSet<()>,
     next_refresh: Instant,
+    /// When an empty table last triggered a refresh ([`Command::Reseed`]).
+    last_reseed: Option<Instant>,
     init_done: bool,
     /// Wall-clock time at `clock_base`, so expirations follow (possibly
     /// paused) tokio time and all services in one process agree on it.
@@ -254,6 +271,7 @@ impl<T: DatagramTransport> Service<T> {
             weak_tx,
             jobs: JoinSet::new(),
             next_refresh,
+            last_reseed: None,
             init_done: !has_seeds,
             unix_base: wall_clock_at(now),
             clock_base: now,
@@ -409,6 +427,20 @@ impl<T: DatagramTransport> Service<T> {
         });
     }
 
+    /// Refreshes because the table is empty, at most once per
+    /// [`RESEED_MIN_INTERVAL`] and never while a refresh runs.
+    fn reseed(&mut self, now: Instant) {
+        let too_soon = self
+            .last_reseed
+            .is_some_and(|last| now < last + RESEED_MIN_INTERVAL);
+        if !self.table.is_empty() || !self.jobs.is_empty() || too_soon {
+            return;
+        }
+        self.last_reseed = Some(now);
+        tracing::debug!(target: TARGET, "table empty: re-adding bootnodes");
+        self.refresh(now);
+    }
+
     fn local_addr(&self) -> SocketAddr {
         self.transport
             .local_addr()
@@ -447,6 +479,7 @@ impl<T: DatagramTransport> Service<T> {
                 self.init_done = true;
             }
             Command::InitDone => self.init_done = true,
+            Command::Reseed => self.reseed(now),
             // Handled in `run` before dispatch.
             Command::Shutdown { .. } => {}
         }
