@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::BytesMut;
-use devp2p::node::node_key_from_rng;
+use devp2p::node::{node_key_from_rng, secp};
 use devp2p::rlpx::{FrameCodec, HandshakeKey, Initiator, Recipient};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use secp256k1::ecdsa::RecoverableSignature;
 use secp256k1::{ecdh, Message, PublicKey, SecretKey};
 // The bound uses the MACs' keccak backend, so the ratio measures our framing,
 // not the choice of keccak implementation.
@@ -148,7 +147,8 @@ fn ec_inputs() -> EcInputs {
 
 /// The EC operations of one handshake, both sides: per side 2 key
 /// generations + 4 ECDH + 1 sign (initiator) or 1 recover (recipient),
-/// through secp256k1's own (per-thread) context, as the handshake uses it.
+/// through `devp2p::node::secp` (a per-thread context randomized once), as
+/// the handshake uses it.
 fn ec_bound(inp: &EcInputs, i: &mut usize) {
     let n = inp.secrets.len();
     let mut next = || {
@@ -156,7 +156,7 @@ fn ec_bound(inp: &EcInputs, i: &mut usize) {
         *i
     };
     for _ in 0..4 {
-        black_box(PublicKey::from_secret_key(&inp.secrets[next()]));
+        black_box(secp::public_key(&inp.secrets[next()]));
     }
     for _ in 0..8 {
         let j = next();
@@ -165,8 +165,9 @@ fn ec_bound(inp: &EcInputs, i: &mut usize) {
             &inp.secrets[(j + 1) % n],
         ));
     }
-    let msg = Message::from_digest([next() as u8 + 1; 32]);
-    let sig = RecoverableSignature::sign_ecdsa_recoverable(msg, &inp.secrets[next()]);
+    let digest = [next() as u8 + 1; 32];
+    let msg = Message::from_digest(digest);
+    let sig = secp::sign_recoverable(digest, &inp.secrets[next()]);
     black_box(sig.recover_ecdsa(msg).unwrap());
 }
 
