@@ -44,8 +44,9 @@ pub(crate) enum Behaviour {
     Silent,
 }
 
-/// The sybils' shared knowledge: every sybil's record.
-pub(crate) type Friends = Arc<Vec<NodeRecord>>;
+/// The sybils' shared knowledge: every sybil's record and its node hash
+/// (computed once, not per FINDNODE answered).
+pub(crate) type Friends = Arc<Vec<(NodeRecord, [u8; 32])>>;
 
 /// One attacker identity.
 pub(crate) struct Attacker {
@@ -132,8 +133,7 @@ impl Attacker {
 
     fn closest_friends(&self, target: &NodeId) -> Vec<NodeRecord> {
         let t = target.hash();
-        let mut friends: Vec<(NodeRecord, [u8; 32])> =
-            self.friends.iter().map(|r| (*r, r.id.hash())).collect();
+        let mut friends: Vec<(NodeRecord, [u8; 32])> = self.friends.to_vec();
         let k = NEIGHBORS_PER_ANSWER.min(friends.len());
         if k > 0 {
             friends.select_nth_unstable_by(k - 1, |a, b| distance_cmp(&t, &a.1, &b.1));
@@ -180,8 +180,7 @@ impl Attacker {
                 }
                 r = self.transport.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
-                        let datagram = buf[..n].to_vec();
-                        self.answer(&datagram, from, &mut rng);
+                        self.answer(&buf[..n], from, &mut rng);
                     }
                     Err(_) => return,
                 },

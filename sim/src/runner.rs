@@ -238,11 +238,14 @@ impl World {
         let friends = Arc::new(
             sybils
                 .iter()
-                .map(|(_, addr, id)| devp2p_discover::v4::wire::NodeRecord {
-                    ip: addr.ip(),
-                    udp: addr.port(),
-                    tcp: addr.port(),
-                    id: *id,
+                .map(|(_, addr, id)| {
+                    let record = devp2p_discover::v4::wire::NodeRecord {
+                        ip: addr.ip(),
+                        udp: addr.port(),
+                        tcp: addr.port(),
+                        id: *id,
+                    };
+                    (record, id.hash())
                 })
                 .collect::<Vec<_>>(),
         );
@@ -340,17 +343,14 @@ impl World {
         let honest_share = if self.victims.is_empty() {
             None
         } else {
-            let shares = futures::future::join_all(self.victims.iter().map(|&v| {
-                // A victim that has not arrived yet has no table.
-                let h = self.nodes.get(v).and_then(|n| n.handle.clone());
-                async move {
-                    match h {
-                        Some(h) => h.table_nodes().await,
-                        None => Vec::new(),
-                    }
-                }
-            }))
-            .await;
+            // The victims' tables were fetched with everyone's above (a
+            // victim that has not arrived yet is not live and has none).
+            let shares: Vec<&Vec<Node>> = self
+                .victims
+                .iter()
+                .filter_map(|v| self.live.iter().position(|i| i == v))
+                .map(|k| &tables[k])
+                .collect();
             let per_victim: Vec<f64> = shares
                 .iter()
                 .filter(|t| !t.is_empty())
