@@ -7,8 +7,7 @@
 //! through the protocol while nodes come and go, packets are lost, some
 //! nodes sit behind NAT and attackers try to eclipse victims. Runs are
 //! deterministic: the same [`SimConfig`] (seed included) gives the same
-//! numbers (bit for bit with churn and attackers; runs with random loss or
-//! NAT reproduce their figures but may differ in detail).
+//! numbers, bit for bit, in every scenario.
 //!
 //! [`run`] returns a [`SimReport`]: samples over virtual time, a one-line
 //! [`SimReport::bench_line`] and [`SimReport::summary_text`].

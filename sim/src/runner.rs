@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use devp2p_discover::v4::sim::{self, SimNetwork};
+use devp2p_discover::v4::sim::{self, ClockAnchor, SimNetwork};
 use devp2p_discover::v4::table::{BUCKET_SIZE, N_BUCKETS};
 use devp2p_discover::v4::{Discv4, Discv4Config, LocalNode, Node};
 use devp2p_identity::{keccak256, NodeId};
@@ -106,7 +106,12 @@ pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
         .build()
         .map_err(SimError::Runtime)?;
     let wall = std::time::Instant::now();
-    let mut report = rt.block_on(World::new(config.clone()).run());
+    let mut report = rt.block_on(async {
+        // Whole Unix seconds at the same virtual instants in every run:
+        // packet expirations, and so packets, repeat with the seed.
+        let _clock = ClockAnchor::new();
+        World::new(config.clone()).run().await
+    });
     report.wall_s = wall.elapsed().as_secs_f64();
     Ok(report)
 }

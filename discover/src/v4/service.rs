@@ -55,7 +55,17 @@ pub(super) const ENDPOINT_CONTACT_WINDOW: std::time::Duration =
 /// (virtual) time tokio's clock drifts from the real one; mapping through
 /// the std clock gives every service in the process the same answer, so
 /// packet expirations agree between simulated nodes created seconds apart.
+/// A thread with a [`sim::ClockAnchor`](super::sim::ClockAnchor) maps
+/// through the anchor instead, so whole seconds fall at the same virtual
+/// instants in every run.
 pub(crate) fn wall_clock_at(t: Instant) -> std::time::SystemTime {
+    if let Some((at, unix)) = super::sim::clock_anchor() {
+        return if t >= at {
+            unix + (t - at)
+        } else {
+            unix - (at - t)
+        };
+    }
     let std_now = std::time::Instant::now();
     let sys_now = std::time::SystemTime::now();
     let t = t.into_std();

@@ -38,6 +38,59 @@ pub const SIM_NAT_MAPPING_LIFETIME: Duration = Duration::from_secs(120);
 /// are dropped first (a node contacts a few hundred remotes per hour).
 pub const SIM_NAT_MAX_MAPPINGS: usize = 4096;
 
+thread_local! {
+    /// This thread's pinned virtual-to-Unix clock mapping (see [`ClockAnchor`]).
+    static CLOCK_ANCHOR: std::cell::Cell<Option<(Instant, std::time::SystemTime)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The anchor set on this thread, if any.
+pub(crate) fn clock_anchor() -> Option<(Instant, std::time::SystemTime)> {
+    CLOCK_ANCHOR.with(|a| a.get())
+}
+
+/// Pins the Unix clock that discovery services on this thread see to the
+/// virtual clock, for as long as it lives.
+///
+/// Packet expirations are whole Unix seconds, so they (and with them the
+/// packets' bytes and hashes: a repeated PING within one second is the same
+/// packet) depend on where second boundaries fall in virtual time. Without an
+/// anchor that phase comes from the real clock and differs between runs.
+/// With one, the current tokio instant maps to the current Unix time rounded
+/// down to a whole second, so a simulation on a current-thread runtime
+/// repeats with its seed. Create it inside the runtime, before the first
+/// service; dropping it restores the previous mapping.
+#[derive(Debug)]
+#[must_use = "the anchor holds only while it lives"]
+pub struct ClockAnchor {
+    previous: Option<(Instant, std::time::SystemTime)>,
+}
+
+impl ClockAnchor {
+    /// Anchors this thread's clock at the current tokio instant.
+    pub fn new() -> ClockAnchor {
+        let now = Instant::now();
+        let whole = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| std::time::UNIX_EPOCH + Duration::from_secs(d.as_secs()))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let previous = CLOCK_ANCHOR.with(|a| a.replace(Some((now, whole))));
+        ClockAnchor { previous }
+    }
+}
+
+impl Default for ClockAnchor {
+    fn default() -> ClockAnchor {
+        ClockAnchor::new()
+    }
+}
+
+impl Drop for ClockAnchor {
+    fn drop(&mut self) {
+        CLOCK_ANCHOR.with(|a| a.set(self.previous));
+    }
+}
+
 /// The Unix time (seconds) a discovery service in this process sees now.
 /// Under paused tokio time this runs ahead of the system clock; packets a
 /// simulated node writes by hand must carry expirations on this clock.
@@ -322,5 +375,23 @@ mod tests {
         outside.send_to(b"late", a).unwrap();
         assert_eq!(recv_within(&mut inside, 100).await, None);
         assert_eq!(net.packets_lost(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_anchored_clock_turns_whole_seconds_at_the_anchor() {
+        let unanchored = unix_now();
+        let anchor = ClockAnchor::new();
+        let at = unix_now();
+        assert!(at.abs_diff(unanchored) <= 1);
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(unix_now(), at, "still in the anchor's second");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(
+            unix_now(),
+            at + 1,
+            "the next second starts 1 s after the anchor"
+        );
+        drop(anchor);
+        assert!(clock_anchor().is_none());
     }
 }
