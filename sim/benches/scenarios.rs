@@ -6,16 +6,25 @@
 //! 1,000 and 10,000 nodes, then churn, loss, NAT and eclipse at 1,000 nodes,
 //! each one virtual hour from 3 bootnodes (seed 1: the same numbers every
 //! run). `SIM_BENCH_NODES=N` replaces the 1,000, `SIM_BENCH_MINUTES=M` the
-//! virtual hour; FILTER selects runs whose
-//! name (`formation-1000`, `churn-1000`, …) contains it.
+//! virtual hour; FILTER selects the run of that name (`formation-1000`,
+//! `churn-1000`, …) or, if no run has that name, the runs whose name
+//! contains it.
+//!
+//! Last come the lookup-quality runs (`lookup-10000`, `lookup-100000`):
+//! tables seeded from the oracle, 200 lookups, one
+//! `bench sim.lookup nodes=… recall=… hops=… pkts_per_lookup=…
+//! setup_wall_s=… wall_s=… bytes_per_node=…` line each.
 
-use devp2p_sim::{run, Scenario, SimConfig};
+use devp2p_sim::{run, run_lookups, LookupConfig, Scenario, SimConfig};
 
 /// Nodes of the scenario runs (issue #18: formation at 1k and 10k, the
 /// other scenarios at 1k).
 const SMALL: usize = 1_000;
 /// The large formation run.
 const LARGE: usize = 10_000;
+/// Network sizes of the lookup-quality runs (issue #18: 100,000 nodes
+/// within the machine's 24 GiB).
+const LOOKUP_SIZES: [usize; 2] = [10_000, 100_000];
 
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -34,9 +43,15 @@ fn main() {
         .into_iter()
         .map(|s| (s, small)),
     );
+    let mut names: Vec<String> = runs.iter().map(|(s, n)| format!("{s}-{n}")).collect();
+    names.extend(LOOKUP_SIZES.iter().map(|n| format!("lookup-{n}")));
+    let selected = |name: &str| match filter.as_deref() {
+        None => true,
+        Some(f) if names.iter().any(|n| n == f) => name == f,
+        Some(f) => name.contains(f),
+    };
     for (scenario, nodes) in runs {
-        let name = format!("{scenario}-{nodes}");
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+        if !selected(&format!("{scenario}-{nodes}")) {
             continue;
         }
         let mut config = SimConfig::preset(scenario, nodes);
@@ -65,6 +80,15 @@ fn main() {
                 );
             }
             Err(e) => println!("bench sim.{scenario} nodes={nodes} error={e:?}"),
+        }
+    }
+    for nodes in LOOKUP_SIZES {
+        if !selected(&format!("lookup-{nodes}")) {
+            continue;
+        }
+        match run_lookups(&LookupConfig::new(nodes)) {
+            Ok(report) => println!("{}", report.bench_line()),
+            Err(e) => println!("bench sim.lookup nodes={nodes} error={e:?}"),
         }
     }
 }

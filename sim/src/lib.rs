@@ -30,6 +30,7 @@
 
 mod attack;
 mod error;
+pub mod lookups;
 mod oracle;
 pub mod plot;
 pub mod report;
@@ -37,6 +38,7 @@ mod runner;
 pub mod scenario;
 
 pub use error::SimError;
+pub use lookups::{run_lookups, LookupConfig, LookupReport};
 pub use report::{Sample, SimReport};
 pub use runner::{run, MAX_ATTACKERS, MAX_NODES};
 pub use scenario::{Attack, Scenario, SimConfig};

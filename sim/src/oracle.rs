@@ -2,6 +2,8 @@
 //! bucket sizes and the true closest nodes to a target.
 
 use devp2p_discover::v4::table::{BUCKET_MIN_DISTANCE, BUCKET_SIZE, N_BUCKETS};
+use std::ops::Range;
+
 use devp2p_identity::{distance_cmp, log_distance};
 
 /// The table bucket (as `Table::bucket_index` numbers them) that a node at
@@ -28,8 +30,9 @@ impl Oracle {
         Oracle { sorted: hashes }
     }
 
-    /// Nodes sharing the first `bits` bits with `prefix`.
-    fn count_prefix(&self, prefix: &[u8; 32], bits: u32) -> usize {
+    /// Positions (in sorted order) of the known nodes sharing the first
+    /// `bits` bits with `prefix`.
+    fn prefix_range(&self, prefix: &[u8; 32], bits: u32) -> Range<usize> {
         let mut lo = *prefix;
         let mut hi = *prefix;
         for bit in bits..256 {
@@ -39,7 +42,25 @@ impl Oracle {
         }
         let a = self.sorted.partition_point(|h| *h < lo);
         let b = self.sorted.partition_point(|h| *h <= hi);
-        b - a
+        a..b
+    }
+
+    /// Positions (in the sorted order of the known hashes) of every known node that falls
+    /// into bucket `k` of the table of the node at `own` (`own` itself
+    /// included for bucket 0 when it is known).
+    pub(crate) fn bucket_members(&self, own: &[u8; 32], k: usize) -> Range<usize> {
+        if k == 0 {
+            // Bucket 0: everything at distance ≤ BUCKET_MIN_DISTANCE + 1.
+            return self.prefix_range(own, 256 - (BUCKET_MIN_DISTANCE + 1));
+        }
+        // Bucket k ≥ 1 holds distance d = BUCKET_MIN_DISTANCE + 1 + k: the
+        // first 256 - d bits equal, the next one different.
+        let d = BUCKET_MIN_DISTANCE + 1 + k as u32;
+        let shared = 256 - d;
+        let mut p = *own;
+        let (byte, mask) = ((shared / 8) as usize, 0x80u8 >> (shared % 8));
+        p[byte] ^= mask;
+        self.prefix_range(&p, shared + 1)
     }
 
     fn contains(&self, h: &[u8; 32]) -> bool {
@@ -51,20 +72,13 @@ impl Oracle {
     /// [`BUCKET_SIZE`] per bucket.
     pub(crate) fn bucket_capacity(&self, own: &[u8; 32]) -> [usize; N_BUCKETS] {
         let mut caps = [0usize; N_BUCKETS];
-        // Bucket k ≥ 1 holds distance d = BUCKET_MIN_DISTANCE + 1 + k: the
-        // first 256 - d bits equal, the next one different.
-        for (k, cap) in caps.iter_mut().enumerate().skip(1) {
-            let d = BUCKET_MIN_DISTANCE + 1 + k as u32;
-            let shared = 256 - d;
-            let mut p = *own;
-            let (byte, mask) = ((shared / 8) as usize, 0x80u8 >> (shared % 8));
-            p[byte] ^= mask;
-            *cap = self.count_prefix(&p, shared + 1).min(BUCKET_SIZE);
+        for (k, cap) in caps.iter_mut().enumerate() {
+            let mut members = self.bucket_members(own, k).len();
+            if k == 0 {
+                members -= usize::from(self.contains(own));
+            }
+            *cap = members.min(BUCKET_SIZE);
         }
-        // Bucket 0: everything at distance ≤ BUCKET_MIN_DISTANCE + 1.
-        let near = self.count_prefix(own, 256 - (BUCKET_MIN_DISTANCE + 1))
-            - usize::from(self.contains(own));
-        caps[0] = near.min(BUCKET_SIZE);
         caps
     }
 

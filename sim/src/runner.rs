@@ -35,7 +35,7 @@ const NUISANCE_FIRST_OCTET: u8 = 61;
 /// Key index offset of attacker identities (honest keys use 0..MAX_NODES).
 const ATTACKER_KEY_OFFSET: usize = 2 * MAX_NODES;
 
-fn key_for(i: usize) -> SecretKey {
+pub(crate) fn key_for(i: usize) -> SecretKey {
     let seed = keccak256(&(i as u64).to_be_bytes());
     // keccak output below the curve order: true for all but ~2^-128 of inputs.
     SecretKey::from_secret_bytes(seed).unwrap_or_else(|_| key_for(i + MAX_NODES * 4))
@@ -561,7 +561,7 @@ fn whole_ms(d: Duration) -> Duration {
 
 /// This process's resident memory in bytes (`VmRSS` of /proc/self/status);
 /// `None` where it cannot be read.
-fn resident_bytes() -> Option<u64> {
+pub(crate) fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     parse_vm_rss(&status)
 }
