@@ -33,7 +33,7 @@ pub(crate) const TARGET: &str = "p2p::discover";
 pub const MAX_FINDNODE_FAILURES: u32 = 5;
 
 /// Shortest time between two refreshes asked for because the table is
-/// empty ([`Command::Reseed`]): 5 s. go-ethereum's lookup iterator asks for a
+/// empty (a reseed command): 5 s. go-ethereum's lookup iterator asks for a
 /// refresh each time it finds the table empty (`lookupFailed` in
 /// p2p/discover/lookup.go), bounded only by one refresh at a time; we add
 /// this floor so an isolated node costs each bootnode at most one bond and
