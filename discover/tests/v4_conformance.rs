@@ -177,6 +177,56 @@ async fn findnode_without_endpoint_proof_is_ignored() {
     d.shutdown().await;
 }
 
+/// A PONG that comes after the reply timeout (here 100 ms) still proves the
+/// endpoint (`LATE_PONG_GRACE`), so the node's FINDNODE is answered; a late
+/// PONG with a token we never sent proves nothing.
+#[tokio::test]
+async fn late_pong_still_proves_the_endpoint() {
+    const TIMEOUT: Duration = Duration::from_millis(100);
+    let (d, _) = start(
+        11,
+        Discv4Config {
+            response_timeout: TIMEOUT,
+            ..cfg()
+        },
+    )
+    .await;
+    let table_node = NodeId::from_secret_key(&key(220));
+    d.seed_table(vec![Node::new(
+        table_node,
+        "127.0.1.1".parse().unwrap(),
+        30303,
+        30303,
+    )])
+    .await;
+    for (seed, token_ok) in [(110, true), (111, false)] {
+        let peer = Peer::new("127.0.0.1", seed).await;
+        peer.send(d.local_addr(), &peer.ping_msg(d.local_addr()))
+            .await;
+        let (ping_back, from) = peer
+            .recv_where(REPLY_WAIT, |m| matches!(m, Message::Ping(_)))
+            .await
+            .expect("ping back");
+        tokio::time::sleep(3 * TIMEOUT).await;
+        let reply_token = if token_ok { ping_back.hash } else { [0xaa; 32] };
+        peer.send(
+            from,
+            &Message::Pong(wire::Pong {
+                to: Endpoint::new(from, 0),
+                reply_token,
+                expiration: Peer::expiration(),
+                enr_seq: None,
+            }),
+        )
+        .await;
+        peer.send(d.local_addr(), &findnode(peer.id)).await;
+        let wait = if token_ok { REPLY_WAIT } else { SILENCE_WAIT };
+        let answered = peer.recv_where(wait, is_neighbors).await.is_some();
+        assert_eq!(answered, token_ok, "token ok: {token_ok}");
+    }
+    d.shutdown().await;
+}
+
 #[tokio::test]
 async fn bonded_findnode_gets_neighbors_split_in_chunks() {
     let (d, _) = start(6, cfg()).await;

@@ -58,7 +58,10 @@ pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
 pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF, MIN_LOOKUP_INTERVAL};
-pub use service::{MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS, RESEED_MIN_INTERVAL};
+pub use service::{
+    LATE_PINGS_REMEMBERED, LATE_PONG_GRACE, MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS,
+    RESEED_MIN_INTERVAL,
+};
 pub use stats::{PacketCounts, PACKET_TYPES};
 pub use transport::{DatagramTransport, UdpTransport};
 
@@ -167,7 +170,10 @@ impl Discv4 {
             tx.downgrade(),
             stats.clone(),
         );
-        tokio::spawn(service.run());
+        // Log lines of a process with many services name the one they
+        // come from.
+        let span = tracing::debug_span!(target: service::TARGET, "discv4", local = %local_addr);
+        tokio::spawn(tracing::Instrument::instrument(service.run(), span));
         Discv4 {
             tx,
             local_addr,

@@ -114,7 +114,13 @@ impl<T: DatagramTransport> Service<T> {
             from.ip(),
             |k| matches!(k, PendingKind::Pong { ping_hash, .. } if *ping_hash == tok),
         ) else {
-            tracing::trace!(target: TARGET, %from, "unsolicited pong");
+            if self.take_late_ping(sender, from.ip(), tok, now) {
+                // Too late for the request, not for the proof.
+                self.bonds.pong_received(sender, from.ip(), now);
+                tracing::trace!(target: TARGET, %from, "late pong: endpoint proof kept");
+            } else {
+                tracing::trace!(target: TARGET, %from, "unsolicited pong");
+            }
             return;
         };
         self.bonds.pong_received(sender, from.ip(), now);
