@@ -26,7 +26,26 @@ pub fn open_fds() -> usize {
 /// `/proc/self/stat` (fields 14 and 15, in clock ticks of 1/100 s: Linux's
 /// `USER_HZ` on every architecture we run on); 0 if unreadable.
 pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_cpu_seconds("/proc/self/stat")
+}
+
+/// The kernel's id of the calling thread (from the `/proc/thread-self`
+/// link, `<pid>/task/<tid>`; `None` if unreadable).
+pub fn current_tid() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// CPU time (user + system) thread `tid` of this process has used, in
+/// seconds (`/proc/self/task/<tid>/stat`, same fields and ticks as
+/// [`cpu_seconds`]); 0 if unreadable (e.g. the thread has exited).
+pub fn thread_cpu_seconds(tid: u32) -> f64 {
+    stat_cpu_seconds(&format!("/proc/self/task/{tid}/stat"))
+}
+
+/// Fields 14 and 15 (utime, stime) of a `stat` file, in seconds.
+fn stat_cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // The command name (field 2) may hold spaces; fields after it are plain.
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
