@@ -301,7 +301,14 @@ fn capacity_round(
     rate: f64,
 ) -> f64 {
     let before = svc.pings_received();
-    let (_, secs) = paced_send(sock, svc.disc.local_addr(), pool, next, rate, CAPACITY_ROUND);
+    let (_, secs) = paced_send(
+        sock,
+        svc.disc.local_addr(),
+        pool,
+        next,
+        rate,
+        CAPACITY_ROUND,
+    );
     let handled = svc.pings_received() - before;
     drain(sock);
     handled as f64 / secs
@@ -463,7 +470,13 @@ fn main() {
     for _ in 0..ROUNDS {
         let b = bound_round(&pool, &signer, BOUND_ROUND);
         bound.push(b);
-        ours.push(capacity_round(&svc, &sock, &pool, &mut next, b * SATURATION_FACTOR));
+        ours.push(capacity_round(
+            &svc,
+            &sock,
+            &pool,
+            &mut next,
+            b * SATURATION_FACTOR,
+        ));
     }
     let (ours, bound) = (median(&mut ours), median(&mut bound));
     let pingbacks = count(&svc.disc.packet_counts().sent, "ping") - pings_sent0;
