@@ -27,7 +27,9 @@
 //!
 //! Bound: the recipient's EC operations per session (2 key generations,
 //! 4 ECDH, 1 recovery; `support/ec_bound.rs`, shared with the `rlpx`
-//! bench), on this thread, in rounds before and after the flood (median).
+//! bench), on this thread, in rounds before and after the flood (median),
+//! per CPU second of the thread (`CLOCK_THREAD_CPUTIME_ID`) like the
+//! server's figure, so load from other processes does not inflate it.
 
 #[path = "support/ec_bound.rs"]
 mod ec_bound;
@@ -240,21 +242,116 @@ fn run_clients(addr: SocketAddr, server: NodeId, prepared: Vec<Prepared>) -> Cli
 const RESPOND_SAMPLE: usize = 256;
 
 /// The recipient's handshake alone (`Recipient::respond`, what the server
-/// runs per session before Hello), in microseconds of one thread: tells
+/// runs per session before Hello), in CPU microseconds of this thread: tells
 /// how much of the server's time per session is the handshake itself.
 fn respond_us(server: &HandshakeKey, auths: &[Vec<u8>]) -> f64 {
     let mut rng = StdRng::seed_from_u64(11);
-    let start = Instant::now();
+    let cpu0 = process::thread_cpu_now();
     for a in auths {
         std::hint::black_box(Recipient::respond(server, a, &mut rng).expect("valid auth"));
     }
-    start.elapsed().as_secs_f64() * 1e6 / auths.len() as f64
+    (process::thread_cpu_now() - cpu0) * 1e6 / auths.len() as f64
 }
 
-/// Appends the bound's rates, in sessions per second on this thread.
+/// Connections of the TCP-only comparison (our choice: about a second of
+/// them at the rates seen here).
+const TCP_ONLY_CONNS: usize = 4_000;
+/// Bytes the TCP-only server answers each connection with: the size of an
+/// EIP-8 ack with the largest padding (ECIES overhead 113 + 2-byte prefix +
+/// ~100 B of RLP + 300 B of padding; our round figure).
+const TCP_ONLY_ACK_LEN: usize = 512;
+
+/// The I/O floor of a session: connections carrying the same auth packets
+/// to a bare TCP server on the same 2-worker runtime, which reads the auth,
+/// answers [`TCP_ONLY_ACK_LEN`] bytes and closes after the client does; no
+/// crypto, no Hello. Returns the server's CPU µs per connection.
+fn tcp_only_us(
+    rt: &tokio::runtime::Runtime,
+    tids: &Mutex<Vec<u32>>,
+    auths: &[Vec<u8>],
+    server_cpu: impl Fn(&Mutex<Vec<u32>>) -> f64,
+) -> f64 {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accept = rt.spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            while conns.try_join_next().is_some() {}
+            conns.spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let mut prefix = [0u8; SIZE_PREFIX_LEN];
+                tcp.read_exact(&mut prefix).await?;
+                let mut body = vec![0u8; eip8_packet_len(prefix).map_err(std::io::Error::other)?];
+                tcp.read_exact(&mut body[SIZE_PREFIX_LEN..]).await?;
+                tcp.write_all(&[0x5a; TCP_ONLY_ACK_LEN]).await?;
+                let mut rest = [0u8; 64];
+                while tcp.read(&mut rest).await? > 0 {}
+                Ok::<(), std::io::Error>(())
+            });
+        }
+    });
+    let cpu0 = server_cpu(tids);
+    let auths: Vec<Vec<u8>> = (0..TCP_ONLY_CONNS)
+        .map(|i| auths[i % auths.len()].clone())
+        .collect();
+    let done = std::thread::spawn(move || {
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("client runtime");
+        let queue = Arc::new(Mutex::new(auths));
+        client.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..CLIENT_TASKS {
+                let queue = queue.clone();
+                tasks.spawn(async move {
+                    let mut ok = 0usize;
+                    loop {
+                        let Some(auth) = queue.lock().expect("queue").pop() else {
+                            break;
+                        };
+                        let one = async {
+                            let mut tcp = TcpStream::connect(addr).await?;
+                            tcp.set_nodelay(true)?;
+                            tcp.write_all(&auth).await?;
+                            let mut ack = [0u8; TCP_ONLY_ACK_LEN];
+                            tcp.read_exact(&mut ack).await?;
+                            tcp.shutdown().await?;
+                            let mut rest = [0u8; 64];
+                            while tcp.read(&mut rest).await? > 0 {}
+                            Ok::<(), std::io::Error>(())
+                        };
+                        if let Ok(Ok(())) = tokio::time::timeout(SESSION_TIMEOUT, one).await {
+                            ok += 1;
+                        }
+                    }
+                    ok
+                });
+            }
+            let mut ok = 0;
+            while let Some(r) = tasks.join_next().await {
+                ok += r.expect("client task");
+            }
+            ok
+        })
+    })
+    .join()
+    .expect("client thread");
+    let cpu = server_cpu(tids) - cpu0;
+    accept.abort();
+    cpu * 1e6 / done.max(1) as f64
+}
+
+/// Appends the bound's rates, in sessions per CPU second of this thread.
 fn bound_rounds(ec: &mut EcBound, rounds: usize, rates: &mut Vec<f64>) {
     for _ in 0..rounds {
         let start = Instant::now();
+        let cpu0 = process::thread_cpu_now();
         let mut n = 0u64;
         while start.elapsed() < BOUND_ROUND {
             for _ in 0..16 {
@@ -262,7 +359,9 @@ fn bound_rounds(ec: &mut EcBound, rounds: usize, rates: &mut Vec<f64>) {
             }
             n += 16;
         }
-        rates.push(n as f64 / start.elapsed().as_secs_f64());
+        // Per CPU second of this thread, like the server's figure (wall
+        // time would also count time spent waiting for a core).
+        rates.push(n as f64 / (process::thread_cpu_now() - cpu0));
     }
 }
 
@@ -334,17 +433,22 @@ fn main() {
     let cpu_s = server_cpu(&server_tids) - cpu0;
     let sessions = server.peer_counters().adds - adds0;
     server_rt.block_on(server.stop());
+    let auths_for_tcp: Vec<Vec<u8>> = {
+        let mut rng = StdRng::seed_from_u64(12);
+        (0..RESPOND_SAMPLE)
+            .map(|_| {
+                let key = HandshakeKey::new(node_key_from_rng(&mut rng));
+                let init = Initiator::new(&key, server_id, &mut rng).expect("valid server id");
+                init.auth_packet().to_vec()
+            })
+            .collect()
+    };
+    let tcp_us = tcp_only_us(&server_rt, &server_tids, &auths_for_tcp, server_cpu);
+    drop(server_rt);
 
     bound_rounds(&mut ec, BOUND_ROUNDS - BOUND_ROUNDS / 2, &mut bound);
     let server_hs_key = HandshakeKey::new(server_key());
-    let mut rng = StdRng::seed_from_u64(12);
-    let auths: Vec<Vec<u8>> = (0..RESPOND_SAMPLE)
-        .map(|_| {
-            let key = HandshakeKey::new(node_key_from_rng(&mut rng));
-            let init = Initiator::new(&key, server_id, &mut rng).expect("valid server id");
-            init.auth_packet().to_vec()
-        })
-        .collect();
+    let auths = auths_for_tcp;
     let mut respond = Vec::new();
     for _ in 0..BOUND_ROUNDS {
         respond.push(respond_us(&server_hs_key, &auths));
@@ -367,8 +471,8 @@ fn main() {
         clients.cpu_s / clients.secs
     );
     println!(
-        "info handshake.flood recipient_handshake_only_us={respond_us:.0} (one thread, no I/O) session_rest_us={:.0}",
-        server_us - respond_us
+        "info handshake.flood recipient_handshake_only_us={respond_us:.0} (one thread, no I/O) tcp_only_server_cpu_us_per_conn={tcp_us:.0} session_rest_us={:.0}",
+        server_us - respond_us - tcp_us
     );
     println!(
         "info handshake.flood implied_two_core_sessions_per_s={:.0} bound_two_core_sessions_per_s={:.0}",
