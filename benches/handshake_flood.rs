@@ -20,6 +20,12 @@
 //! `/proc/self/task/<tid>/stat` (10 ms ticks): the server's figure is the
 //! sum over its runtime's threads, the client's that of its thread.
 //!
+//! Two comparisons split the server's time per session: the recipient's
+//! handshake alone (`Recipient::respond` on this thread, no I/O), and the
+//! server CPU per connection of a bare TCP server on the same runtime that
+//! reads the same auth packets, answers [`TCP_ONLY_ACK_LEN`] bytes and
+//! closes (the I/O floor). What is left is the rest of a session.
+//!
 //! The per-IP inbound throttle (`INBOUND_THROTTLE`, one connection per IP
 //! per 30 s) does not apply: 127.0.0.1 is a LAN address, which the server
 //! never throttles (as go-ethereum), so no setting is needed. The bench
