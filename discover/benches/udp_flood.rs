@@ -27,7 +27,11 @@
 //!   the crypto the service cannot avoid: the packet's two keccak256 (hash
 //!   check, signed digest) and the public-key recovery, then a PONG's
 //!   keccak256, signature (through `node::secp`, as the service signs) and
-//!   packet hash. Capacity and bound alternate; each figure is the median round.
+//!   packet hash. Capacity and bound alternate; each figure is the median
+//!   round. An `info` line gives the same comparison in CPU time (the
+//!   service thread's per ping handled against this thread's per bound
+//!   packet, over all rounds), which load from other processes does not
+//!   skew.
 //! - Overload: the generator sends at [`OVERLOAD_FACTOR`] × capacity for
 //!   [`OVERLOAD_TIME`], paced every [`PACING_TICK`], while a legitimate client
 //!   on 127.0.0.2 with its own key pings every [`LEGIT_INTERVAL`]. dropped =
@@ -107,6 +111,27 @@ fn rss_kib() -> i64 {
         .unwrap_or(0)
 }
 
+/// The kernel's id of the calling thread (the `/proc/thread-self` link,
+/// `<pid>/task/<tid>`). Copied from the root crate's bench support.
+fn current_tid() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// CPU time (user + system) of thread `tid` of this process in seconds
+/// (`/proc/self/task/<tid>/stat` fields 14 and 15, in 1/100 s ticks, Linux's
+/// `USER_HZ`); 0 if unreadable. Copied from the root crate's bench support.
+fn thread_cpu_seconds(tid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0
+}
+
 /// The kernel's count of UDP datagrams dropped for a full receive buffer
 /// (`RcvbufErrors` in the `Udp:` lines of `/proc/net/snmp`; whole machine;
 /// 0 if unreadable).
@@ -146,6 +171,8 @@ fn packet_type(datagram: &[u8]) -> Option<u8> {
 /// A running service on its own thread.
 struct ServiceThread {
     disc: Discv4,
+    /// The service thread's kernel id, for its CPU time.
+    tid: Option<u32>,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -165,13 +192,24 @@ impl ServiceThread {
                 local.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
                 let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
                 let disc = Discv4::bind(addr, key, local, cfg).await.expect("bind");
-                handle_tx.send(disc.clone()).expect("handle");
+                handle_tx
+                    .send((disc.clone(), current_tid()))
+                    .expect("handle");
                 let _ = stop_rx.await;
                 disc.shutdown().await;
             });
         });
-        let disc = handle_rx.recv().expect("service started");
-        ServiceThread { disc, stop, thread }
+        let (disc, tid) = handle_rx.recv().expect("service started");
+        ServiceThread {
+            disc,
+            tid,
+            stop,
+            thread,
+        }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        self.tid.map_or(0.0, thread_cpu_seconds)
     }
 
     fn pings_received(&self) -> u64 {
@@ -314,8 +352,9 @@ fn capacity_round(
     handled as f64 / secs
 }
 
-/// The packet crypto bound per second on this thread: see the module docs.
-fn bound_round(pool: &Pool, signer: &SecretKey, time: Duration) -> f64 {
+/// The packet crypto bound on this thread (see the module docs): packets
+/// per second, and packets done.
+fn bound_round(pool: &Pool, signer: &SecretKey, time: Duration) -> (f64, usize) {
     let pong_body = [0x5au8; 60];
     let start = Instant::now();
     let mut n = 0usize;
@@ -345,7 +384,7 @@ fn bound_round(pool: &Pool, signer: &SecretKey, time: Duration) -> f64 {
         }
     }
     std::hint::black_box(sink);
-    n as f64 / start.elapsed().as_secs_f64()
+    (n as f64 / start.elapsed().as_secs_f64(), n)
 }
 
 /// What the legitimate client saw.
@@ -467,9 +506,18 @@ fn main() {
     let signer = key_for(u64::MAX);
     let (mut ours, mut bound) = (Vec::new(), Vec::new());
     let mut next = 0usize;
+    // CPU time over all rounds: the service thread's per ping handled, and
+    // this thread's per bound packet (10 ms ticks; seconds of each in all).
+    let (mut svc_cpu, mut svc_pkts, mut bound_cpu, mut bound_pkts) = (0f64, 0u64, 0f64, 0f64);
+    let main_tid = current_tid();
+    let main_cpu = || main_tid.map_or(0.0, thread_cpu_seconds);
     for _ in 0..ROUNDS {
-        let b = bound_round(&pool, &signer, BOUND_ROUND);
+        let cpu0 = main_cpu();
+        let (b, n) = bound_round(&pool, &signer, BOUND_ROUND);
+        bound_cpu += main_cpu() - cpu0;
+        bound_pkts += n as f64;
         bound.push(b);
+        let (cpu0, pkts0) = (svc.cpu_seconds(), svc.pings_received());
         ours.push(capacity_round(
             &svc,
             &sock,
@@ -477,7 +525,15 @@ fn main() {
             &mut next,
             b * SATURATION_FACTOR,
         ));
+        svc_cpu += svc.cpu_seconds() - cpu0;
+        svc_pkts += svc.pings_received() - pkts0;
     }
+    let svc_us = svc_cpu * 1e6 / svc_pkts.max(1) as f64;
+    let bound_us = bound_cpu * 1e6 / bound_pkts.max(1.0);
+    println!(
+        "info discover.udp service_cpu_us_per_pkt={svc_us:.1} bound_cpu_us_per_pkt={bound_us:.1} cpu_ratio={:.2}",
+        bound_us / svc_us
+    );
     let (ours, bound) = (median(&mut ours), median(&mut bound));
     let pingbacks = count(&svc.disc.packet_counts().sent, "ping") - pings_sent0;
     println!(
