@@ -10,16 +10,19 @@
 //! round, which filters out interference from other processes on a shared
 //! machine.
 
+#[path = "support/ec_bound.rs"]
+mod ec_bound;
+use ec_bound::EcBound;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use bytes::BytesMut;
-use devp2p::node::{node_key_from_rng, secp};
+use devp2p::node::node_key_from_rng;
 use devp2p::rlpx::{FrameCodec, HandshakeKey, Initiator, Recipient};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use secp256k1::{ecdh, Message, PublicKey, SecretKey};
 // The bound uses the MACs' keccak backend, so the ratio measures our framing,
 // not the choice of keccak implementation.
 use devp2p::rlpx::Keccak as Keccak256;
@@ -132,45 +135,6 @@ fn bench_frames(lines: &mut Vec<String>) {
     }
 }
 
-/// Keys and inputs for the raw EC-operation bound.
-struct EcInputs {
-    secrets: Vec<SecretKey>,
-    publics: Vec<PublicKey>,
-}
-
-fn ec_inputs() -> EcInputs {
-    let mut rng = StdRng::seed_from_u64(99);
-    let secrets: Vec<SecretKey> = (0..64).map(|_| node_key_from_rng(&mut rng)).collect();
-    let publics = secrets.iter().map(PublicKey::from_secret_key).collect();
-    EcInputs { secrets, publics }
-}
-
-/// The EC operations of one handshake, both sides: per side 2 key
-/// generations + 4 ECDH + 1 sign (initiator) or 1 recover (recipient),
-/// through `devp2p::node::secp` (a per-thread context randomized once), as
-/// the handshake uses it.
-fn ec_bound(inp: &EcInputs, i: &mut usize) {
-    let n = inp.secrets.len();
-    let mut next = || {
-        *i = (*i + 1) % n;
-        *i
-    };
-    for _ in 0..4 {
-        black_box(secp::public_key(&inp.secrets[next()]));
-    }
-    for _ in 0..8 {
-        let j = next();
-        black_box(ecdh::shared_secret_point(
-            &inp.publics[j],
-            &inp.secrets[(j + 1) % n],
-        ));
-    }
-    let digest = [next() as u8 + 1; 32];
-    let msg = Message::from_digest(digest);
-    let sig = secp::sign_recoverable(digest, &inp.secrets[next()]);
-    black_box(sig.recover_ecdsa(msg).unwrap());
-}
-
 fn handshake_once(a: &HandshakeKey, b: &HandshakeKey, rng: &mut StdRng) {
     let init = Initiator::new(a, b.id(), rng).unwrap();
     let (sb, ack) = Recipient::respond(b, init.auth_packet(), rng).unwrap();
@@ -182,14 +146,13 @@ fn bench_handshake(lines: &mut Vec<String>, info: &mut Vec<String>) {
     let mut rng = StdRng::seed_from_u64(5);
     let a = HandshakeKey::new(node_key_from_rng(&mut rng));
     let b = HandshakeKey::new(node_key_from_rng(&mut rng));
-    let inp = ec_inputs();
+    let mut ec = EcBound::new();
 
     let mut best = [0f64; 3];
-    let mut i = 0usize;
     for _ in 0..ROUNDS {
         let rates = [
             best_rate(1.0, || handshake_once(&a, &b, &mut rng)),
-            best_rate(1.0, || ec_bound(&inp, &mut i)),
+            best_rate(1.0, || ec.both_sides()),
             // What `connect(io, &SecretKey, ..)` pays: key prepared per handshake.
             best_rate(1.0, || {
                 let a2 = HandshakeKey::new(*a.secret());
