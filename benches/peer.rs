@@ -27,7 +27,7 @@ mod frame_bound;
 mod pair;
 #[path = "support/process.rs"]
 mod process;
-use process::{load_1min, rss_kib};
+use process::{load_1min, raise_fd_limit, rss_kib};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -189,27 +189,6 @@ fn idle_protocol() -> Protocol {
         peer.closed().await;
         Ok(())
     })
-}
-
-/// Raises the open-file limit to the hard limit; returns the new soft limit.
-fn raise_fd_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        // rlim_t is u64 on Linux but not on every target.
-        #[allow(clippy::unnecessary_cast)]
-        let cur = lim.rlim_cur as u64;
-        cur
-    }
 }
 
 /// Client side of the idle benchmark (runs in a child process): opens `n`

@@ -23,10 +23,15 @@ pub fn open_fds() -> usize {
 }
 
 /// CPU time (user + system) this process has used, in seconds, from
-/// `/proc/self/stat` (fields 14 and 15, in clock ticks of 1/100 s: Linux's
-/// `USER_HZ` on every architecture we run on); 0 if unreadable.
+/// `/proc/self/stat` (see [`cpu_seconds_of`]).
 pub fn cpu_seconds() -> f64 {
     stat_cpu_seconds("/proc/self/stat")
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds, from
+/// `/proc/<pid>/stat` (see [`stat_cpu_seconds`]); 0 if unreadable.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
 }
 
 /// The kernel's id of the calling thread (from the `/proc/thread-self`
@@ -37,13 +42,14 @@ pub fn current_tid() -> Option<u32> {
 }
 
 /// CPU time (user + system) thread `tid` of this process has used, in
-/// seconds (`/proc/self/task/<tid>/stat`, same fields and ticks as
-/// [`cpu_seconds`]); 0 if unreadable (e.g. the thread has exited).
+/// seconds (`/proc/self/task/<tid>/stat`); 0 if unreadable (e.g. the
+/// thread has exited).
 pub fn thread_cpu_seconds(tid: u32) -> f64 {
     stat_cpu_seconds(&format!("/proc/self/task/{tid}/stat"))
 }
 
-/// Fields 14 and 15 (utime, stime) of a `stat` file, in seconds.
+/// Fields 14 and 15 (utime, stime) of a `stat` file, in seconds (clock
+/// ticks of 1/100 s: Linux's `USER_HZ` on every architecture we run on).
 fn stat_cpu_seconds(path: &str) -> f64 {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     // The command name (field 2) may hold spaces; fields after it are plain.
@@ -83,4 +89,61 @@ pub fn thread_cpu_now() -> f64 {
         return 0.0;
     }
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// CPU time (user + system) this process has used, in µs, from
+/// `getrusage(RUSAGE_SELF)` (microsecond resolution, where
+/// [`cpu_seconds`] counts 10 ms ticks); 0 if the call fails.
+pub fn cpu_us() -> u64 {
+    // SAFETY: getrusage writes only into the struct we pass.
+    let (rc, ru) = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        let rc = libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        (rc, ru)
+    };
+    if rc != 0 {
+        return 0;
+    }
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
+/// Raises this process's open-file limit (`RLIMIT_NOFILE`) to its hard
+/// limit, for the benches that hold thousands of connections; returns the
+/// new soft limit (0 if it cannot be read).
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        // rlim_t is u64 on Linux but not on every target.
+        #[allow(clippy::unnecessary_cast)]
+        let cur = lim.rlim_cur as u64;
+        cur
+    }
+}
+
+/// Heap bytes in use by this process in KiB, from glibc's `mallinfo2`
+/// (all arenas: `uordblks`, bytes in allocated chunks, plus `hblkhd`, bytes
+/// in blocks mapped on their own). Unlike [`rss_kib`] it leaves out freed
+/// memory the allocator keeps, thread stacks and code.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn heap_kib() -> u64 {
+    // SAFETY: mallinfo2 takes no arguments and returns a plain struct.
+    let info = unsafe { libc::mallinfo2() };
+    ((info.uordblks + info.hblkhd) / 1024) as u64
+}
+
+/// Heap bytes in use: not available without glibc (0).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap_kib() -> u64 {
+    0
 }
