@@ -74,7 +74,9 @@ use devp2p::server::{Server, ServerError};
 use devp2p::{Cap, MsgReader, MsgWriter, PeerEvent, Protocol};
 use futures::StreamExt;
 use pair::{key, multi_thread_one, payload, server_config};
-use process::{cpu_seconds_of, cpu_us, heap_kib, load_1min, raise_fd_limit, rss_kib};
+use process::{
+    bench_filter, cpu_seconds_of, cpu_us, heap_kib, print_load, raise_fd_limit, rss_kib,
+};
 use tokio::runtime::Runtime;
 use tokio::sync::{broadcast, watch};
 
@@ -533,13 +535,9 @@ fn main() {
     }
     // `cargo bench --bench many_peers -- <filter>`: run only the parts whose
     // name (stream, idle) contains the filter (cargo passes `--bench` too).
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+    let filter = bench_filter();
     let wanted = |part: &str| part.contains(filter.as_str());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("info load_1min={:.2} cores={cores}", load_1min());
+    print_load();
     let fd_limit = raise_fd_limit();
     let mut lines = Vec::new();
     if wanted("stream") {

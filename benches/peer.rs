@@ -27,7 +27,7 @@ mod frame_bound;
 mod pair;
 #[path = "support/process.rs"]
 mod process;
-use process::{load_1min, raise_fd_limit, rss_kib};
+use process::{bench_filter, print_load, raise_fd_limit, rss_kib};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -281,13 +281,9 @@ fn main() {
     // `cargo bench --bench peer -- <filter>`: run only the parts whose name
     // (stream.64B, stream.1KiB, stream.64KiB, rtt, idle) contains the filter
     // (cargo passes `--bench` too).
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+    let filter = bench_filter();
     let wanted = |part: &str| part.contains(filter.as_str());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("info load_1min={:.2} cores={cores}", load_1min());
+    print_load();
     let mut lines = Vec::new();
     for (size, label) in SIZES
         .into_iter()

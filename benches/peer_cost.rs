@@ -111,10 +111,7 @@ fn rusage() -> (u64, u64, u64) {
 }
 
 fn main() {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+    let filter = process::bench_filter();
     let msgs = std::env::var("PEER_COST_MSGS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -147,3 +147,19 @@ pub fn heap_kib() -> u64 {
 pub fn heap_kib() -> u64 {
     0
 }
+
+/// The part filter of `cargo bench --bench NAME -- FILTER`: the first
+/// argument that is not a flag (cargo passes `--bench` too), or "" (every
+/// part) without one. A part runs when its name contains the filter.
+pub fn bench_filter() -> String {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default()
+}
+
+/// Prints `info load_1min=… cores=…`, the first line of the speed benches.
+pub fn print_load() {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("info load_1min={:.2} cores={cores}", load_1min());
+}

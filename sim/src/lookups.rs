@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use devp2p_discover::v4::sim::{self, ClockAnchor, SimNetwork};
+use devp2p_discover::v4::sim::{self, SimNetwork};
 use devp2p_discover::v4::table::{BUCKET_SIZE, N_BUCKETS};
 use devp2p_discover::v4::{Discv4, Discv4Config, LocalNode, Node};
 use devp2p_identity::NodeId;
@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::oracle::Oracle;
-use crate::runner::{key_for, resident_bytes, MAX_NODES};
+use crate::runner::{key_for, resident_bytes, run_virtual, MAX_NODES};
 use crate::SimError;
 
 /// Lookups measured by default (enough for recall to two decimals: 200 ×
@@ -121,17 +121,8 @@ fn check(c: &LookupConfig) -> Result<(), SimError> {
 /// calling thread, like [`crate::run`].
 pub fn run_lookups(config: &LookupConfig) -> Result<LookupReport, SimError> {
     check(config)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .map_err(SimError::Runtime)?;
-    let wall = std::time::Instant::now();
-    let mut report = rt.block_on(async {
-        let _clock = ClockAnchor::new();
-        measure(config.clone(), wall).await
-    });
-    report.wall_s = wall.elapsed().as_secs_f64();
+    let (mut report, wall_s) = run_virtual(|wall| measure(config.clone(), wall))?;
+    report.wall_s = wall_s;
     Ok(report)
 }
 

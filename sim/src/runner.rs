@@ -100,20 +100,33 @@ fn check(config: &SimConfig) -> Result<(), SimError> {
 /// call it from inside an async task; use `spawn_blocking`).
 pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
     check(config)?;
+    let (mut report, wall_s) = run_virtual(|_| World::new(config.clone()).run())?;
+    report.wall_s = wall_s;
+    Ok(report)
+}
+
+/// Runs the future made by `make` (given the wall-clock start) on a fresh
+/// current-thread runtime with paused time and an anchored Unix clock;
+/// returns its output and the wall time it took in seconds.
+pub(crate) fn run_virtual<T, F>(
+    make: impl FnOnce(std::time::Instant) -> F,
+) -> Result<(T, f64), SimError>
+where
+    F: std::future::Future<Output = T>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .map_err(SimError::Runtime)?;
     let wall = std::time::Instant::now();
-    let mut report = rt.block_on(async {
+    let out = rt.block_on(async {
         // Whole Unix seconds at the same virtual instants in every run:
         // packet expirations, and so packets, repeat with the seed.
         let _clock = ClockAnchor::new();
-        World::new(config.clone()).run().await
+        make(wall).await
     });
-    report.wall_s = wall.elapsed().as_secs_f64();
-    Ok(report)
+    Ok((out, wall.elapsed().as_secs_f64()))
 }
 
 struct Honest {
