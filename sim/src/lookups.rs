@@ -2,6 +2,16 @@
 //! from the oracle (as many live nodes per bucket as the bucket holds), so
 //! the figures are those of the lookup algorithm alone, at sizes where a
 //! formation run would take hours of wall time.
+//!
+//! ```
+//! use devp2p_sim::{run_lookups, LookupConfig};
+//!
+//! let mut config = LookupConfig::new(500);
+//! config.lookups = 20;
+//! let report = run_lookups(&config).unwrap();
+//! assert!(report.recall > 0.9);
+//! println!("{}", report.bench_line());
+//! ```
 
 use std::time::Duration;
 
