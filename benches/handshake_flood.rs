@@ -83,9 +83,6 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 const BOUND_ROUNDS: usize = 6;
 /// Length of one bound round.
 const BOUND_ROUND: Duration = Duration::from_millis(200);
-/// Above this 1-minute load the figures are flagged as disturbed (the
-/// flood needs both cores).
-const MAX_LOAD: f64 = 1.0;
 
 /// One prepared session: the client's key and the auth packet it sends.
 struct Prepared {
@@ -381,10 +378,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let load = process::load_1min();
-    println!("info load_1min={load:.2}");
-    if load > MAX_LOAD {
-        println!("info warning: load_1min {load:.2} > {MAX_LOAD}: other work shares the cores, the rates below are low");
+    if !process::quiet_enough("handshake_flood") {
+        return;
     }
 
     let server_tids = Arc::new(Mutex::new(Vec::new()));

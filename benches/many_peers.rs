@@ -75,7 +75,7 @@ use devp2p::{Cap, MsgReader, MsgWriter, PeerEvent, Protocol};
 use futures::StreamExt;
 use pair::{key, multi_thread_one, payload, server_config};
 use process::{
-    bench_filter, cpu_seconds_of, cpu_us, heap_kib, print_load, raise_fd_limit, rss_kib,
+    bench_filter, cpu_seconds_of, cpu_us, heap_kib, quiet_enough, raise_fd_limit, rss_kib,
 };
 use tokio::runtime::Runtime;
 use tokio::sync::{broadcast, watch};
@@ -537,7 +537,9 @@ fn main() {
     // name (stream, idle) contains the filter (cargo passes `--bench` too).
     let filter = bench_filter();
     let wanted = |part: &str| part.contains(filter.as_str());
-    print_load();
+    if !quiet_enough("many_peers") {
+        return;
+    }
     let fd_limit = raise_fd_limit();
     let mut lines = Vec::new();
     if wanted("stream") {

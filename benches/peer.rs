@@ -14,7 +14,7 @@
 //! random, incompressible payloads); `mb_per_s` is 10^6 payload bytes per
 //! second. `bound` is one thread doing one side's cryptographic work per
 //! frame (AES-256-CTR over header and body, the keccak256 MAC absorptions
-//! and its four digests; `support/frame_bound.rs`): each side of the stream
+//! and its three digests; `support/frame_bound.rs`): each side of the stream
 //! runs on its own core and does that much per message at least, so the
 //! ratio is the share of one core's crypto bound reached, per frame (the
 //! 64-byte case is bound by the digests, not by bytes). The idle benchmark
@@ -27,7 +27,7 @@ mod frame_bound;
 mod pair;
 #[path = "support/process.rs"]
 mod process;
-use process::{bench_filter, print_load, raise_fd_limit, rss_kib};
+use process::{bench_filter, quiet_enough, raise_fd_limit, rss_kib};
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -283,7 +283,9 @@ fn main() {
     // (cargo passes `--bench` too).
     let filter = bench_filter();
     let wanted = |part: &str| part.contains(filter.as_str());
-    print_load();
+    if !quiet_enough("peer") {
+        return;
+    }
     let mut lines = Vec::new();
     for (size, label) in SIZES
         .into_iter()

@@ -117,8 +117,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MSGS);
     let mode = std::env::var("PEER_COST_MODE").unwrap_or_default();
-    if mode.is_empty() {
-        println!("info load_1min={:.2}", process::load_1min());
+    if mode.is_empty() && !process::quiet_enough("peer_cost") {
+        return;
     }
     for (size, label) in SIZES.into_iter().filter(|(_, l)| l.contains(&filter)) {
         if mode == "bound" {

@@ -57,7 +57,11 @@ pub struct Msg {
     pub code: u64,
     /// Payload length in bytes (decompressed).
     pub size: u32,
-    /// RLP payload (decompressed).
+    /// RLP payload (decompressed). Payloads of 16–256 KiB received with
+    /// snappy live in buffers the receiving worker thread reuses once every
+    /// handle to them is dropped (so large messages do not cost an
+    /// allocation each); the pool keeps a handle too, so converting one with
+    /// `Bytes::try_into_mut` fails and `Vec::from` copies.
     pub payload: Bytes,
     /// When the message was read from the connection.
     pub received_at: Instant,

@@ -13,13 +13,17 @@ type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// One side's cryptographic work per frame (RLPx spec, "Framing" and
 /// "MAC"): AES-256-CTR over the 16-byte header and the padded body, the
-/// keccak256 absorption of the body and of the two 16-byte MAC seeds, the
-/// four digests the MAC construction reads, and the two single-block AES
-/// encryptions of those seeds. No copies, no allocation, no I/O.
+/// keccak256 absorption of the body and of the two 16-byte MAC seeds, three
+/// digests (the construction reads four, but the header step's first is the
+/// previous frame MAC, kept from then: see `devp2p_rlpx::mac::MacState`), and
+/// the two single-block AES encryptions of those seeds. No copies, no
+/// allocation, no I/O.
 pub struct SideBound {
     ctr: Aes256Ctr,
     block: aes::Aes256Enc,
     mac: Keccak256,
+    /// The previous frame MAC: the digest the next header step starts from.
+    last_mac: [u8; 16],
     buf: Vec<u8>,
 }
 
@@ -39,6 +43,7 @@ impl SideBound {
             ctr: Aes256Ctr::new(&key.into(), &[0u8; 16].into()),
             block: aes::Aes256Enc::new(&[9u8; 32].into()),
             mac: Keccak256::new(),
+            last_mac: [0u8; 16],
             buf: vec![0x5a; 16 + padded_body(payload_len)],
         }
     }
@@ -47,8 +52,8 @@ impl SideBound {
     pub fn frame(&mut self) {
         self.ctr.apply_keystream(&mut self.buf);
         let mut seed = [0u8; 16];
-        // Header MAC: digest, encrypt the seed, absorb it, digest.
-        seed.copy_from_slice(&self.mac.clone().finalize()[..16]);
+        // Header MAC: encrypt the previous frame MAC, absorb it, digest.
+        seed.copy_from_slice(&self.last_mac);
         self.block.encrypt_block((&mut seed).into());
         self.mac.update(seed);
         black_box(self.mac.clone().finalize());
@@ -57,6 +62,7 @@ impl SideBound {
         seed.copy_from_slice(&self.mac.clone().finalize()[..16]);
         self.block.encrypt_block((&mut seed).into());
         self.mac.update(seed);
-        black_box(self.mac.clone().finalize());
+        self.last_mac
+            .copy_from_slice(&black_box(self.mac.clone().finalize())[..16]);
     }
 }

@@ -158,8 +158,72 @@ pub fn bench_filter() -> String {
         .unwrap_or_default()
 }
 
-/// Prints `info load_1min=… cores=…`, the first line of the speed benches.
-pub fn print_load() {
+/// Most of the machine's CPU time (share of all cores) that other processes
+/// may use in the [`BUSY_SAMPLE`] before a speed bench starts for it to
+/// report. Our own measurement: with other builds keeping the 2-core machine
+/// busy the `peer` stream ratios fell from ~0.7 to ~0.35–0.40 whatever our
+/// code did (README, peer benchmark), and the benches need both cores (one
+/// per side, or the server's workers). A quarter is half a core of 2.
+pub const MAX_BUSY_SHARE: f64 = 0.25;
+
+/// How long the busy share is sampled before a speed bench starts.
+pub const BUSY_SAMPLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Set (to anything) to report even on a busy machine, e.g. to compare two
+/// binaries alternated under the same load.
+pub const ANY_LOAD_ENV: &str = "DEVP2P_BENCH_ANY_LOAD";
+
+/// Busy and total CPU time of all cores so far, in ticks (`/proc/stat`
+/// "cpu" line; idle and iowait count as not busy). `None` if unreadable.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+    Some((total - idle, total))
+}
+
+/// Share of all cores' time that was busy over the next `span` (0 if
+/// `/proc/stat` is unreadable). Call it while this process is idle, so the
+/// busy time is other processes'.
+pub fn busy_share(span: std::time::Duration) -> f64 {
+    let Some((busy0, total0)) = cpu_ticks() else {
+        return 0.0;
+    };
+    std::thread::sleep(span);
+    let Some((busy1, total1)) = cpu_ticks() else {
+        return 0.0;
+    };
+    let total = total1.saturating_sub(total0);
+    if total == 0 {
+        return 0.0;
+    }
+    busy1.saturating_sub(busy0) as f64 / total as f64
+}
+
+/// The first lines of every speed bench: prints `info load_1min=… cores=…
+/// busy_share=…` and decides whether the bench may report. Past
+/// [`MAX_BUSY_SHARE`] it prints why it refuses (`info refused bench=…`) and
+/// returns false, unless [`ANY_LOAD_ENV`] is set (then it warns and goes on).
+pub fn quiet_enough(bench: &str) -> bool {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("info load_1min={:.2} cores={cores}", load_1min());
+    let busy = busy_share(BUSY_SAMPLE);
+    println!(
+        "info load_1min={:.2} cores={cores} busy_share={busy:.2}",
+        load_1min()
+    );
+    if busy <= MAX_BUSY_SHARE {
+        return true;
+    }
+    if std::env::var_os(ANY_LOAD_ENV).is_some() {
+        println!("info warning: busy_share {busy:.2} > {MAX_BUSY_SHARE}: other work shares the cores; reporting anyway ({ANY_LOAD_ENV} is set)");
+        return true;
+    }
+    println!("info refused bench={bench} busy_share={busy:.2} max_busy_share={MAX_BUSY_SHARE}: other processes used the cores in the second before the start, so the figures would measure them; rerun on a quiet machine, or set {ANY_LOAD_ENV}=1 to report anyway");
+    false
 }

@@ -48,6 +48,11 @@ use devp2p_discover::v4::wire::{self, ptype, Endpoint, Message, HASH_LEN, HEAD_L
 use devp2p_discover::v4::{Discv4, Discv4Config, LocalNode};
 use secp256k1::SecretKey;
 
+// The root crate's bench support (load gate, /proc figures), shared by path.
+#[path = "../../benches/support/process.rs"]
+mod process;
+use process::{current_tid, quiet_enough, rss_kib, thread_cpu_seconds};
+
 /// Identities in the flood pool (our choice: many senders, as a busy node
 /// sees, while bonding them all takes well under a second).
 const FLOOD_KEYS: usize = 512;
@@ -86,51 +91,6 @@ const LEGIT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// Longest wait for one identity's bonding exchange.
 const BOND_TIMEOUT: Duration = Duration::from_secs(1);
-/// Above this 1-minute load the figures are flagged as disturbed (2 cores:
-/// the service needs one and the generator part of the other).
-const MAX_LOAD: f64 = 1.0;
-
-/// The 1-minute load average (`/proc/loadavg`; 0 if unreadable). A small
-/// copy of `benches/support/process.rs` in the root crate: this crate has no
-/// shared bench support and cannot depend on the root crate.
-fn load_1min() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0.0)
-}
-
-/// Resident set size of this process in KiB (`/proc/self/status` VmRSS; 0
-/// if unreadable). Copied from the root crate's bench support, as above.
-fn rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// The kernel's id of the calling thread (the `/proc/thread-self` link,
-/// `<pid>/task/<tid>`). Copied from the root crate's bench support.
-fn current_tid() -> Option<u32> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    link.file_name()?.to_str()?.parse().ok()
-}
-
-/// CPU time (user + system) of thread `tid` of this process in seconds
-/// (`/proc/self/task/<tid>/stat` fields 14 and 15, in 1/100 s ticks, Linux's
-/// `USER_HZ`); 0 if unreadable. Copied from the root crate's bench support.
-fn thread_cpu_seconds(tid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    ticks as f64 / 100.0
-}
 
 /// The kernel's count of UDP datagrams dropped for a full receive buffer
 /// (`RcvbufErrors` in the `Udp:` lines of `/proc/net/snmp`; whole machine;
@@ -454,7 +414,7 @@ struct Overload {
 /// running beside, then lets the service drain.
 fn overload(svc: &ServiceThread, sock: &UdpSocket, pool: &Pool, rate: f64) -> Overload {
     let service = svc.disc.local_addr();
-    let rss0 = rss_kib();
+    let rss0 = rss_kib() as i64;
     let kernel0 = udp_rcvbuf_errors();
     let handled0 = svc.pings_received();
     let dropped0 = svc.disc.packet_counts().dropped;
@@ -474,7 +434,7 @@ fn overload(svc: &ServiceThread, sock: &UdpSocket, pool: &Pool, rate: f64) -> Ov
         service_dropped: svc.disc.packet_counts().dropped - dropped0,
         kernel_dropped: udp_rcvbuf_errors() - kernel0,
         legit,
-        rss_growth_kib: rss_kib() - rss0,
+        rss_growth_kib: rss_kib() as i64 - rss0,
     }
 }
 
@@ -489,10 +449,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let load = load_1min();
-    println!("info load_1min={load:.2}");
-    if load > MAX_LOAD {
-        println!("info warning: load_1min {load:.2} > {MAX_LOAD}: other work shares the cores, the rates below are low");
+    if !quiet_enough("udp_flood") {
+        return;
     }
 
     // Default configuration: loopback is exempt from the per-IP rate limit.

@@ -20,9 +20,9 @@ use crate::message::{Msg, MsgError};
 use crate::protocol::{Protocol, ProtocolError};
 
 use super::base::{
-    check_declared_len, decode_disconnect, decompress, encode_frame, split_frame, PongLimiter,
-    DISCONNECT_MSG, DISC_WRITE_TIMEOUT, FINAL_FLUSH_TIMEOUT, FRAME_READ_TIMEOUT,
-    FRAME_WRITE_TIMEOUT, PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG,
+    check_declared_len, decode_disconnect, encode_frame, split_frame, PongLimiter, DISCONNECT_MSG,
+    DISC_WRITE_TIMEOUT, FINAL_FLUSH_TIMEOUT, FRAME_READ_TIMEOUT, FRAME_WRITE_TIMEOUT,
+    PING_INTERVAL, PING_MSG, PONG_BURST, PONG_MSG,
 };
 use super::caps::{find_lane, Negotiated, BASE_PROTOCOL_LENGTH};
 use super::error::PeerError;
@@ -30,6 +30,7 @@ use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
 use super::hexdump::{self, Direction};
 use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
+use super::payload_pool::decompress_pooled;
 use super::rate::{check_budget, rate_budgets, MsgBudget};
 use super::{PeerExit, PeerSetup, TARGET};
 
@@ -409,7 +410,7 @@ async fn handle_frame(
     }
     let raw_len = raw.len();
     let payload = if ctx.snappy {
-        decompress(raw)?
+        decompress_pooled(raw)?
     } else {
         frame.split_off(wire_len - raw_len).freeze()
     };

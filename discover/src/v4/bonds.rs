@@ -132,7 +132,27 @@ impl Bonds {
 /// IPs are dropped until some are.
 pub const MAX_RATE_TRACKED_IPS: usize = 16_384;
 
-/// Token-bucket limit on inbound packets per source IP.
+/// Prefix length (bits) under which IPv6 sources share one rate-limit bucket.
+/// A /64 is the smallest subnet handed to one host or LAN (RFC 4291 interface
+/// identifiers, SLAAC), so a host that owns one can send from 2^64 addresses:
+/// keyed by full address it would get 2^64 buckets and, worse, could fill the
+/// tracker ([`MAX_RATE_TRACKED_IPS`]) so that honest new sources are dropped.
+pub const RATE_LIMIT_PREFIX_BITS_V6: u32 = 64;
+
+/// The bucket a source address counts against: IPv4 (also IPv4-mapped IPv6)
+/// by full address, IPv6 by its /[`RATE_LIMIT_PREFIX_BITS_V6`] prefix.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - RATE_LIMIT_PREFIX_BITS_V6);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Token-bucket limit on inbound packets per source IPv4 address and per
+/// IPv6 /[`RATE_LIMIT_PREFIX_BITS_V6`].
 #[derive(Debug)]
 pub(super) struct RateLimiter {
     per_second: f64,
@@ -156,9 +176,10 @@ impl RateLimiter {
 
     /// Takes one token for `ip`; false means drop the packet.
     pub(super) fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
-        if self.exempt_loopback && ip.is_loopback() {
+        if self.exempt_loopback && ip.to_canonical().is_loopback() {
             return true;
         }
+        let ip = rate_key(ip);
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= MAX_RATE_TRACKED_IPS {
             let (rate, burst) = (self.per_second, self.burst);
             self.buckets.retain(|_, (tokens, last)| {
@@ -220,5 +241,26 @@ mod tests {
         assert!(r.allow(ip, now + Duration::from_millis(100)));
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         assert!((0..100).all(|_| r.allow(lo, now)));
+    }
+
+    #[test]
+    fn ipv6_sources_share_a_bucket_per_64() {
+        let now = Instant::now();
+        let mut r = RateLimiter::new(10, 3, true);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // Three packets from three addresses of one /64 empty its bucket.
+        for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+            assert!(r.allow(ip(host), now), "{host}");
+        }
+        assert!(!r.allow(ip("2001:db8:1:2:abcd::1"), now), "same /64");
+        assert!(r.allow(ip("2001:db8:1:3::1"), now), "next /64 has its own");
+        // An IPv4-mapped address counts as the IPv4 address, not as a /64.
+        assert!((0..3).all(|_| r.allow(ip("::ffff:192.0.2.1"), now)));
+        assert!(!r.allow(ip("192.0.2.1"), now));
+        assert!(r.allow(ip("192.0.2.2"), now));
+        assert!(
+            r.allow(ip("::ffff:127.0.0.1"), now),
+            "mapped loopback is exempt"
+        );
     }
 }

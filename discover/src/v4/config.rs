@@ -22,7 +22,8 @@ pub const REFRESH_RANDOM_LOOKUPS: usize = 3;
 /// once with `TooManyPending` (a lookup keeps ≤ 3 in flight; 1024 leaves
 /// room for revalidation, ping-backs and many concurrent callers).
 pub const MAX_PENDING_REPLIES: usize = 1024;
-/// Inbound packets per second allowed from one IP. A busy peer sends a few
+/// Inbound packets per second allowed from one IP (IPv6: one /64, see
+/// [`RATE_LIMIT_PREFIX_BITS_V6`](super::RATE_LIMIT_PREFIX_BITS_V6)). A busy peer sends a few
 /// per second (pings, findnode, neighbors in 2 chunks); 50/s is ample and
 /// caps what one address can make us spend on signature recovery.
 pub const PACKET_RATE_PER_IP: u32 = 50;

@@ -16,7 +16,8 @@
 //! closest. Where we differ, on purpose:
 //! - every queue is bounded: requests waiting for replies
 //!   ([`MAX_PENDING_REPLIES`]), endpoint-proof records ([`MAX_BOND_RECORDS`]),
-//!   per-IP inbound rate ([`PACKET_RATE_PER_IP`], loopback exempt by default);
+//!   per-IP inbound rate ([`PACKET_RATE_PER_IP`]; IPv6 per /64, loopback
+//!   exempt by default);
 //! - a node that answered our FindNode or our ping-back counts as live, so it
 //!   is handed out in Neighbors without waiting for a revalidation round;
 //! - inbound nodes are accepted once the first self lookup is done (geth:
@@ -53,7 +54,7 @@ use secp256k1::SecretKey;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::node::{Enr, LocalNode, Node};
-pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS};
+pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS, RATE_LIMIT_PREFIX_BITS_V6};
 pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
