@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! bench peer.stream.<size> msgs_per_s=<x> mb_per_s=<x> bound_msgs_per_s=<y> ratio=<x/y>
-//! bench peer.rtt p50_us=<x> p99_us=<y> raw_tcp_p50_us=<x> raw_tcp_p99_us=<y> added_p50_us=<d> added_p99_us=<d>
+//! bench peer.rtt p50_us=<x> p99_us=<y> raw_tcp_p50_us=<x> raw_tcp_p99_us=<y> added_p50_us=<d> added_p99_us=<d> crypto_us=<c>
 //! bench peer.idle peers=<n> rss_per_peer_kib=<x>
 //! ```
 //!
@@ -17,7 +17,10 @@
 //! and its three digests; `support/frame_bound.rs`): each side of the stream
 //! runs on its own core and does that much per message at least, so the
 //! ratio is the share of one core's crypto bound reached, per frame (the
-//! 64-byte case is bound by the digests, not by bytes). The idle benchmark
+//! 64-byte case is bound by the digests, not by bytes). `crypto_us` is the
+//! part of `added` no implementation can avoid: a round trip's two frames
+//! each encoded and decoded once (four sides' crypto of an 8-byte message,
+//! one thread, same run). The idle benchmark
 //! forks the client side into a child process so only the server's memory
 //! is measured.
 
@@ -32,14 +35,12 @@ use process::{bench_filter, quiet_enough, raise_fd_limit, rss_kib};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use devp2p::node::NodeId;
 use devp2p::server::Server;
 use devp2p::Cap;
 use devp2p::Protocol;
-use devp2p::{MsgReader, MsgWriter};
 use frame_bound::SideBound;
-use pair::{connect_pair, key, multi_thread_one, payload, server_config, stream};
+use pair::{connect_pair, key, multi_thread_one, payload, round_trips, server_config, stream};
 use tokio::runtime::Runtime;
 
 /// Payload sizes of the stream benchmark.
@@ -52,6 +53,8 @@ const MAX_STREAM_MSGS: usize = 200_000;
 /// Alternating (stream, bound) measurements per size; the medians are
 /// reported.
 const STREAM_ROUNDS: usize = 5;
+/// Payload of a round trip's request and answer, in bytes.
+const RTT_PAYLOAD_BYTES: usize = 8;
 /// Round trips measured per round (after [`RTT_WARMUP`]).
 const RTT_SAMPLES: usize = 10_000;
 /// Round trips discarded first.
@@ -93,37 +96,13 @@ fn bound_msgs_per_s(size: usize) -> f64 {
     rounds as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Request/response round trips on `bnc/1`: A sends code 0 with an 8-byte
-/// payload, B answers code 1 with the same payload.
+/// Request/response round trips on `bnc/1` ([`round_trips`]): p50 and p99
+/// after [`RTT_WARMUP`].
 fn rtt_us() -> (f64, f64) {
-    let (pair, mut rw_a, mut rw_b) = connect_pair();
-    let echo = pair.rt_b.spawn(async move {
-        while let Ok(msg) = rw_b.read_msg().await {
-            if rw_b.write_msg(1, msg.payload).await.is_err() {
-                break;
-            }
-        }
-    });
-    // Spawned, so the client loop runs on A's worker thread next to A's
-    // peer tasks (as a protocol's `run` would), not on the bench thread.
-    let client = pair.rt_a.spawn(async move {
-        let mut samples = Vec::with_capacity(RTT_SAMPLES);
-        for i in 0..(RTT_WARMUP + RTT_SAMPLES) as u64 {
-            let start = Instant::now();
-            rw_a.write_msg(0, Bytes::copy_from_slice(&i.to_be_bytes()))
-                .await
-                .expect("write");
-            let reply = rw_a.read_msg().await.expect("read");
-            let rtt = start.elapsed();
-            assert_eq!(reply.code, 1);
-            if i as usize >= RTT_WARMUP {
-                samples.push(rtt);
-            }
-        }
-        samples
-    });
-    let mut samples = pair.rt_a.block_on(client).expect("rtt client");
-    drop(echo);
+    let (pair, rw_a, rw_b) = connect_pair();
+    let (_, rw_a, rw_b) = round_trips(&pair, rw_a, rw_b, RTT_WARMUP);
+    let (mut samples, rw_a, rw_b) = round_trips(&pair, rw_a, rw_b, RTT_SAMPLES);
+    drop((rw_a, rw_b));
     pair.stop();
     percentiles(&mut samples)
 }
@@ -311,6 +290,7 @@ fn main() {
         // Alternating rounds, medians of each percentile: the difference is
         // what our layers add over the OS and Tokio on the same runtimes.
         let (mut raw50, mut raw99, mut p50, mut p99) = (vec![], vec![], vec![], vec![]);
+        let mut crypto = vec![];
         for _ in 0..RTT_ROUNDS {
             let (a, b) = raw_tcp_rtt_us();
             raw50.push(a);
@@ -318,11 +298,13 @@ fn main() {
             let (a, b) = rtt_us();
             p50.push(a);
             p99.push(b);
+            crypto.push(4.0 * 1e6 / bound_msgs_per_s(RTT_PAYLOAD_BYTES));
         }
+        let crypto = median(&mut crypto);
         let (raw50, raw99) = (median(&mut raw50), median(&mut raw99));
         let (p50, p99) = (median(&mut p50), median(&mut p99));
         lines.push(format!(
-            "bench peer.rtt p50_us={p50:.1} p99_us={p99:.1} raw_tcp_p50_us={raw50:.1} raw_tcp_p99_us={raw99:.1} added_p50_us={:.1} added_p99_us={:.1}",
+            "bench peer.rtt p50_us={p50:.1} p99_us={p99:.1} raw_tcp_p50_us={raw50:.1} raw_tcp_p99_us={raw99:.1} added_p50_us={:.1} added_p99_us={:.1} crypto_us={crypto:.1}",
             p50 - raw50,
             p99 - raw99
         ));

@@ -11,7 +11,14 @@
 //!
 //! ```text
 //! bench peer.cost.<size> msgs=<n> allocs_per_msg=<x> alloc_bytes_per_msg=<x> csw_per_msg=<x> faults_per_msg=<x> cpu_us_per_msg=<x> bound_cpu_us_per_msg=<y> cpu_ratio=<2y/x>
+//! bench peer.cost.rtt rtts=<n> allocs_per_rtt=<x> csw_per_rtt=<x> cpu_us_per_rtt=<x> bound_cpu_us_per_rtt=<y> cpu_ratio=<y/x>
 //! ```
+//!
+//! `rtt` is the round trip of `benches/peer.rs` (8-byte request, the same
+//! answer): two messages, each encoded once and decoded once, so its bound
+//! is four times one side's crypto of an 8-byte message's frame.
+//! `csw_per_rtt` counts the threads' sleeps; hops between tasks on one
+//! thread show in the CPU time and in `scripts/peer-cost-callgrind rtt`.
 //!
 //! `cpu_us_per_msg` is the whole process (both sides, kernel included);
 //! `bound_cpu_us_per_msg` one side's per-frame crypto on one thread
@@ -22,8 +29,9 @@
 //! Instructions per message: `scripts/peer-cost-callgrind` runs this binary
 //! under `valgrind --tool=callgrind` twice with different message counts
 //! (`PEER_COST_MSGS`) and divides the difference, so the set-up (handshake,
-//! start-up) cancels out; `PEER_COST_MODE=stream` runs only the stream,
-//! `PEER_COST_MODE=bound` only the per-frame crypto bound of one side.
+//! start-up) cancels out; `PEER_COST_MODE=stream` runs only the stream (or
+//! the round trips), `PEER_COST_MODE=bound` only the per-frame crypto bound
+//! of one side (four per round trip).
 
 #[path = "support/frame_bound.rs"]
 mod frame_bound;
@@ -36,7 +44,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use frame_bound::SideBound;
-use pair::{connect_pair, payload, stream};
+use pair::{connect_pair, payload, round_trips, stream};
 
 /// Allocations and allocated bytes of the whole process.
 struct Counting;
@@ -80,6 +88,12 @@ const DEFAULT_MSGS: usize = 20_000;
 /// Messages streamed before measuring, so buffers and queues have grown to
 /// their working size.
 const WARMUP_MSGS: usize = 1_000;
+/// Payload of a round trip's request and answer, in bytes (as in
+/// `benches/peer.rs`).
+const RTT_PAYLOAD_BYTES: usize = 8;
+/// Frames per round trip, each costing one side's crypto twice (encode at
+/// the sender, decode at the receiver).
+const RTT_SIDES: usize = 4;
 
 /// CPU time (user + system) of the calling thread, in µs.
 fn thread_cpu_us() -> u64 {
@@ -161,4 +175,44 @@ fn main() {
             2.0 * bound_us / cpu_us,
         );
     }
+    if "rtt".contains(&filter) {
+        rtt_cost(msgs, &mode);
+    }
+}
+
+/// The round trip's line (see the module docs), over `rtts` round trips.
+fn rtt_cost(rtts: usize, mode: &str) {
+    let bound_run = || {
+        let mut bound = SideBound::new(RTT_PAYLOAD_BYTES);
+        for _ in 0..RTT_SIDES * rtts {
+            bound.frame();
+        }
+    };
+    if mode == "bound" {
+        bound_run();
+        return;
+    }
+    let (pair, rw_a, rw_b) = connect_pair();
+    let (_, rw_a, rw_b) = round_trips(&pair, rw_a, rw_b, WARMUP_MSGS);
+    let allocs0 = ALLOCS.load(Ordering::Relaxed);
+    let (csw0, _, cpu0) = rusage();
+    let (_, rw_a, rw_b) = round_trips(&pair, rw_a, rw_b, rtts);
+    let (csw1, _, cpu1) = rusage();
+    let allocs1 = ALLOCS.load(Ordering::Relaxed);
+    drop((rw_a, rw_b));
+    pair.stop();
+    if mode == "stream" {
+        return;
+    }
+    let t0 = thread_cpu_us();
+    bound_run();
+    let per = |x: u64| x as f64 / rtts as f64;
+    let bound_us = per(thread_cpu_us() - t0);
+    let cpu_us = per(cpu1 - cpu0);
+    println!(
+        "bench peer.cost.rtt rtts={rtts} allocs_per_rtt={:.2} csw_per_rtt={:.3} cpu_us_per_rtt={cpu_us:.2} bound_cpu_us_per_rtt={bound_us:.2} cpu_ratio={:.3}",
+        per(allocs1 - allocs0),
+        per(csw1 - csw0),
+        bound_us / cpu_us,
+    );
 }

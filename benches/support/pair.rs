@@ -139,3 +139,39 @@ pub fn stream(
     let rw_a = pair.rt_a.block_on(sender).expect("sender");
     (elapsed, rw_a, rw_b)
 }
+
+/// `count` request/response round trips on `bnc/1`: A's protocol sends code
+/// 0 with an 8-byte payload and waits for B's protocol to answer code 1
+/// with the same payload. Both run as tasks on their sides' workers, as
+/// protocols' `run` futures do. Returns each round trip's time and the two
+/// windows for another round.
+pub fn round_trips(
+    pair: &Pair,
+    mut rw_a: ProtoRw,
+    mut rw_b: ProtoRw,
+    count: usize,
+) -> (Vec<Duration>, ProtoRw, ProtoRw) {
+    let echo = pair.rt_b.spawn(async move {
+        for _ in 0..count {
+            let msg = rw_b.read_msg().await.expect("echo read");
+            rw_b.write_msg(1, msg.payload).await.expect("echo write");
+        }
+        rw_b
+    });
+    let client = pair.rt_a.spawn(async move {
+        let mut samples = Vec::with_capacity(count);
+        for i in 0..count as u64 {
+            let start = std::time::Instant::now();
+            rw_a.write_msg(0, Bytes::copy_from_slice(&i.to_be_bytes()))
+                .await
+                .expect("write");
+            let reply = rw_a.read_msg().await.expect("read");
+            samples.push(start.elapsed());
+            assert_eq!(reply.code, 1, "answer code");
+        }
+        (samples, rw_a)
+    });
+    let (samples, rw_a) = pair.rt_a.block_on(client).expect("rtt client");
+    let rw_b = pair.rt_b.block_on(echo).expect("rtt echo");
+    (samples, rw_a, rw_b)
+}

@@ -26,6 +26,7 @@ mod handle;
 mod hello;
 mod hexdump;
 mod mux;
+mod outbound;
 mod payload_pool;
 mod rate;
 mod reputation;

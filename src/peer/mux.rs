@@ -9,8 +9,11 @@
 //! `SubprotocolError` ([`PeerError::ProtocolStalled`](super::PeerError)).
 //! Messages for a protocol that dropped its reading half are discarded.
 //!
-//! Outbound: each protocol has a bounded queue; `write_msg` waits while it is
-//! full, `try_write_msg` fails with [`MsgError::QueueFull`]. A message
+//! Outbound: when nothing is queued or being written, a message is encoded
+//! and written to the socket on the protocol's own task (see
+//! `outbound.rs`). Otherwise it goes into the protocol's bounded queue;
+//! `write_msg` waits while that is full, `try_write_msg` fails with
+//! [`MsgError::QueueFull`]. A message
 //! queued before the peer closes (for instance just before a protocol's
 //! `run` returns) is written before the Disconnect, within
 //! [`FINAL_FLUSH_TIMEOUT`](super::FINAL_FLUSH_TIMEOUT); one received before
@@ -19,6 +22,7 @@
 //! [`WRITE_QUANTUM`] × weight), so a protocol streaming large messages cannot
 //! starve another protocol's small ones: each gets its byte share per round.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -28,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use alloy_rlp::Encodable;
 
 use crate::message::{encode_payload, Msg, MsgError, MsgReader, MsgWriter, MAX_MSG_SIZE};
+
+use super::outbound::{Direct, QueuedCount};
 
 /// Bytes a protocol of weight 1 may send per scheduling round (one 64 KiB
 /// chunk: large enough that framing overhead is small, small enough that a
@@ -53,6 +59,15 @@ pub struct ProtoReader {
     closed: CancellationToken,
 }
 
+/// The peer's writing half as a protocol's writer sees it.
+pub(crate) trait DirectWriter: Send + Sync + std::fmt::Debug {
+    /// Writes the message (absolute `code`) of protocol `lane` at once if
+    /// the connection is idle.
+    fn try_write(&self, lane: usize, code: u64, payload: &Bytes) -> Direct;
+    /// Counts a message about to be queued; see `Outbound::count_queued`.
+    fn count_queued(&self) -> QueuedCount<'_>;
+}
+
 /// The writing half of a protocol window: cheap to clone, usable from any
 /// number of tasks. Codes are protocol-relative.
 #[derive(Clone, Debug)]
@@ -60,6 +75,8 @@ pub struct ProtoWriter {
     tx: mpsc::Sender<OutMsg>,
     offset: u64,
     length: u64,
+    lane: usize,
+    direct: Arc<dyn DirectWriter>,
     closed: CancellationToken,
 }
 
@@ -72,12 +89,14 @@ pub struct ProtoRw {
     writer: ProtoWriter,
 }
 
+/// A protocol's window: its `(offset, length, lane)`, queue sizes, the
+/// peer's closing signal and writing half.
 pub(crate) fn window(
-    offset: u64,
-    length: u64,
+    (offset, length, lane): (u64, u64, usize),
     read_queue: usize,
     write_queue: usize,
     closed: CancellationToken,
+    direct: Arc<dyn DirectWriter>,
 ) -> (ProtoRw, mpsc::Sender<Msg>, mpsc::Receiver<OutMsg>) {
     let (in_tx, in_rx) = mpsc::channel(read_queue.max(1));
     let (out_tx, out_rx) = mpsc::channel(write_queue.max(1));
@@ -90,6 +109,8 @@ pub(crate) fn window(
             tx: out_tx,
             offset,
             length,
+            lane,
+            direct,
             closed,
         },
     };
@@ -182,30 +203,55 @@ impl ProtoWriter {
         })
     }
 
+    /// Writes `msg` on this task if the connection is idle: `Ok(true)` if
+    /// it did, `Ok(false)` if the message must be queued.
+    fn write_now(&self, msg: &OutMsg) -> Result<bool, MsgError> {
+        match self.direct.try_write(self.lane, msg.code, &msg.payload) {
+            Direct::Written => Ok(true),
+            Direct::Declined => Ok(false),
+            Direct::Failed => Err(MsgError::Closed),
+        }
+    }
+
     async fn enqueue(&self, msg: OutMsg) -> Result<(), MsgError> {
+        let counted = self.direct.count_queued();
         // Room in the queue (the common case): no waiting, so no need to
         // register for the closing signal (a lock and a waiter list entry
         // per message). `make` has just checked that the peer is open.
         let msg = match self.tx.try_send(msg) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                counted.keep();
+                return Ok(());
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(MsgError::Closed),
             Err(mpsc::error::TrySendError::Full(msg)) => msg,
         };
-        tokio::select! {
+        let sent = tokio::select! {
             biased;
             _ = self.closed.cancelled() => Err(MsgError::Closed),
             r = self.tx.send(msg) => r.map_err(|_| MsgError::Closed),
+        };
+        if sent.is_ok() {
+            counted.keep();
         }
+        sent
     }
 
-    /// Queues a message without waiting; [`MsgError::QueueFull`] if this
-    /// protocol's write queue is full.
+    /// Sends a message without waiting: written at once if the connection
+    /// is idle, else queued; [`MsgError::QueueFull`] if this protocol's
+    /// write queue is full.
     pub fn try_write_msg(&self, code: u64, payload: Bytes) -> Result<(), MsgError> {
         let msg = self.make(code, payload)?;
+        if self.write_now(&msg)? {
+            return Ok(());
+        }
+        let counted = self.direct.count_queued();
         self.tx.try_send(msg).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => MsgError::QueueFull,
             mpsc::error::TrySendError::Closed(_) => MsgError::Closed,
-        })
+        })?;
+        counted.keep();
+        Ok(())
     }
 
     /// Queues a message and waits until it has been written and flushed to
@@ -241,9 +287,13 @@ impl ProtoWriter {
 }
 
 impl MsgWriter for ProtoWriter {
-    /// Queues the message, waiting while the protocol's write queue is full.
+    /// Writes the message at once if the connection is idle, else queues
+    /// it, waiting while the protocol's write queue is full.
     async fn write_msg(&self, code: u64, payload: Bytes) -> Result<(), MsgError> {
         let msg = self.make(code, payload)?;
+        if self.write_now(&msg)? {
+            return Ok(());
+        }
         self.enqueue(msg).await
     }
 }

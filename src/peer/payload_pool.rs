@@ -74,7 +74,9 @@ pub(crate) fn decompress_pooled(data: &[u8]) -> Result<Bytes, PeerError> {
         // Out of range or malformed: the plain path allocates or reports.
         _ => return decompress(data),
     };
-    POOL.with(|pool| {
+    // `try_with`: while the thread's locals are being torn down the pool is
+    // gone, and the plain path still works.
+    POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
         let mut buf = pool
             .take_free(size)
@@ -90,6 +92,7 @@ pub(crate) fn decompress_pooled(data: &[u8]) -> Result<Bytes, PeerError> {
         pool.put(payload.clone(), capacity);
         Ok(payload)
     })
+    .unwrap_or_else(|_| decompress(data))
 }
 
 impl Pool {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{SplitSink, SplitStream};
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
@@ -29,7 +29,8 @@ use super::error::PeerError;
 use super::handle::{Counters, Peer, PeerShared, RunningProto};
 use super::hello::Hello;
 use super::hexdump::{self, Direction};
-use super::mux::{window, FairScheduler, OutMsg, ProtoRw};
+use super::mux::{window, DirectWriter, FairScheduler, OutMsg, ProtoRw};
+use super::outbound::{Direct, Outbound, QueuedCount};
 use super::payload_pool::decompress_pooled;
 use super::rate::{check_budget, rate_budgets, MsgBudget};
 use super::{PeerExit, PeerSetup, TARGET};
@@ -76,21 +77,8 @@ where
 {
     let closing = CancellationToken::new();
     let (disc_tx, disc_rx) = mpsc::channel(1);
-    let mut inbound = Vec::new();
-    let mut outbound = Vec::new();
-    let mut windows = Vec::new();
     let mut running = Vec::new();
     for (n, p) in &lanes {
-        let (rw, in_tx, out_rx) = window(
-            n.offset,
-            n.length,
-            p.read_queue,
-            p.write_queue,
-            closing.clone(),
-        );
-        inbound.push(in_tx);
-        outbound.push((out_rx, p.write_weight));
-        windows.push((p.clone(), rw));
         running.push(RunningProto {
             cap: n.cap.clone(),
             offset: n.offset,
@@ -131,13 +119,36 @@ where
     // state, ~5 KiB) moves into the shared half once instead of also being
     // reserved inside the peer task's future for its whole life.
     let (sink, stream) = conn.split();
+    // Direct writes skip the writer task, so not with what only it does:
+    // egress throttling and MsgSend events after the flush.
+    let direct = ctx.shared.setup.bandwidth.egress.is_none() && !ctx.shared.setup.enable_msg_events;
+    let writing = Arc::new(Writing {
+        out: Outbound::new(sink, direct),
+        shared: ctx.shared.clone(),
+        snappy,
+    });
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    let mut windows = Vec::new();
+    for (lane, (n, p)) in lanes.iter().enumerate() {
+        let (rw, in_tx, out_rx) = window(
+            (n.offset, n.length, lane),
+            p.read_queue,
+            p.write_queue,
+            peer.shared.closing.clone(),
+            writing.clone(),
+        );
+        inbound.push(in_tx);
+        outbound.push((out_rx, p.write_weight));
+        windows.push((p.clone(), rw));
+    }
     let span = debug_span!(
         target: TARGET, "peer",
         id = %peer.id(), remote = %peer.remote_addr(), inbound = peer.inbound()
     );
     let task = tokio::spawn(
         run_peer(
-            sink,
+            writing,
             stream,
             ctx,
             inbound,
@@ -176,15 +187,27 @@ impl Ctx {
     /// `lane` is the protocol (`None`: the base protocol), `code` relative to it.
     #[inline]
     fn hexdump(&self, dir: Direction, lane: Option<usize>, code: u64, payload: &[u8]) {
-        if hexdump::enabled() {
-            let proto = lane.map_or_else(|| "p2p".to_owned(), |l| self.shared.running[l].name());
-            hexdump::log(dir, &self.shared.setup.id, &proto, code, payload);
-        }
+        hexdump_msg(&self.shared, dir, lane, code, payload);
     }
 
     fn since_connected(&self) -> u64 {
         // At least 1 so that 0 can mean "none".
         (self.shared.connected_at.elapsed().as_nanos() as u64).max(1)
+    }
+}
+
+/// See [`Ctx::hexdump`].
+#[inline]
+fn hexdump_msg(
+    shared: &PeerShared,
+    dir: Direction,
+    lane: Option<usize>,
+    code: u64,
+    payload: &[u8],
+) {
+    if hexdump::enabled() {
+        let proto = lane.map_or_else(|| "p2p".to_owned(), |l| shared.running[l].name());
+        hexdump::log(dir, &shared.setup.id, &proto, code, payload);
     }
 }
 
@@ -195,7 +218,7 @@ enum Control {
 }
 
 async fn run_peer<T, E>(
-    sink: SplitSink<T, Bytes>,
+    writing: Arc<Writing<SplitSink<T, Bytes>>>,
     stream: SplitStream<T>,
     ctx: Ctx,
     inbound: Vec<mpsc::Sender<Msg>>,
@@ -212,8 +235,9 @@ where
     // Child tasks stay in the peer's span (tokio does not pass it on).
     let mut reader =
         tokio::spawn(reader_loop(stream, ctx.clone(), inbound, ctl_tx).in_current_span());
-    let mut writer =
-        tokio::spawn(writer_loop(sink, ctx.clone(), sched, ctl_rx, final_rx).in_current_span());
+    let mut writer = tokio::spawn(
+        writer_loop(writing.clone(), ctx.clone(), sched, ctl_rx, final_rx).in_current_span(),
+    );
     let mut protos = JoinSet::new();
     let mut names = HashMap::new();
     // The users' `run` closures are called here, on the peer's own task:
@@ -279,6 +303,8 @@ where
         writer.abort();
         let _ = writer.await;
     }
+    // Protocols may hold writers (and so the writing half) longer.
+    writing.out.drop_sink();
     if !reader_done {
         reader.abort();
         let _ = reader.await;
@@ -437,7 +463,7 @@ async fn handle_frame(
 }
 
 async fn writer_loop<S, E>(
-    mut sink: S,
+    writing: Arc<Writing<S>>,
     ctx: Ctx,
     mut sched: FairScheduler,
     mut ctl_rx: mpsc::Receiver<Control>,
@@ -447,6 +473,7 @@ where
     S: Sink<Bytes, Error = E> + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let (out, ctx) = (&writing.out, &ctx);
     let shared = ctx.shared.clone();
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -457,7 +484,7 @@ where
             biased;
             reason = &mut final_rx => {
                 let Ok(reason) = reason else {
-                    let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
+                    let _ = timeout(DISC_WRITE_TIMEOUT, out.close()).await;
                     return Ok(());
                 };
                 // What the protocols queued before the peer closed goes out
@@ -467,8 +494,7 @@ where
                 sched.close();
                 let flush = async {
                     while let Some(first) = sched.next().await {
-                        Box::pin(write_batch(&mut sink, &ctx, &mut sched, first, &mut sent))
-                            .await?;
+                        Box::pin(write_batch(out, ctx, &mut sched, first, &mut sent)).await?;
                     }
                     Ok::<(), PeerError>(())
                 };
@@ -482,24 +508,25 @@ where
                 }
                 let body = reason.encode();
                 ctx.hexdump(Direction::Out, None, DISCONNECT_MSG, &body);
-                let frame = encode_frame(DISCONNECT_MSG, &body, ctx.snappy)?;
-                let _ = timeout(DISC_WRITE_TIMEOUT, sink.send(frame)).await;
-                let _ = timeout(DISC_WRITE_TIMEOUT, sink.close()).await;
+                let disconnect = async {
+                    out.feed(|| encode_frame(DISCONNECT_MSG, &body, ctx.snappy)).await?;
+                    out.flush().await.map_err(PeerError::transport)
+                };
+                let _ = timeout(DISC_WRITE_TIMEOUT, disconnect).await;
+                let _ = timeout(DISC_WRITE_TIMEOUT, out.close()).await;
                 return Ok(());
             }
             Some(Control::Pong) = ctl_rx.recv() => {
                 ctx.hexdump(Direction::Out, None, PONG_MSG, EMPTY_LIST);
-                let frame = encode_frame(PONG_MSG, EMPTY_LIST, ctx.snappy)?;
-                shared.base.record_out(frame.len());
-                write_frame(&mut sink, frame).await?;
+                Box::pin(write_base(out, ctx, PONG_MSG)).await?;
             }
             _ = ping.tick() => {
                 ctx.hexdump(Direction::Out, None, PING_MSG, EMPTY_LIST);
-                let frame = encode_frame(PING_MSG, EMPTY_LIST, ctx.snappy)?;
-                shared.base.record_out(frame.len());
                 shared.ping_sent_nanos.store(ctx.since_connected(), Ordering::Relaxed);
-                write_frame(&mut sink, frame).await?;
+                Box::pin(write_base(out, ctx, PING_MSG)).await?;
             }
+            // A direct write left a flush or an error for this task.
+            () = out.writer_needed() => Box::pin(out.finish_direct()).await?,
             next = sched.next(), if sched_open => {
                 let Some(first) = next else {
                     sched_open = false;
@@ -507,7 +534,7 @@ where
                 };
                 // Boxed: the batch's write state would otherwise be reserved
                 // inside every idle peer's writer task.
-                Box::pin(write_batch(&mut sink, &ctx, &mut sched, first, &mut sent)).await?;
+                Box::pin(write_batch(out, ctx, &mut sched, first, &mut sent)).await?;
             }
         }
     }
@@ -526,7 +553,7 @@ struct Unflushed {
 /// one write system call instead of one each. Confirmations and MsgSend
 /// events follow the flush. `sent` is scratch space reused across batches.
 async fn write_batch<S, E>(
-    sink: &mut S,
+    out: &Outbound<S>,
     ctx: &Ctx,
     sched: &mut FairScheduler,
     first: (usize, OutMsg),
@@ -557,18 +584,18 @@ where
         // Room first, then the frame: the transport hands the previous
         // frame on before this one is built, so `encode_frame` reuses its
         // buffer instead of allocating one per message.
-        result = with_write_deadline(std::future::poll_fn(|cx| sink.poll_ready_unpin(cx))).await;
-        if result.is_err() {
-            break;
-        }
-        let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
-        proto.record_out(frame.len(), code, msg.payload.len());
-        ctx.hexdump(Direction::Out, Some(lane), code, &msg.payload);
-        batch_bytes += frame.len();
-        if let Some(t) = egress {
-            t.charge(frame.len());
-        }
-        result = sink.start_send_unpin(frame).map_err(PeerError::transport);
+        result = out
+            .feed(|| {
+                let frame = encode_frame(msg.code, &msg.payload, ctx.snappy)?;
+                proto.record_out(frame.len(), code, msg.payload.len());
+                ctx.hexdump(Direction::Out, Some(lane), code, &msg.payload);
+                batch_bytes += frame.len();
+                if let Some(t) = egress {
+                    t.charge(frame.len());
+                }
+                Ok(frame)
+            })
+            .await;
         if result.is_err()
             || batch_bytes >= WRITE_BATCH_BYTES
             || egress.is_some_and(|t| !t.is_ready())
@@ -579,8 +606,11 @@ where
         next = sched.next().now_or_never().flatten();
     }
     if result.is_ok() {
-        result = with_write_deadline(sink.flush()).await;
+        result = with_write_deadline(out.flush()).await;
     }
+    // Flushed (or failed, which ends the peer): these no longer hold back
+    // direct writes.
+    out.release_queued(sent.len());
     for m in sent.drain(..) {
         if let Some(confirm) = m.confirm {
             let _ = confirm.send(result.as_ref().map(|_| ()).map_err(|_| MsgError::Closed));
@@ -597,7 +627,7 @@ where
 /// transport's buffer usually does, and a timer per message (a clock read
 /// and a timer-wheel handle) was a measurable share of a small message's
 /// cost.
-async fn with_write_deadline<F, E>(io: F) -> Result<(), PeerError>
+pub(super) async fn with_write_deadline<F, E>(io: F) -> Result<(), PeerError>
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
@@ -614,10 +644,62 @@ where
     }
 }
 
-async fn write_frame<S, E>(sink: &mut S, frame: Bytes) -> Result<(), PeerError>
+/// Writes and flushes a ping or pong.
+async fn write_base<S, E>(out: &Outbound<S>, ctx: &Ctx, code: u64) -> Result<(), PeerError>
 where
     S: Sink<Bytes, Error = E> + Unpin,
     E: std::error::Error + Send + Sync + 'static,
 {
-    with_write_deadline(sink.send(frame)).await
+    // Counted like a queued message: a direct write meanwhile would poll
+    // the sink with its own (no-op) waker and so replace this task's waker
+    // for the flush below.
+    let _busy = out.count_queued();
+    out.feed(|| {
+        let frame = encode_frame(code, EMPTY_LIST, ctx.snappy)?;
+        ctx.shared.base.record_out(frame.len());
+        Ok(frame)
+    })
+    .await?;
+    with_write_deadline(out.flush()).await
+}
+
+/// The connection's writing half and what a protocol's direct write needs;
+/// shared by the writer task and the protocols' writers (which may outlive
+/// the peer: nothing here keeps the connection or the event channel open
+/// once the peer has ended).
+struct Writing<S> {
+    out: Outbound<S>,
+    shared: Arc<PeerShared>,
+    snappy: bool,
+}
+
+impl<S> std::fmt::Debug for Writing<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writing").finish_non_exhaustive()
+    }
+}
+
+impl<S, E> DirectWriter for Writing<S>
+where
+    S: Sink<Bytes, Error = E> + Send + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn try_write(&self, lane: usize, code: u64, payload: &Bytes) -> Direct {
+        let shared = &self.shared;
+        self.out.try_write(
+            || !shared.closing.is_cancelled(),
+            || {
+                let frame = encode_frame(code, payload, self.snappy)?;
+                let proto = &shared.running[lane];
+                let rel_code = code - proto.offset;
+                proto.record_out(frame.len(), rel_code, payload.len());
+                hexdump_msg(shared, Direction::Out, Some(lane), rel_code, payload);
+                Ok(frame)
+            },
+        )
+    }
+
+    fn count_queued(&self) -> QueuedCount<'_> {
+        self.out.count_queued()
+    }
 }

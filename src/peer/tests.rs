@@ -1439,3 +1439,136 @@ async fn base_message_declaring_over_16_mib_is_a_protocol_error() {
 }
 
 mod limits;
+
+// ---------------------------------------------------------------- direct writes
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_and_queued_writes_keep_their_order() {
+    /// Messages written; enough that the transport fills many times.
+    const COUNT: u64 = 3000;
+    let writer = scripted("echo", |_peer, rw| async move {
+        for i in 0..COUNT {
+            // Every way of writing: direct when the connection is idle,
+            // queued behind others when not.
+            match i % 64 {
+                63 => {
+                    rw.write_msg_confirmed(2, alloy_rlp::encode(i).into())
+                        .await?
+                }
+                n if n.is_multiple_of(2) => rw.write_msg(2, alloy_rlp::encode(i).into()).await?,
+                _ => loop {
+                    match rw.try_write_msg(2, alloy_rlp::encode(i).into()) {
+                        Err(crate::MsgError::QueueFull) => tokio::task::yield_now().await,
+                        other => break other?,
+                    }
+                },
+            }
+        }
+        std::future::pending().await
+    });
+    let mut r = raw_remote(vec![writer], false);
+    let code = BASE_PROTOCOL_LENGTH + 2;
+    let mut next = 0u64;
+    let read_all = async {
+        while next < COUNT {
+            let f = r.conn.next().await.expect("frame").expect("transport");
+            let (c, payload) = split_frame(&f).unwrap();
+            if c != code {
+                continue;
+            }
+            let n: u64 = alloy_rlp::decode_exact(payload).unwrap();
+            assert_eq!(n, next, "message order");
+            next += 1;
+            // A slow reader now and then, so that writes find the
+            // transport full and queue, and find it drained right after.
+            if n.is_multiple_of(13) {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read_all)
+        .await
+        .expect("all messages in time");
+    r.peer.disconnect(DiscReason::Requested);
+    let _ = r.task.await;
+}
+
+/// A transport that says when it is dropped (a socket's file descriptor is
+/// closed only then, whatever `poll_close` did).
+struct Tracked {
+    inner: MemConn,
+    dropped: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if let Some(tx) = self.dropped.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Stream for Tracked {
+    type Item = Result<BytesMut, std::io::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl Sink<Bytes> for Tracked {
+    type Error = std::io::Error;
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready_unpin(cx)
+    }
+    fn start_send(mut self: Pin<&mut Self>, item: Bytes) -> Result<(), Self::Error> {
+        self.inner.start_send_unpin(item)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_flush_unpin(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_close_unpin(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_held_writer_does_not_keep_the_connection_open() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let keeper = scripted("echo", move |_peer, rw| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(rw.writer()).await;
+            std::future::pending().await
+        }
+    });
+    let (ours, mut theirs) = mem_pair();
+    let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel();
+    let ours = Tracked {
+        inner: ours,
+        dropped: Some(dropped_tx),
+    };
+    let caps = vec![keeper.cap()];
+    let (events, _) = broadcast::channel(16);
+    let (peer, task) = HelloDone::new(ours, &hello(1, caps.clone()), hello(2, caps))
+        .negotiate(&[keeper])
+        .map_err(|(r, _)| r)
+        .expect("shared protocol")
+        .spawn(PeerSetup::new(node_id(2), addr(1), addr(2), true), events);
+    let writer = rx.recv().await.expect("writer handed out");
+    // Idle connection: this one goes straight to the transport.
+    writer
+        .try_write_msg(1, Bytes::from_static(&[0x80]))
+        .unwrap();
+    let f = theirs.next().await.expect("frame").expect("transport");
+    assert_eq!(split_frame(&f).unwrap().0, BASE_PROTOCOL_LENGTH + 1);
+    peer.disconnect(DiscReason::Requested);
+    let _ = task.await;
+    tokio::time::timeout(Duration::from_secs(5), dropped_rx)
+        .await
+        .expect("connection dropped while a writer is held")
+        .expect("drop reported");
+    assert_eq!(
+        writer.try_write_msg(1, Bytes::from_static(&[0x80])),
+        Err(crate::MsgError::Closed)
+    );
+}
