@@ -7,7 +7,9 @@
 //! already connected, ...) and starts the peer ([`NegotiatedConn::spawn`]).
 //! The spawned peer task calls every protocol's `run` and owns a reader task, a
 //! writer task (fair scheduling across protocols, pings every 15 s) and one
-//! task per negotiated protocol `run`. It ends when any of them fails, a
+//! task per negotiated protocol `run`. On an idle connection a protocol
+//! writes its message to the transport itself, without the writer task
+//! (see [`ProtoWriter`]). It ends when any of them fails, a
 //! protocol returns, the remote disconnects or [`Peer::disconnect`] is called;
 //! then every task has ended or been aborted, the messages protocols had
 //! queued have been written (1 s deadline), a Disconnect has been attempted

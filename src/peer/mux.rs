@@ -70,6 +70,16 @@ pub(crate) trait DirectWriter: Send + Sync + std::fmt::Debug {
 
 /// The writing half of a protocol window: cheap to clone, usable from any
 /// number of tasks. Codes are protocol-relative.
+///
+/// When the connection is idle (nothing queued or being written by any
+/// protocol, and this is not the second message of a burst), `write_msg`
+/// and `try_write_msg` encode the message and write it to the transport
+/// on the calling task: one task hop less, which is most of what the
+/// stack adds to a request's round trip. Otherwise the message joins this
+/// protocol's queue and the peer's writer task sends it, batched and
+/// shared fairly between protocols. Either way messages of one writer
+/// leave in the order they were written. Holding a `ProtoWriter` after the
+/// peer ended does not keep the connection open.
 #[derive(Clone, Debug)]
 pub struct ProtoWriter {
     tx: mpsc::Sender<OutMsg>,
