@@ -141,7 +141,7 @@ pub const RATE_LIMIT_PREFIX_BITS_V6: u32 = 64;
 
 /// The bucket a source address counts against: IPv4 (also IPv4-mapped IPv6)
 /// by full address, IPv6 by its /[`RATE_LIMIT_PREFIX_BITS_V6`] prefix.
-fn rate_key(ip: IpAddr) -> IpAddr {
+pub(super) fn rate_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let mask = u128::MAX << (128 - RATE_LIMIT_PREFIX_BITS_V6);

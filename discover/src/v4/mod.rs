@@ -39,6 +39,7 @@
 mod bonds;
 mod config;
 mod error;
+mod inbound;
 mod lookup;
 mod service;
 pub mod sim;
@@ -55,6 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::node::{Enr, LocalNode, Node};
 pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS, RATE_LIMIT_PREFIX_BITS_V6};
+pub use inbound::{DRAIN_BATCH, MAX_QUEUED_DATAGRAMS, MAX_QUEUED_PER_SOURCE};
 pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;

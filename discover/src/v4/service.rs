@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
 use super::bonds::{Bonds, RateLimiter};
+use super::inbound::{InboundQueue, Pushed, DRAIN_BATCH};
 use super::config::Discv4Config;
 use super::error::DiscoverError;
 use super::stats::PacketStats;
@@ -213,6 +214,8 @@ pub(crate) struct Service<T> {
     table: Table,
     bonds: Bonds,
     rate: RateLimiter,
+    /// Datagrams read ahead of handling, served round robin by source.
+    inbound: InboundQueue,
     /// Predicts our IPv4 endpoint from what IPv4 peers report.
     ip_tracker: IpTracker,
     /// The same for IPv6 (a dual-stack node has one endpoint per family,
@@ -295,6 +298,7 @@ impl<T: DatagramTransport> Service<T> {
                 MIN_ENDPOINT_STATEMENTS,
             ),
             transport,
+            inbound: InboundQueue::default(),
             local,
             key,
             self_id,
@@ -347,10 +351,19 @@ impl<T: DatagramTransport> Service<T> {
                 Some(_) = self.jobs.join_next(), if !self.jobs.is_empty() => {
                     self.init_done = true;
                 }
+                // Datagrams read ahead: handle the next (fairly by source),
+                // reading what came meanwhile first.
+                () = std::future::ready(()), if !self.inbound.is_empty() => {
+                    self.drain_socket(&mut buf);
+                    self.handle_next_queued();
+                }
                 res = self.transport.recv_from(&mut buf) => match res {
                     Ok((n, from)) => {
-                        let now = Instant::now();
-                        self.handle_datagram(&buf[..n], from, now);
+                        // A transport that reads ahead: queue this one and
+                        // what else is ready; else handle it at once.
+                        self.queue_datagram(&buf[..n], from);
+                        self.drain_socket(&mut buf);
+                        self.handle_next_queued();
                     }
                     Err(e) => {
                         // ICMP errors surface here on some platforms; keep going.
@@ -379,6 +392,40 @@ impl<T: DatagramTransport> Service<T> {
         drop(self.transport);
         if let Some(tx) = shutdown_tx {
             let _ = tx.send(());
+        }
+    }
+
+    /// Queues a received datagram (see `inbound.rs`); what the queue sheds
+    /// counts as dropped.
+    fn queue_datagram(&mut self, data: &[u8], from: SocketAddr) {
+        match self.inbound.push(data, from) {
+            Pushed::Queued => {}
+            Pushed::QueuedDroppingOne | Pushed::Dropped => {
+                tracing::trace!(target: TARGET, %from, "inbound queue full: datagram shed");
+                self.stats.dropped();
+            }
+        }
+    }
+
+    /// Reads up to [`DRAIN_BATCH`] datagrams that are ready now into the
+    /// inbound queue.
+    fn drain_socket(&mut self, buf: &mut [u8]) {
+        for _ in 0..DRAIN_BATCH {
+            match self.transport.try_recv_from(buf) {
+                Ok((n, from)) => self.queue_datagram(&buf[..n], from),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::trace!(target: TARGET, error = %e, "recv error");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles the queued datagram whose turn it is.
+    fn handle_next_queued(&mut self) {
+        if let Some(d) = self.inbound.pop() {
+            self.handle_datagram(&d.data, d.from, Instant::now());
         }
     }
 

@@ -22,6 +22,17 @@ pub trait DatagramTransport: Send + 'static {
         buf: &'a mut [u8],
     ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send + 'a;
 
+    /// Takes the next datagram if one is ready now, as
+    /// [`recv_from`](Self::recv_from) does; `WouldBlock` if none is. The
+    /// service drains its socket with this between datagrams, so that past
+    /// its capacity it chooses which datagrams to drop (fairly by source)
+    /// instead of the kernel. The default reports `WouldBlock` always: each
+    /// datagram is then handled as it is received.
+    fn try_recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let _ = buf;
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
     /// Sends one datagram without waiting. Datagram semantics: when the
     /// socket's buffer is full the datagram may be dropped (`WouldBlock`),
     /// exactly as a congested network would.
@@ -119,6 +130,17 @@ impl DatagramTransport for UdpTransport {
                     Err(e) => return Err(e),
                 }
             },
+        };
+        Ok((n, SocketAddr::new(from.ip().to_canonical(), from.port())))
+    }
+
+    fn try_recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = match self.socket.try_recv_from(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match &self.v6 {
+                Some((v6, _)) => v6.try_recv_from(buf)?,
+                None => return Err(e),
+            },
+            other => other?,
         };
         Ok((n, SocketAddr::new(from.ip().to_canonical(), from.port())))
     }

@@ -54,15 +54,19 @@ impl DatagramTransport for SharedTransport {
     async fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         // mpsc::Receiver::recv is cancel safe.
         match self.frames.recv().await {
-            Some((data, from)) => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                Ok((n, from))
-            }
+            Some(frame) => Ok(copy_out(frame, buf)),
             // discv5 stopped: nothing will ever arrive again; discv4 keeps
             // running (and stops on its own shutdown) rather than spinning
             // on an error.
             None => std::future::pending().await,
+        }
+    }
+
+    fn try_recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        match self.frames.try_recv() {
+            Ok(frame) => Ok(copy_out(frame, buf)),
+            // Empty, or discv5 stopped (see `recv_from`).
+            Err(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
@@ -75,6 +79,14 @@ impl DatagramTransport for SharedTransport {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local_addr)
     }
+}
+
+/// Copies a handed-over datagram into `buf` (truncating, as a socket
+/// does); its length and source.
+fn copy_out((data, from): Datagram, buf: &mut [u8]) -> (usize, SocketAddr) {
+    let n = data.len().min(buf.len());
+    buf[..n].copy_from_slice(&data[..n]);
+    (n, from)
 }
 
 /// Hands a frame discv5 did not recognise to discv4 without waiting;
