@@ -91,6 +91,12 @@ const LEGIT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// Longest wait for one identity's bonding exchange.
 const BOND_TIMEOUT: Duration = Duration::from_secs(1);
+/// Source addresses of the many-address overload (our choice: two
+/// identities per address; at twice the service's capacity each address
+/// sends a few dozen packets per second, about the per-IP rate limit
+/// (`PACKET_RATE_PER_IP`, 50/s), so no limit could tell them from busy
+/// honest peers).
+const MANY_SOURCES: usize = FLOOD_KEYS / 2;
 
 /// The kernel's count of UDP datagrams dropped for a full receive buffer
 /// (`RcvbufErrors` in the `Udp:` lines of `/proc/net/snmp`; whole machine;
@@ -186,31 +192,41 @@ fn count(list: &[(&'static str, u64)], name: &str) -> u64 {
     list.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
 }
 
-/// The flood's identities and their pre-signed pings.
+/// The flood's identities and their pre-signed pings. Identity `i` sends
+/// from source socket `i % sources` (one socket: the whole flood from one
+/// address; many: each identity from its own address, as a flood from many
+/// hosts comes).
 struct Pool {
     keys: Vec<SecretKey>,
     packets: Vec<Vec<u8>>,
 }
 
+/// The generator's socket for packet `j` of a [`Pool`].
+fn source_of(socks: &[UdpSocket], j: usize) -> &UdpSocket {
+    &socks[(j % FLOOD_KEYS) % socks.len()]
+}
+
 impl Pool {
-    fn new(from: SocketAddr, to: SocketAddr) -> Self {
+    fn new(socks: &[UdpSocket], to: SocketAddr) -> Self {
         let expiration = wire::unix_now() + POOL_EXPIRY_SECS;
         let keys: Vec<SecretKey> = (0..FLOOD_KEYS as u64).map(key_for).collect();
         let mut packets = Vec::with_capacity(FLOOD_KEYS * PINGS_PER_KEY);
         for round in 0..PINGS_PER_KEY as u64 {
-            for k in &keys {
+            for (i, k) in keys.iter().enumerate() {
+                let from = source_of(socks, i).local_addr().expect("addr");
                 packets.push(ping(k, from, to, expiration + round).0);
             }
         }
         Pool { keys, packets }
     }
 
-    /// Bonds every identity: ping, answer the service's ping-back with a
-    /// pong. Returns how many bonded.
-    fn bond_all(&self, sock: &UdpSocket, service: SocketAddr) -> usize {
+    /// Bonds every identity from its source socket: ping, answer the
+    /// service's ping-back with a pong. Returns how many bonded.
+    fn bond_all(&self, socks: &[UdpSocket], service: SocketAddr) -> usize {
         let mut buf = [0u8; 2048];
         let mut bonded = 0;
         for (i, key) in self.keys.iter().enumerate() {
+            let sock = source_of(socks, i);
             sock.send_to(&self.packets[i], service).expect("send");
             let deadline = Instant::now() + BOND_TIMEOUT;
             while Instant::now() < deadline {
@@ -236,17 +252,21 @@ impl Pool {
         }
         // Let the last pong reach the service, then drop what is left.
         std::thread::sleep(Duration::from_millis(50));
-        while sock.recv_from(&mut buf).is_ok() {}
+        for sock in socks {
+            sock.set_nonblocking(true).expect("nonblocking");
+            while sock.recv_from(&mut buf).is_ok() {}
+            sock.set_nonblocking(false).expect("blocking");
+        }
         bonded
     }
 }
 
 /// Sends the pool round-robin at `rate` datagrams per second for `time`
-/// (paced every [`PACING_TICK`]) from a non-blocking socket, reading and
-/// forgetting whatever comes back. Returns the datagrams sent and the
-/// seconds it took.
+/// (paced every [`PACING_TICK`]), each packet from its identity's
+/// non-blocking socket, reading and forgetting whatever comes back.
+/// Returns the datagrams sent and the seconds it took.
 fn paced_send(
-    sock: &UdpSocket,
+    socks: &[UdpSocket],
     service: SocketAddr,
     pool: &Pool,
     next: &mut usize,
@@ -254,38 +274,46 @@ fn paced_send(
     time: Duration,
 ) -> (u64, f64) {
     let mut buf = [0u8; 2048];
-    sock.set_nonblocking(true).expect("nonblocking");
+    for sock in socks {
+        sock.set_nonblocking(true).expect("nonblocking");
+    }
     let start = Instant::now();
     let mut sent = 0u64;
     let mut tick = start;
     while start.elapsed() < time {
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while sent < due {
-            match sock.send_to(&pool.packets[*next % pool.packets.len()], service) {
+            let j = *next % pool.packets.len();
+            let sock = source_of(socks, j);
+            match sock.send_to(&pool.packets[j], service) {
                 Ok(_) => sent += 1,
                 Err(_) => break,
             }
             *next += 1;
+            // Pongs back to the flood: read and forget, so the sockets'
+            // buffers never matter.
+            while sock.recv_from(&mut buf).is_ok() {}
         }
-        // Pongs back to the flood: read and forget, so this socket's
-        // buffer never matters.
-        while sock.recv_from(&mut buf).is_ok() {}
         tick += PACING_TICK;
         std::thread::sleep(tick.saturating_duration_since(Instant::now()));
     }
     let secs = start.elapsed().as_secs_f64();
-    sock.set_nonblocking(false).expect("blocking");
+    for sock in socks {
+        sock.set_nonblocking(false).expect("blocking");
+    }
     (sent, secs)
 }
 
-/// Reads and forgets what is left on the generator's socket after the
+/// Reads and forgets what is left on the generator's sockets after the
 /// service has emptied its own.
-fn drain(sock: &UdpSocket) {
+fn drain(socks: &[UdpSocket]) {
     std::thread::sleep(DRAIN_TIME);
     let mut buf = [0u8; 2048];
-    sock.set_nonblocking(true).expect("nonblocking");
-    while sock.recv_from(&mut buf).is_ok() {}
-    sock.set_nonblocking(false).expect("blocking");
+    for sock in socks {
+        sock.set_nonblocking(true).expect("nonblocking");
+        while sock.recv_from(&mut buf).is_ok() {}
+        sock.set_nonblocking(false).expect("blocking");
+    }
 }
 
 /// Capacity: pings handled per second while offered `rate` (see the module
@@ -293,7 +321,7 @@ fn drain(sock: &UdpSocket) {
 /// that moment is not counted.
 fn capacity_round(
     svc: &ServiceThread,
-    sock: &UdpSocket,
+    sock: &[UdpSocket],
     pool: &Pool,
     next: &mut usize,
     rate: f64,
@@ -412,7 +440,7 @@ struct Overload {
 
 /// Sends at `rate` pings/s for [`OVERLOAD_TIME`] with the legitimate client
 /// running beside, then lets the service drain.
-fn overload(svc: &ServiceThread, sock: &UdpSocket, pool: &Pool, rate: f64) -> Overload {
+fn overload(svc: &ServiceThread, sock: &[UdpSocket], pool: &Pool, rate: f64) -> Overload {
     let service = svc.disc.local_addr();
     let rss0 = rss_kib() as i64;
     let kernel0 = udp_rcvbuf_errors();
@@ -438,10 +466,18 @@ fn overload(svc: &ServiceThread, sock: &UdpSocket, pool: &Pool, rate: f64) -> Ov
     }
 }
 
-fn generator_socket() -> UdpSocket {
-    let sock = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).expect("bind");
+fn generator_socket(ip: Ipv4Addr) -> UdpSocket {
+    let sock = UdpSocket::bind(SocketAddr::new(IpAddr::V4(ip), 0)).expect("bind");
     sock.set_read_timeout(Some(RECV_TIMEOUT)).expect("timeout");
     sock
+}
+
+/// [`MANY_SOURCES`] generator sockets, each on its own loopback address
+/// (127.1.x.y: the whole 127.0.0.0/8 reaches the loopback interface).
+fn many_sources() -> Vec<UdpSocket> {
+    (0..MANY_SOURCES)
+        .map(|i| generator_socket(Ipv4Addr::new(127, 1, (i / 250) as u8, (1 + i % 250) as u8)))
+        .collect()
 }
 
 fn main() {
@@ -456,8 +492,8 @@ fn main() {
     // Default configuration: loopback is exempt from the per-IP rate limit.
     let svc = ServiceThread::start(Discv4Config::default());
     let service = svc.disc.local_addr();
-    let sock = generator_socket();
-    let pool = Pool::new(sock.local_addr().expect("addr"), service);
+    let sock = [generator_socket(Ipv4Addr::LOCALHOST)];
+    let pool = Pool::new(&sock, service);
     let bonded = pool.bond_all(&sock, service);
     let pings_sent0 = count(&svc.disc.packet_counts().sent, "ping");
 
@@ -515,19 +551,8 @@ fn main() {
         exempt_loopback_from_rate_limit: false,
         ..Discv4Config::default()
     });
-    let sock2 = generator_socket();
-    let pool2 = Pool {
-        keys: Vec::new(),
-        packets: {
-            let from = sock2.local_addr().expect("addr");
-            let to = limited.disc.local_addr();
-            let expiration = wire::unix_now() + POOL_EXPIRY_SECS;
-            pool.keys
-                .iter()
-                .map(|k| ping(k, from, to, expiration).0)
-                .collect()
-        },
-    };
+    let sock2 = [generator_socket(Ipv4Addr::LOCALHOST)];
+    let pool2 = Pool::new(&sock2, limited.disc.local_addr());
     let r = overload(&limited, &sock2, &pool2, ours * OVERLOAD_FACTOR);
     limited.stop();
     println!(
@@ -537,6 +562,20 @@ fn main() {
         r.service_dropped,
         r.kernel_dropped,
         share(&r.legit)
+    );
+
+    // The flood from many addresses, each sending about what a busy honest
+    // peer may (default configuration; the identities bond first, each
+    // from its own address).
+    let spread = ServiceThread::start(Discv4Config::default());
+    let socks3 = many_sources();
+    let pool3 = Pool::new(&socks3, spread.disc.local_addr());
+    let bonded3 = pool3.bond_all(&socks3, spread.disc.local_addr());
+    let m = overload(&spread, &socks3, &pool3, ours * OVERLOAD_FACTOR);
+    spread.stop();
+    println!(
+        "info discover.udp_overload_many_sources kernel_rcvbuf_errors={} service_dropped={} legit_sent={} legit_pongs={}",
+        m.kernel_dropped, m.service_dropped, m.legit.sent, m.legit.answered
     );
 
     println!(
@@ -550,6 +589,14 @@ fn main() {
         o.dropped,
         share(&o.legit),
         o.rss_growth_kib
+    );
+    println!(
+        "bench discover.udp_overload_many_sources sources={MANY_SOURCES} bonded={bonded3} offered_pkts_per_s={:.0} handled_pkts_per_s={:.0} dropped={} legit_answered={:.2} rss_growth_kib={}",
+        m.offered_per_s,
+        m.handled_per_s,
+        m.dropped,
+        share(&m.legit),
+        m.rss_growth_kib
     );
 }
 

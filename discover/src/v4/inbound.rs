@@ -188,7 +188,8 @@ mod tests {
         }
         assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 2)), Pushed::Dropped);
         // IPv6 sources in one /64 are one source.
-        let v6 = |last: u16| SocketAddr::new(IpAddr::V6([0x2001, 0xdb8, 0, 0, 0, 0, 0, last].into()), 1);
+        let v6 =
+            |last: u16| SocketAddr::new(IpAddr::V6([0x2001, 0xdb8, 0, 0, 0, 0, 0, last].into()), 1);
         for i in 0..MAX_QUEUED_PER_SOURCE as u16 {
             assert_eq!(q.push(&[0], v6(i)), Pushed::Queued);
         }

@@ -56,10 +56,10 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::node::{Enr, LocalNode, Node};
 pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS, RATE_LIMIT_PREFIX_BITS_V6};
-pub use inbound::{DRAIN_BATCH, MAX_QUEUED_DATAGRAMS, MAX_QUEUED_PER_SOURCE};
 pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
+pub use inbound::{DRAIN_BATCH, MAX_QUEUED_DATAGRAMS, MAX_QUEUED_PER_SOURCE};
 pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF, MIN_LOOKUP_INTERVAL};
 pub use service::{
     LATE_PINGS_REMEMBERED, LATE_PONG_GRACE, MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS,

@@ -16,9 +16,9 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
 use super::bonds::{Bonds, RateLimiter};
-use super::inbound::{InboundQueue, Pushed, DRAIN_BATCH};
 use super::config::Discv4Config;
 use super::error::DiscoverError;
+use super::inbound::{InboundQueue, Pushed, DRAIN_BATCH};
 use super::stats::PacketStats;
 use super::table::{node_udp_addr, Table, BUCKET_SIZE};
 use super::transport::DatagramTransport;
@@ -356,6 +356,10 @@ impl<T: DatagramTransport> Service<T> {
                 () = std::future::ready(()), if !self.inbound.is_empty() => {
                     self.drain_socket(&mut buf);
                     self.handle_next_queued();
+                    // This branch is always ready while datagrams wait: give
+                    // the runtime its turn (timers, the cooperative budget
+                    // of the branches above) before the next one.
+                    tokio::task::yield_now().await;
                 }
                 res = self.transport.recv_from(&mut buf) => match res {
                     Ok((n, from)) => {

@@ -135,9 +135,14 @@ impl DatagramTransport for UdpTransport {
     }
 
     fn try_recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, from) = match self.socket.try_recv_from(buf) {
+        // Through the non-blocking std clones: tokio's own `try_recv_from`
+        // answers `WouldBlock` without asking the kernel until its reactor
+        // has run again, which a busy service task does not let it do.
+        // (Tokio copes with the readiness this leaves stale: its next read
+        // meets `WouldBlock` and waits properly.)
+        let (n, from) = match self.sender.recv_from(buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => match &self.v6 {
-                Some((v6, _)) => v6.try_recv_from(buf)?,
+                Some((_, v6)) => v6.recv_from(buf)?,
                 None => return Err(e),
             },
             other => other?,
