@@ -18,11 +18,14 @@ use devp2p_discover::v4::{Discv4, Discv4Config};
 use tokio::sync::Notify;
 use v4_support::{key, local_node};
 
+/// A datagram and its source (inbound) or destination (sent).
+type Datagram = (Vec<u8>, SocketAddr);
+
 /// Datagrams handed to the service, all ready at once, and what it sent.
 #[derive(Clone, Default)]
 struct Script {
-    inbox: Arc<Mutex<VecDeque<(Vec<u8>, SocketAddr)>>>,
-    sent: Arc<Mutex<Vec<(Vec<u8>, SocketAddr)>>>,
+    inbox: Arc<Mutex<VecDeque<Datagram>>>,
+    sent: Arc<Mutex<Vec<Datagram>>>,
     /// Signalled on every send.
     sent_signal: Arc<Notify>,
 }
@@ -97,7 +100,7 @@ async fn a_quiet_sender_is_answered_ahead_of_a_flood_that_came_first() {
     );
     // Every ping is answered with a pong (and, from unknown senders, a ping
     // back): wait for all the pongs.
-    let pongs_to = |sent: &[(Vec<u8>, SocketAddr)]| -> Vec<SocketAddr> {
+    let pongs_to = |sent: &[Datagram]| -> Vec<SocketAddr> {
         sent.iter()
             .filter(|(data, _)| {
                 matches!(
