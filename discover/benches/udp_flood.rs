@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p devp2p-discover --bench udp_flood` prints, last:
 //! `bench discover.udp pkts_per_s=… bound_pkts_per_s=… ratio=…` and
-//! `bench discover.udp_overload offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… rss_growth_kib=…`,
+//! `bench discover.udp_overload offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… rss_growth_kib=…` and
+//! `bench discover.udp_overload_many_sources sources=… bonded=… offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… rss_growth_kib=…`,
 //! with `info` lines before them (load, kernel drops, the same overload with
 //! the per-IP rate limit on).
 //!
@@ -35,10 +36,13 @@
 //! - Overload: the generator sends at [`OVERLOAD_FACTOR`] × capacity for
 //!   [`OVERLOAD_TIME`], paced every [`PACING_TICK`], while a legitimate client
 //!   on 127.0.0.2 with its own key pings every [`LEGIT_INTERVAL`]. dropped =
-//!   datagrams sent − pings the service handled (the service never sees a
-//!   datagram the kernel dropped for a full receive buffer, so it cannot
-//!   count them); the kernel's UDP `RcvbufErrors` delta (whole machine) is
-//!   printed beside it.
+//!   datagrams sent − pings the service handled (the service's own sheds,
+//!   counted by it, plus what the kernel dropped for a full receive
+//!   buffer, which the service never sees); the kernel's UDP `RcvbufErrors`
+//!   delta (whole machine) is printed beside it.
+//! - Overload from many sources: the same, with the flood spread over
+//!   [`MANY_SOURCES`] loopback addresses (each identity bonded from and
+//!   sending from its own), on a fresh service.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

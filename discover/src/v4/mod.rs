@@ -17,7 +17,12 @@
 //! - every queue is bounded: requests waiting for replies
 //!   ([`MAX_PENDING_REPLIES`]), endpoint-proof records ([`MAX_BOND_RECORDS`]),
 //!   per-IP inbound rate ([`PACKET_RATE_PER_IP`]; IPv6 per /64, loopback
-//!   exempt by default);
+//!   exempt by default), datagrams read ahead of handling
+//!   ([`MAX_QUEUED_DATAGRAMS`]);
+//! - past its capacity the service drops datagrams itself, not the kernel:
+//!   it drains its socket between datagrams and handles them round robin by
+//!   source, the busiest sources losing datagrams first, so a quiet sender
+//!   is answered through a flood from many addresses;
 //! - a node that answered our FindNode or our ping-back counts as live, so it
 //!   is handed out in Neighbors without waiting for a revalidation round;
 //! - inbound nodes are accepted once the first self lookup is done (geth:
