@@ -242,7 +242,6 @@ where
         };
         if owed {
             super::task::with_write_deadline(self.flush()).await?;
-            self.lock().flush_owed = false;
         }
         Ok(())
     }
@@ -278,11 +277,20 @@ where
         made.and(fed)
     }
 
-    /// Flushes the sink.
+    /// Flushes the sink. A completed flush also covers what a direct write
+    /// left unflushed, so direct writes may resume even before the writer
+    /// task gets to [`finish_direct`](Self::finish_direct).
     pub(crate) fn flush(&self) -> impl std::future::Future<Output = Result<(), E>> + '_ {
-        poll_fn(|cx| match self.lock().sink.as_mut() {
-            Some(sink) => sink.poll_flush_unpin(cx),
-            None => Poll::Ready(Ok(())),
+        poll_fn(|cx| {
+            let mut st = self.lock();
+            let Some(sink) = st.sink.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let flushed = std::task::ready!(sink.poll_flush_unpin(cx));
+            if flushed.is_ok() {
+                st.flush_owed = false;
+            }
+            Poll::Ready(flushed)
         })
     }
 
