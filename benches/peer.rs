@@ -40,7 +40,10 @@ use devp2p::server::Server;
 use devp2p::Cap;
 use devp2p::Protocol;
 use frame_bound::SideBound;
-use pair::{connect_pair, key, multi_thread_one, payload, round_trips, server_config, stream};
+use pair::{
+    connect_pair, key, multi_thread_one, payload, round_trips, server_config, stream,
+    RTT_FRAME_SIDES, RTT_PAYLOAD_BYTES,
+};
 use tokio::runtime::Runtime;
 
 /// Payload sizes of the stream benchmark.
@@ -53,8 +56,6 @@ const MAX_STREAM_MSGS: usize = 200_000;
 /// Alternating (stream, bound) measurements per size; the medians are
 /// reported.
 const STREAM_ROUNDS: usize = 5;
-/// Payload of a round trip's request and answer, in bytes.
-const RTT_PAYLOAD_BYTES: usize = 8;
 /// Round trips measured per round (after [`RTT_WARMUP`]).
 const RTT_SAMPLES: usize = 10_000;
 /// Round trips discarded first.
@@ -298,7 +299,7 @@ fn main() {
             let (a, b) = rtt_us();
             p50.push(a);
             p99.push(b);
-            crypto.push(4.0 * 1e6 / bound_msgs_per_s(RTT_PAYLOAD_BYTES));
+            crypto.push(RTT_FRAME_SIDES as f64 * 1e6 / bound_msgs_per_s(RTT_PAYLOAD_BYTES));
         }
         let crypto = median(&mut crypto);
         let (raw50, raw99) = (median(&mut raw50), median(&mut raw99));

@@ -44,7 +44,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use frame_bound::SideBound;
-use pair::{connect_pair, payload, round_trips, stream};
+use pair::{connect_pair, payload, round_trips, stream, RTT_FRAME_SIDES, RTT_PAYLOAD_BYTES};
 
 /// Allocations and allocated bytes of the whole process.
 struct Counting;
@@ -88,12 +88,6 @@ const DEFAULT_MSGS: usize = 20_000;
 /// Messages streamed before measuring, so buffers and queues have grown to
 /// their working size.
 const WARMUP_MSGS: usize = 1_000;
-/// Payload of a round trip's request and answer, in bytes (as in
-/// `benches/peer.rs`).
-const RTT_PAYLOAD_BYTES: usize = 8;
-/// Frames per round trip, each costing one side's crypto twice (encode at
-/// the sender, decode at the receiver).
-const RTT_SIDES: usize = 4;
 
 /// CPU time (user + system) of the calling thread, in µs.
 fn thread_cpu_us() -> u64 {
@@ -184,7 +178,7 @@ fn main() {
 fn rtt_cost(rtts: usize, mode: &str) {
     let bound_run = || {
         let mut bound = SideBound::new(RTT_PAYLOAD_BYTES);
-        for _ in 0..RTT_SIDES * rtts {
+        for _ in 0..RTT_FRAME_SIDES * rtts {
             bound.frame();
         }
     };

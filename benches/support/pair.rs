@@ -140,6 +140,13 @@ pub fn stream(
     (elapsed, rw_a, rw_b)
 }
 
+/// Payload of a [`round_trips`] request and of its answer, in bytes (the
+/// round trip's index as a big-endian `u64`).
+pub const RTT_PAYLOAD_BYTES: usize = std::mem::size_of::<u64>();
+/// Frame crypto sides per round trip: two messages, each encoded by its
+/// sender and decoded by its receiver.
+pub const RTT_FRAME_SIDES: usize = 4;
+
 /// `count` request/response round trips on `bnc/1`: A's protocol sends code
 /// 0 with an 8-byte payload and waits for B's protocol to answer code 1
 /// with the same payload. Both run as tasks on their sides' workers, as
