@@ -5,7 +5,8 @@
 //! `cargo bench -p devp2p-discover --bench udp_flood` prints, last:
 //! `bench discover.udp pkts_per_s=… bound_pkts_per_s=… ratio=…` and
 //! `bench discover.udp_overload offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… rss_growth_kib=…` and
-//! `bench discover.udp_overload_many_sources sources=… bonded=… offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… rss_growth_kib=…`,
+//! `bench discover.udp_overload_many_sources sources=… bonded=… offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… rss_growth_kib=…` and
+//! `bench discover.udp_overload_forged_sources sources=… offered_pkts_per_s=… handled_pkts_per_s=… dropped=… legit_answered=… unbonded_legit_answered=… rss_growth_kib=…`,
 //! with `info` lines before them (load, kernel drops, the same overload with
 //! the per-IP rate limit on).
 //!
@@ -43,6 +44,12 @@
 //! - Overload from many sources: the same, with the flood spread over
 //!   [`MANY_SOURCES`] loopback addresses (each identity bonded from and
 //!   sending from its own), on a fresh service.
+//! - Overload from forged sources: the flood's packets spread over
+//!   [`FORGED_SOURCES`] addresses (one per packet of the pool, no identity
+//!   bonded, as a flood with forged source addresses comes), on a fresh
+//!   service, with the legitimate client bonded first (`legit_answered`),
+//!   then again on another fresh service with it unbonded
+//!   (`unbonded_legit_answered`): what the priority of proven sources buys.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -101,6 +108,12 @@ const BOND_TIMEOUT: Duration = Duration::from_secs(1);
 /// (`PACKET_RATE_PER_IP`, 50/s), so no limit could tell them from busy
 /// honest peers).
 const MANY_SOURCES: usize = FLOOD_KEYS / 2;
+/// Source addresses of the forged-address overload: one per packet of the
+/// pool, twice the datagrams the service queues
+/// (`MAX_QUEUED_DATAGRAMS`), so round robin alone would make the
+/// legitimate client wait behind a thousand sources and a full queue would
+/// shed its datagram as readily as any other.
+const FORGED_SOURCES: usize = FLOOD_KEYS * PINGS_PER_KEY;
 
 /// The kernel's count of UDP datagrams dropped for a full receive buffer
 /// (`RcvbufErrors` in the `Udp:` lines of `/proc/net/snmp`; whole machine;
@@ -196,73 +209,91 @@ fn count(list: &[(&'static str, u64)], name: &str) -> u64 {
     list.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
 }
 
-/// The flood's identities and their pre-signed pings. Identity `i` sends
-/// from source socket `i % sources` (one socket: the whole flood from one
-/// address; many: each identity from its own address, as a flood from many
-/// hosts comes).
-struct Pool {
-    keys: Vec<SecretKey>,
-    packets: Vec<Vec<u8>>,
+/// How a [`Pool`]'s packets are spread over the generator's sockets.
+#[derive(Clone, Copy)]
+enum Spread {
+    /// Identity `i` always sends from socket `i % sockets` (one socket:
+    /// the whole flood from one address; many: each identity from its own
+    /// address, as a flood from many hosts comes; identities can bond).
+    PerIdentity,
+    /// Packet `j` of the pool from socket `j % sockets`, whichever identity
+    /// signed it: as many addresses as the pool has packets, as a flood
+    /// with forged source addresses comes (no identity can bond).
+    PerPacket,
 }
 
-/// The generator's socket for packet `j` of a [`Pool`].
-fn source_of(socks: &[UdpSocket], j: usize) -> &UdpSocket {
-    &socks[(j % FLOOD_KEYS) % socks.len()]
+/// The flood's identities and their pre-signed pings, each with the index
+/// of the socket it is sent from.
+struct Pool {
+    keys: Vec<SecretKey>,
+    packets: Vec<(Vec<u8>, usize)>,
 }
 
 impl Pool {
-    fn new(socks: &[UdpSocket], to: SocketAddr) -> Self {
+    fn new(socks: &[UdpSocket], to: SocketAddr, spread: Spread) -> Self {
         let expiration = wire::unix_now() + POOL_EXPIRY_SECS;
         let keys: Vec<SecretKey> = (0..FLOOD_KEYS as u64).map(key_for).collect();
         let mut packets = Vec::with_capacity(FLOOD_KEYS * PINGS_PER_KEY);
         for round in 0..PINGS_PER_KEY as u64 {
             for (i, k) in keys.iter().enumerate() {
-                let from = source_of(socks, i).local_addr().expect("addr");
-                packets.push(ping(k, from, to, expiration + round).0);
+                let sock = match spread {
+                    Spread::PerIdentity => i % socks.len(),
+                    Spread::PerPacket => packets.len() % socks.len(),
+                };
+                let from = socks[sock].local_addr().expect("addr");
+                packets.push((ping(k, from, to, expiration + round).0, sock));
             }
         }
         Pool { keys, packets }
     }
 
-    /// Bonds every identity from its source socket: ping, answer the
-    /// service's ping-back with a pong. Returns how many bonded.
+    /// Bonds every identity from its source socket (see [`bond`]). Returns
+    /// how many bonded.
     fn bond_all(&self, socks: &[UdpSocket], service: SocketAddr) -> usize {
-        let mut buf = [0u8; 2048];
-        let mut bonded = 0;
-        for (i, key) in self.keys.iter().enumerate() {
-            let sock = source_of(socks, i);
-            sock.send_to(&self.packets[i], service).expect("send");
-            let deadline = Instant::now() + BOND_TIMEOUT;
-            while Instant::now() < deadline {
-                let Ok((n, _)) = sock.recv_from(&mut buf) else {
-                    continue;
-                };
-                if packet_type(&buf[..n]) != Some(ptype::PING) {
-                    continue;
-                }
-                let mut token = [0u8; 32];
-                token.copy_from_slice(&buf[..HASH_LEN]);
-                let pong = Message::Pong(wire::Pong {
-                    to: Endpoint::new(service, 0),
-                    reply_token: token,
-                    expiration: wire::expiration_from_now(),
-                    enr_seq: None,
-                });
-                sock.send_to(&wire::encode_packet(key, &pong).0, service)
-                    .expect("send");
-                bonded += 1;
-                break;
-            }
-        }
+        let bonded = self
+            .keys
+            .iter()
+            .zip(&self.packets)
+            .filter(|(key, (packet, sock))| bond(&socks[*sock], key, packet, service))
+            .count();
         // Let the last pong reach the service, then drop what is left.
         std::thread::sleep(Duration::from_millis(50));
         for sock in socks {
             sock.set_nonblocking(true).expect("nonblocking");
+            let mut buf = [0u8; 2048];
             while sock.recv_from(&mut buf).is_ok() {}
             sock.set_nonblocking(false).expect("blocking");
         }
         bonded
     }
+}
+
+/// Bonds `key` from `sock` (which has a read timeout): sends `ping`, and
+/// answers the service's ping-back with a pong. True if it did.
+fn bond(sock: &UdpSocket, key: &SecretKey, ping: &[u8], service: SocketAddr) -> bool {
+    let mut buf = [0u8; 2048];
+    sock.send_to(ping, service).expect("send");
+    let deadline = Instant::now() + BOND_TIMEOUT;
+    while Instant::now() < deadline {
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        if packet_type(&buf[..n]) != Some(ptype::PING) {
+            continue;
+        }
+        let mut token = [0u8; 32];
+        token.copy_from_slice(&buf[..HASH_LEN]);
+        let pong = Message::Pong(wire::Pong {
+            to: Endpoint::new(service, 0),
+            reply_token: token,
+            expiration: wire::expiration_from_now(),
+            enr_seq: None,
+        });
+        sock.send_to(&wire::encode_packet(key, &pong).0, service)
+            .expect("send");
+        return true;
+    }
+    false
 }
 
 /// Sends the pool round-robin at `rate` datagrams per second for `time`
@@ -287,9 +318,9 @@ fn paced_send(
     while start.elapsed() < time {
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while sent < due {
-            let j = *next % pool.packets.len();
-            let sock = source_of(socks, j);
-            match sock.send_to(&pool.packets[j], service) {
+            let (packet, sock) = &pool.packets[*next % pool.packets.len()];
+            let sock = &socks[*sock];
+            match sock.send_to(packet, service) {
                 Ok(_) => sent += 1,
                 Err(_) => break,
             }
@@ -352,7 +383,7 @@ fn bound_round(pool: &Pool, signer: &SecretKey, time: Duration) -> (f64, usize) 
     let mut n = 0usize;
     let mut sink = 0u8;
     while start.elapsed() < time {
-        for p in pool.packets.iter().skip(n % pool.packets.len()).take(64) {
+        for (p, _) in pool.packets.iter().skip(n % pool.packets.len()).take(64) {
             let h = keccak256(&p[HASH_LEN..]);
             let digest = keccak256(&p[HEAD_LEN..]);
             let recid = secp256k1::ecdsa::RecoveryId::try_from(i32::from(p[HEAD_LEN - 1]))
@@ -379,6 +410,23 @@ fn bound_round(pool: &Pool, signer: &SecretKey, time: Duration) -> (f64, usize) 
     (n as f64 / start.elapsed().as_secs_f64(), n)
 }
 
+/// The legitimate client's identity.
+fn legit_key() -> SecretKey {
+    key_for(u64::MAX - 1)
+}
+
+/// Bonds the legitimate client's identity from its address (as a peer of
+/// the service's table has): its pings are then from a proven source.
+fn bond_legit(service: SocketAddr) -> bool {
+    let sock = generator_socket(LEGIT_IP);
+    let me = sock.local_addr().expect("addr");
+    let (packet, _) = ping(&legit_key(), me, service, wire::expiration_from_now());
+    let bonded = bond(&sock, &legit_key(), &packet, service);
+    // Let the pong reach the service before the flood starts.
+    std::thread::sleep(Duration::from_millis(50));
+    bonded
+}
+
 /// What the legitimate client saw.
 struct LegitResult {
     sent: u64,
@@ -390,7 +438,7 @@ struct LegitResult {
 fn legit_client(service: SocketAddr, time: Duration) -> LegitResult {
     let sock = UdpSocket::bind(SocketAddr::new(IpAddr::V4(LEGIT_IP), 0)).expect("bind 127.0.0.2");
     let me = sock.local_addr().expect("addr");
-    let key = key_for(u64::MAX - 1);
+    let key = legit_key();
     let mut waiting = std::collections::HashSet::new();
     let (mut sent, mut answered) = (0u64, 0u64);
     let mut buf = [0u8; 2048];
@@ -476,11 +524,18 @@ fn generator_socket(ip: Ipv4Addr) -> UdpSocket {
     sock
 }
 
-/// [`MANY_SOURCES`] generator sockets, each on its own loopback address
-/// (127.1.x.y: the whole 127.0.0.0/8 reaches the loopback interface).
-fn many_sources() -> Vec<UdpSocket> {
-    (0..MANY_SOURCES)
-        .map(|i| generator_socket(Ipv4Addr::new(127, 1, (i / 250) as u8, (1 + i % 250) as u8)))
+/// `n` generator sockets, each on its own loopback address (127.`net`.x.y:
+/// the whole 127.0.0.0/8 reaches the loopback interface).
+fn sources(n: usize, net: u8) -> Vec<UdpSocket> {
+    (0..n)
+        .map(|i| {
+            generator_socket(Ipv4Addr::new(
+                127,
+                net,
+                (i / 250) as u8,
+                (1 + i % 250) as u8,
+            ))
+        })
         .collect()
 }
 
@@ -497,7 +552,7 @@ fn main() {
     let svc = ServiceThread::start(Discv4Config::default());
     let service = svc.disc.local_addr();
     let sock = [generator_socket(Ipv4Addr::LOCALHOST)];
-    let pool = Pool::new(&sock, service);
+    let pool = Pool::new(&sock, service, Spread::PerIdentity);
     let bonded = pool.bond_all(&sock, service);
     let pings_sent0 = count(&svc.disc.packet_counts().sent, "ping");
 
@@ -556,7 +611,7 @@ fn main() {
         ..Discv4Config::default()
     });
     let sock2 = [generator_socket(Ipv4Addr::LOCALHOST)];
-    let pool2 = Pool::new(&sock2, limited.disc.local_addr());
+    let pool2 = Pool::new(&sock2, limited.disc.local_addr(), Spread::PerIdentity);
     let r = overload(&limited, &sock2, &pool2, ours * OVERLOAD_FACTOR);
     limited.stop();
     println!(
@@ -572,8 +627,8 @@ fn main() {
     // peer may (default configuration; the identities bond first, each
     // from its own address).
     let spread = ServiceThread::start(Discv4Config::default());
-    let socks3 = many_sources();
-    let pool3 = Pool::new(&socks3, spread.disc.local_addr());
+    let socks3 = sources(MANY_SOURCES, 1);
+    let pool3 = Pool::new(&socks3, spread.disc.local_addr(), Spread::PerIdentity);
     let bonded3 = pool3.bond_all(&socks3, spread.disc.local_addr());
     let m = overload(&spread, &socks3, &pool3, ours * OVERLOAD_FACTOR);
     spread.stop();
@@ -581,6 +636,30 @@ fn main() {
         "info discover.udp_overload_many_sources kernel_rcvbuf_errors={} service_dropped={} legit_sent={} legit_pongs={}",
         m.kernel_dropped, m.service_dropped, m.legit.sent, m.legit.answered
     );
+
+    // A flood from forged addresses: more sources than the service queues
+    // datagrams, none able to bond (each ping costs a ping-back too). The
+    // legitimate client bonds first, as a peer of the table has; then the
+    // same flood on a fresh service with the client unbonded, for contrast.
+    let forged_socks = sources(FORGED_SOURCES, 2);
+    let forged: Vec<(bool, Overload)> = [true, false]
+        .into_iter()
+        .map(|proven| {
+            let svc = ServiceThread::start(Discv4Config::default());
+            let service = svc.disc.local_addr();
+            let pool = Pool::new(&forged_socks, service, Spread::PerPacket);
+            let bonded = proven && bond_legit(service);
+            let o = overload(&svc, &forged_socks, &pool, ours * OVERLOAD_FACTOR);
+            svc.stop();
+            (bonded, o)
+        })
+        .collect();
+    for (bonded, f) in &forged {
+        println!(
+            "info discover.udp_overload_forged_sources legit_bonded={bonded} kernel_rcvbuf_errors={} service_dropped={} legit_sent={} legit_pongs={}",
+            f.kernel_dropped, f.service_dropped, f.legit.sent, f.legit.answered
+        );
+    }
 
     println!(
         "bench discover.udp pkts_per_s={ours:.0} bound_pkts_per_s={bound:.0} ratio={:.2}",
@@ -601,6 +680,16 @@ fn main() {
         m.dropped,
         share(&m.legit),
         m.rss_growth_kib
+    );
+    let (proven, unproven) = (&forged[0].1, &forged[1].1);
+    println!(
+        "bench discover.udp_overload_forged_sources sources={FORGED_SOURCES} offered_pkts_per_s={:.0} handled_pkts_per_s={:.0} dropped={} legit_answered={:.2} unbonded_legit_answered={:.2} rss_growth_kib={}",
+        proven.offered_per_s,
+        proven.handled_per_s,
+        proven.dropped,
+        share(&proven.legit),
+        share(&unproven.legit),
+        proven.rss_growth_kib
     );
 }
 

@@ -1,8 +1,10 @@
 //! The service's inbound queue, end to end: datagrams that arrive together
 //! are handled round robin by source, so a quiet sender is answered ahead
-//! of a flood that came first. Over a scripted transport (no sockets, no
-//! timing): every datagram is ready at once, and the order of the service's
-//! pongs is the order it handled the pings in.
+//! of a flood that came first, and a peer that proved its address is
+//! answered ahead of a flood from many addresses. Over a scripted transport
+//! (no sockets, no timing): every datagram of a batch is ready at once, and
+//! the order of the service's answers is the order it handled the requests
+//! in.
 
 mod v4_support;
 
@@ -28,6 +30,32 @@ struct Script {
     sent: Arc<Mutex<Vec<Datagram>>>,
     /// Signalled on every send.
     sent_signal: Arc<Notify>,
+    /// Signalled when the test adds to the inbox.
+    arrived: Arc<Notify>,
+}
+
+impl Script {
+    /// Adds datagrams to the inbox, all ready at once.
+    fn deliver(&self, datagrams: impl IntoIterator<Item = Datagram>) {
+        self.inbox.lock().unwrap().extend(datagrams);
+        self.arrived.notify_one();
+    }
+
+    /// Waits (bounded) until `pred` holds of what the service sent.
+    async fn sent_until(&self, what: &str, pred: impl Fn(&[Datagram]) -> bool) {
+        let wait = async {
+            loop {
+                let notified = self.sent_signal.notified();
+                if pred(&self.sent.lock().unwrap()) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
 }
 
 struct ScriptedTransport(Script);
@@ -42,10 +70,12 @@ impl ScriptedTransport {
 
 impl DatagramTransport for ScriptedTransport {
     async fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        match self.take(buf) {
-            Some(got) => Ok(got),
-            // The script is played: nothing more ever arrives.
-            None => std::future::pending().await,
+        loop {
+            if let Some(got) = self.take(buf) {
+                return Ok(got);
+            }
+            // The inbox is empty until the test delivers more.
+            self.0.arrived.notified().await;
         }
     }
 
@@ -63,6 +93,11 @@ impl DatagramTransport for ScriptedTransport {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok("127.0.0.1:30303".parse().unwrap())
     }
+}
+
+/// The packet type of a sent datagram, if it decodes.
+fn message_of(data: &[u8]) -> Option<Message> {
+    wire::decode_packet(data).ok().map(|p| p.message)
 }
 
 fn ping_from(seed: u8, from: SocketAddr, to: SocketAddr) -> Vec<u8> {
@@ -130,5 +165,101 @@ async fn a_quiet_sender_is_answered_ahead_of_a_flood_that_came_first() {
         .expect("quiet sender answered");
     // Round robin: the flood's first ping, then the quiet sender's.
     assert_eq!(quiet_at, 1, "pong order {order:?}");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_proven_peer_is_answered_ahead_of_a_flood_from_many_addresses() {
+    /// Pings of the flood, each from its own address, queued before the
+    /// proven peer's request: more sources than one round of the old
+    /// round robin would serve before it.
+    const FLOOD: usize = 300;
+    /// Answers the service may send in the flood before the peer's: what
+    /// it handles while reading the batch ahead of the peer's request
+    /// (`DRAIN_BATCH` datagrams per handled one; 300 / 64 → 4 turns).
+    const AHEAD_AT_MOST: usize = FLOOD / devp2p_discover::v4::DRAIN_BATCH + 1;
+    let service: SocketAddr = "127.0.0.1:30303".parse().unwrap();
+    let peer: SocketAddr = "127.0.0.20:30303".parse().unwrap();
+    let script = Script::default();
+    let d = Discv4::spawn(
+        ScriptedTransport(script.clone()),
+        key(1),
+        local_node(key(1)),
+        Discv4Config::default(),
+    );
+    let sent_to = |sent: &[Datagram], to: SocketAddr, kind: fn(&Message) -> bool| {
+        sent.iter()
+            .filter(|(data, dest)| *dest == to && message_of(data).as_ref().is_some_and(kind))
+            .count()
+    };
+    let is_ping = |m: &Message| matches!(m, Message::Ping(_));
+    let is_enr_response = |m: &Message| matches!(m, Message::EnrResponse(_));
+
+    // The peer bonds: it pings, and answers the service's ping back.
+    script.deliver([(ping_from(50, peer, service), peer)]);
+    script
+        .sent_until("the ping back", |sent| sent_to(sent, peer, is_ping) == 1)
+        .await;
+    let ping_back = {
+        let sent = script.sent.lock().unwrap();
+        let (data, _) = sent
+            .iter()
+            .find(|(data, to)| *to == peer && message_of(data).as_ref().is_some_and(is_ping))
+            .expect("ping back");
+        wire::decode_packet(data).expect("decodes").hash
+    };
+    let pong = Message::Pong(wire::Pong {
+        to: Endpoint::new(service, 0),
+        reply_token: ping_back,
+        expiration: wire::expiration_from_now(),
+        enr_seq: None,
+    });
+    let enr_request = || {
+        let msg = Message::EnrRequest(wire::EnrRequest {
+            expiration: wire::expiration_from_now(),
+        });
+        (wire::encode_packet(&key(50), &msg).0, peer)
+    };
+    script.deliver([
+        (wire::encode_packet(&key(50), &pong).0, peer),
+        enr_request(),
+    ]);
+    // An ENR request is answered only with an endpoint proof: the bond holds.
+    script
+        .sent_until("the first ENR response", |sent| {
+            sent_to(sent, peer, is_enr_response) == 1
+        })
+        .await;
+    let before = script.sent.lock().unwrap().len();
+
+    // The flood from many addresses, then the peer's request, all at once.
+    let flood_addr =
+        |i: usize| SocketAddr::from(([127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8], 30303));
+    script.deliver(
+        (0..FLOOD)
+            .map(|i| {
+                (
+                    ping_from(100 + (i % 100) as u8, flood_addr(i), service),
+                    flood_addr(i),
+                )
+            })
+            .chain([enr_request()]),
+    );
+    script
+        .sent_until("the second ENR response", |sent| {
+            sent_to(sent, peer, is_enr_response) == 2
+        })
+        .await;
+    let flood_pongs_ahead = script.sent.lock().unwrap()[before..]
+        .iter()
+        .take_while(|(data, to)| {
+            !(*to == peer && message_of(data).as_ref().is_some_and(is_enr_response))
+        })
+        .filter(|(data, _)| matches!(message_of(data), Some(Message::Pong(_))))
+        .count();
+    assert!(
+        flood_pongs_ahead <= AHEAD_AT_MOST,
+        "{flood_pongs_ahead} flood pings answered before the proven peer"
+    );
     d.shutdown().await;
 }

@@ -32,6 +32,11 @@ struct BondRecord {
 #[derive(Debug)]
 pub(super) struct Bonds {
     records: HashMap<NodeId, BondRecord>,
+    /// When a source ([`rate_key`]) last proved its address by answering
+    /// our ping, whichever node it was: what the inbound queue asks per
+    /// datagram, without a scan of `records`. At most
+    /// [`MAX_BOND_RECORDS`] entries, made room for as `records` is.
+    proven_sources: HashMap<IpAddr, Instant>,
     expiration: Duration,
 }
 
@@ -40,6 +45,7 @@ impl Bonds {
     pub(super) fn new(expiration: Duration) -> Self {
         Bonds {
             records: HashMap::new(),
+            proven_sources: HashMap::new(),
             expiration,
         }
     }
@@ -92,6 +98,31 @@ impl Bonds {
     /// Records that `id` answered our ping from `ip` (its endpoint proof).
     pub(super) fn pong_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).last_pong_received = Some(now);
+        let key = rate_key(ip);
+        if !self.proven_sources.contains_key(&key) && self.proven_sources.len() >= MAX_BOND_RECORDS
+        {
+            let exp = self.expiration;
+            self.proven_sources
+                .retain(|_, t| now.saturating_duration_since(*t) < exp);
+            if self.proven_sources.len() >= MAX_BOND_RECORDS {
+                if let Some(oldest) = self
+                    .proven_sources
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| *k)
+                {
+                    self.proven_sources.remove(&oldest);
+                }
+            }
+        }
+        self.proven_sources.insert(key, now);
+    }
+
+    /// True when some node answered our ping from `ip`'s source (its IPv4
+    /// address or IPv6 /64, as [`rate_key`]) within the expiration: the
+    /// inbound queue serves such sources first (`inbound.rs`).
+    pub(super) fn source_proven(&self, ip: IpAddr, now: Instant) -> bool {
+        self.recent(self.proven_sources.get(&rate_key(ip)).copied(), now)
     }
 
     fn recent(&self, t: Option<Instant>, now: Instant) -> bool {
@@ -229,6 +260,27 @@ mod tests {
         assert_eq!(b.find_failed(id, ip2, now), 2);
         b.find_succeeded(id, ip2, now);
         assert_eq!(b.find_failed(id, ip2, now), 1);
+    }
+
+    #[test]
+    fn a_source_is_proven_by_any_pong_from_it_until_expiry() {
+        let now = Instant::now();
+        let mut b = Bonds::new(Duration::from_secs(100));
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        assert!(!b.source_proven(ip("1.1.1.1"), now));
+        b.ping_received(NodeId([1; 64]), ip("1.1.1.1"), now);
+        assert!(
+            !b.source_proven(ip("1.1.1.1"), now),
+            "a ping proves nothing"
+        );
+        b.pong_received(NodeId([1; 64]), ip("1.1.1.1"), now);
+        assert!(b.source_proven(ip("1.1.1.1"), now));
+        assert!(!b.source_proven(ip("1.1.1.2"), now));
+        assert!(!b.source_proven(ip("1.1.1.1"), now + Duration::from_secs(100)));
+        // IPv6: the /64 is the source.
+        b.pong_received(NodeId([2; 64]), ip("2001:db8:1:2::1"), now);
+        assert!(b.source_proven(ip("2001:db8:1:2::ffff"), now));
+        assert!(!b.source_proven(ip("2001:db8:1:3::1"), now));
     }
 
     #[test]

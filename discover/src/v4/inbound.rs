@@ -1,5 +1,5 @@
 //! The service's inbound queue: datagrams read ahead of processing, served
-//! round robin by source ([`InboundQueue`]).
+//! round robin by source, proven sources first ([`InboundQueue`]).
 //!
 //! Reading a datagram costs a system call (about a microsecond); handling
 //! one costs a public-key recovery and usually a signature (about a hundred
@@ -11,6 +11,17 @@
 //! sending less than its fair share (capacity ÷ busy sources) has every
 //! datagram handled within one round, however much the others send. When
 //! the queue is full, the busiest sources lose datagrams first.
+//!
+//! Sources come in two classes ([`SourceClass`]). A *proven* source
+//! answered one of our pings from its address within the bond expiration
+//! (an endpoint proof: a sender that forges its source address never sees
+//! our ping, so it cannot prove one); every other source is *unproven*.
+//! The peers of our table and the nodes a lookup talks to are proven, so a
+//! flood from many forged or fresh addresses, however wide, cannot push
+//! their datagrams back or out: proven sources take
+//! [`PROVEN_TURNS_PER_UNPROVEN`] turns for each unproven one, and when the
+//! queue is full the unproven lose datagrams first. Unproven sources still
+//! get their turns, so new nodes can bond during a flood.
 //!
 //! Sources are keyed as the rate limiter keys them (IPv4 address, IPv6
 //! /64).
@@ -38,6 +49,31 @@ pub const MAX_QUEUED_PER_SOURCE: usize = 64;
 /// still get their turn).
 pub const DRAIN_BATCH: usize = 64;
 
+/// Turns proven sources take, while both classes have datagrams queued,
+/// for each turn of an unproven source (our choice: a flood of unproven
+/// datagrams delays a proven one by at most one datagram in four, and
+/// unproven sources, new nodes bonding among them, keep a quarter of the
+/// capacity when proven sources alone could fill it).
+pub const PROVEN_TURNS_PER_UNPROVEN: usize = 3;
+
+/// Whether a source has proved its address (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceClass {
+    /// Answered our ping from this address within the bond expiration.
+    Proven,
+    /// Anything else: new, expired, or a forged address.
+    Unproven,
+}
+
+impl SourceClass {
+    fn index(self) -> usize {
+        match self {
+            SourceClass::Proven => 0,
+            SourceClass::Unproven => 1,
+        }
+    }
+}
+
 /// One queued datagram.
 #[derive(Debug)]
 pub(crate) struct Datagram {
@@ -45,12 +81,24 @@ pub(crate) struct Datagram {
     pub from: SocketAddr,
 }
 
-/// Per-source FIFO queues served round robin (see the module docs).
+/// One source's queued datagrams and the class it had when the first of
+/// them came (kept until they are all handled).
+#[derive(Debug)]
+struct SourceQueue {
+    class: SourceClass,
+    datagrams: VecDeque<Datagram>,
+}
+
+/// Per-source FIFO queues served round robin, proven sources first (see
+/// the module docs).
 #[derive(Debug, Default)]
 pub(crate) struct InboundQueue {
-    by_source: HashMap<IpAddr, VecDeque<Datagram>>,
-    /// Sources with queued datagrams, in serving order.
-    turns: VecDeque<IpAddr>,
+    by_source: HashMap<IpAddr, SourceQueue>,
+    /// Sources with queued datagrams, in serving order, per class
+    /// ([`SourceClass::index`]).
+    turns: [VecDeque<IpAddr>; 2],
+    /// Proven turns taken since the last unproven one.
+    proven_streak: usize,
     len: usize,
 }
 
@@ -61,7 +109,8 @@ pub(crate) enum Pushed {
     Queued,
     /// Queued; one datagram of the busiest source was dropped for it.
     QueuedDroppingOne,
-    /// Not queued: its source already has [`MAX_QUEUED_PER_SOURCE`].
+    /// Not queued: its source already has [`MAX_QUEUED_PER_SOURCE`], or
+    /// the queue is full of proven sources' datagrams and this one is not.
     Dropped,
 }
 
@@ -76,26 +125,36 @@ impl InboundQueue {
         self.len == 0
     }
 
-    /// Queues a datagram from `from` (see [`Pushed`]).
-    pub(crate) fn push(&mut self, data: &[u8], from: SocketAddr) -> Pushed {
+    /// Queues a datagram from `from`, a source of class `class` (see
+    /// [`Pushed`]).
+    pub(crate) fn push(&mut self, data: &[u8], from: SocketAddr, class: SourceClass) -> Pushed {
         let key = rate_key(from.ip());
-        if self
-            .by_source
-            .get(&key)
-            .is_some_and(|q| q.len() >= MAX_QUEUED_PER_SOURCE)
-        {
+        let queued = self.by_source.get(&key);
+        if queued.is_some_and(|q| q.datagrams.len() >= MAX_QUEUED_PER_SOURCE) {
             return Pushed::Dropped;
         }
+        // Joining a source's queue: that queue's class decides.
+        let class = queued.map_or(class, |q| q.class);
         let mut pushed = Pushed::Queued;
         if self.len >= MAX_QUEUED_DATAGRAMS {
-            self.drop_from_busiest();
+            let victim = if self.has_queued(SourceClass::Unproven) {
+                SourceClass::Unproven
+            } else if class == SourceClass::Proven {
+                SourceClass::Proven
+            } else {
+                return Pushed::Dropped;
+            };
+            self.drop_from_busiest(victim);
             pushed = Pushed::QueuedDroppingOne;
         }
-        let queue = self.by_source.entry(key).or_default();
-        if queue.is_empty() {
-            self.turns.push_back(key);
+        let queue = self.by_source.entry(key).or_insert_with(|| SourceQueue {
+            class,
+            datagrams: VecDeque::new(),
+        });
+        if queue.datagrams.is_empty() {
+            self.turns[class.index()].push_back(key);
         }
-        queue.push_back(Datagram {
+        queue.datagrams.push_back(Datagram {
             data: data.to_vec(),
             from,
         });
@@ -105,13 +164,14 @@ impl InboundQueue {
 
     /// The next datagram: the oldest of the source whose turn it is.
     pub(crate) fn pop(&mut self) -> Option<Datagram> {
-        let key = self.turns.pop_front()?;
+        let class = self.next_class()?;
+        let key = self.turns[class.index()].pop_front()?;
         let queue = self.by_source.get_mut(&key)?;
-        let datagram = queue.pop_front();
-        if queue.is_empty() {
+        let datagram = queue.datagrams.pop_front();
+        if queue.datagrams.is_empty() {
             self.by_source.remove(&key);
         } else {
-            self.turns.push_back(key);
+            self.turns[class.index()].push_back(key);
         }
         if datagram.is_some() {
             self.len -= 1;
@@ -119,28 +179,55 @@ impl InboundQueue {
         datagram
     }
 
-    /// Drops the newest datagram of the source with the most queued (only
-    /// when the queue is full; at most [`MAX_QUEUED_DATAGRAMS`] sources to
-    /// look at).
-    fn drop_from_busiest(&mut self) {
-        let Some((&key, _)) = self.by_source.iter().max_by_key(|(_, q)| q.len()) else {
+    /// Whose turn it is: proven sources, except every
+    /// [`PROVEN_TURNS_PER_UNPROVEN`] + 1st turn while unproven ones wait.
+    fn next_class(&mut self) -> Option<SourceClass> {
+        let proven = self.has_queued(SourceClass::Proven);
+        let unproven = self.has_queued(SourceClass::Unproven);
+        if proven && (!unproven || self.proven_streak < PROVEN_TURNS_PER_UNPROVEN) {
+            self.proven_streak += 1;
+            Some(SourceClass::Proven)
+        } else if unproven {
+            self.proven_streak = 0;
+            Some(SourceClass::Unproven)
+        } else {
+            None
+        }
+    }
+
+    fn has_queued(&self, class: SourceClass) -> bool {
+        !self.turns[class.index()].is_empty()
+    }
+
+    /// Drops the newest datagram of the source of `class` with the most
+    /// queued (only when the queue is full; at most
+    /// [`MAX_QUEUED_DATAGRAMS`] sources to look at).
+    fn drop_from_busiest(&mut self, class: SourceClass) {
+        let Some((&key, _)) = self
+            .by_source
+            .iter()
+            .filter(|(_, q)| q.class == class)
+            .max_by_key(|(_, q)| q.datagrams.len())
+        else {
             return;
         };
         let Some(queue) = self.by_source.get_mut(&key) else {
             return;
         };
-        queue.pop_back();
+        queue.datagrams.pop_back();
         self.len -= 1;
-        if queue.is_empty() {
+        if queue.datagrams.is_empty() {
             self.by_source.remove(&key);
-            self.turns.retain(|k| *k != key);
+            self.turns[class.index()].retain(|k| *k != key);
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const U: SourceClass = SourceClass::Unproven;
+    const P: SourceClass = SourceClass::Proven;
 
     fn addr(ip: [u8; 4], port: u16) -> SocketAddr {
         SocketAddr::from((ip, port))
@@ -150,10 +237,10 @@ mod tests {
     fn sources_take_turns() {
         let mut q = InboundQueue::default();
         for i in 0..5u8 {
-            q.push(&[i], addr([10, 0, 0, 1], 1000));
+            q.push(&[i], addr([10, 0, 0, 1], 1000), U);
         }
-        q.push(&[100], addr([10, 0, 0, 2], 1000));
-        q.push(&[101], addr([10, 0, 0, 2], 1001));
+        q.push(&[100], addr([10, 0, 0, 2], 1000), U);
+        q.push(&[101], addr([10, 0, 0, 2], 1001), U);
         let order: Vec<u8> = std::iter::from_fn(|| q.pop()).map(|d| d.data[0]).collect();
         assert_eq!(order, [0, 100, 1, 101, 2, 3, 4]);
         assert!(q.is_empty());
@@ -165,12 +252,12 @@ mod tests {
         // 32 flooding sources fill the queue...
         for n in 0..MAX_QUEUED_DATAGRAMS {
             let ip = [10, 1, 0, (n % 32) as u8];
-            q.push(&[1], addr(ip, 30303));
+            q.push(&[1], addr(ip, 30303), U);
         }
         assert_eq!(q.len(), MAX_QUEUED_DATAGRAMS);
         // ...and a legitimate one still gets in, at the busiest's expense.
         assert_eq!(
-            q.push(&[2], addr([192, 0, 2, 7], 30303)),
+            q.push(&[2], addr([192, 0, 2, 7], 30303), U),
             Pushed::QueuedDroppingOne
         );
         assert_eq!(q.len(), MAX_QUEUED_DATAGRAMS);
@@ -184,16 +271,87 @@ mod tests {
     fn one_source_holds_at_most_its_share() {
         let mut q = InboundQueue::default();
         for _ in 0..MAX_QUEUED_PER_SOURCE {
-            assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 1)), Pushed::Queued);
+            assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 1), U), Pushed::Queued);
         }
-        assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 2)), Pushed::Dropped);
+        assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 2), U), Pushed::Dropped);
         // IPv6 sources in one /64 are one source.
         let v6 =
             |last: u16| SocketAddr::new(IpAddr::V6([0x2001, 0xdb8, 0, 0, 0, 0, 0, last].into()), 1);
         for i in 0..MAX_QUEUED_PER_SOURCE as u16 {
-            assert_eq!(q.push(&[0], v6(i)), Pushed::Queued);
+            assert_eq!(q.push(&[0], v6(i), U), Pushed::Queued);
         }
-        assert_eq!(q.push(&[0], v6(999)), Pushed::Dropped);
+        assert_eq!(q.push(&[0], v6(999), U), Pushed::Dropped);
         assert_eq!(q.len(), 2 * MAX_QUEUED_PER_SOURCE);
+    }
+
+    #[test]
+    fn proven_sources_go_first_and_unproven_keep_their_share() {
+        let mut q = InboundQueue::default();
+        for i in 0..8u8 {
+            q.push(&[i], addr([10, 0, 0, i], 1), U);
+        }
+        for i in 0..5u8 {
+            q.push(&[100 + i], addr([192, 0, 2, 1], 1), P);
+        }
+        let order: Vec<u8> = std::iter::from_fn(|| q.pop()).map(|d| d.data[0]).collect();
+        assert_eq!(
+            order,
+            [100, 101, 102, 0, 103, 104, 1, 2, 3, 4, 5, 6, 7],
+            "{PROVEN_TURNS_PER_UNPROVEN} proven turns per unproven one"
+        );
+    }
+
+    #[test]
+    fn a_source_keeps_its_class_while_it_has_datagrams_queued() {
+        let mut q = InboundQueue::default();
+        q.push(&[1], addr([10, 0, 0, 1], 1), U);
+        q.push(&[2], addr([10, 0, 0, 1], 1), P);
+        q.push(&[3], addr([192, 0, 2, 1], 1), P);
+        let order: Vec<u8> = std::iter::from_fn(|| q.pop()).map(|d| d.data[0]).collect();
+        assert_eq!(order, [3, 1, 2]);
+        // Drained, the source is classed afresh.
+        q.push(&[4], addr([10, 0, 0, 9], 1), U);
+        q.push(&[5], addr([10, 0, 0, 1], 1), P);
+        assert_eq!(q.pop().map(|d| d.data[0]), Some(5));
+    }
+
+    #[test]
+    fn a_full_queue_sheds_unproven_datagrams_first() {
+        let mut q = InboundQueue::default();
+        // Spread over more sources than the queue holds datagrams, one each
+        // (a flood from forged addresses)...
+        for n in 0..MAX_QUEUED_DATAGRAMS as u32 {
+            let [_, _, a, b] = n.to_be_bytes();
+            q.push(&[0], addr([10, 2, a, b], 1), U);
+        }
+        // ...a proven source's datagrams all get in, at the flood's expense,
+        for i in 0..MAX_QUEUED_PER_SOURCE as u8 {
+            assert_eq!(
+                q.push(&[1, i], addr([192, 0, 2, 1], 1), P),
+                Pushed::QueuedDroppingOne
+            );
+        }
+        assert_eq!(q.len(), MAX_QUEUED_DATAGRAMS);
+        // and come out first.
+        for i in 0..MAX_QUEUED_PER_SOURCE as u8 {
+            let d = q.pop().expect("queued");
+            if (i as usize + 1).is_multiple_of(PROVEN_TURNS_PER_UNPROVEN + 1) {
+                assert_eq!(d.data[0], 0, "an unproven turn at {i}");
+                continue;
+            }
+            assert_eq!(d.data[0], 1, "proven at {i}");
+        }
+        // A queue full of proven datagrams turns unproven ones away.
+        let mut q = InboundQueue::default();
+        for n in 0..MAX_QUEUED_DATAGRAMS as u32 {
+            let [_, _, a, b] = n.to_be_bytes();
+            q.push(&[1], addr([192, 1, a, b], 1), P);
+        }
+        assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 1), U), Pushed::Dropped);
+        assert_eq!(
+            q.push(&[1], addr([192, 0, 2, 1], 1), P),
+            Pushed::QueuedDroppingOne
+        );
+        assert_eq!(q.len(), MAX_QUEUED_DATAGRAMS);
     }
 }

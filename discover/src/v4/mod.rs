@@ -22,7 +22,10 @@
 //! - past its capacity the service drops datagrams itself, not the kernel:
 //!   it drains its socket between datagrams and handles them round robin by
 //!   source, the busiest sources losing datagrams first, so a quiet sender
-//!   is answered through a flood from many addresses;
+//!   is answered through a flood from many addresses; sources that proved
+//!   their address (answered our ping) go first
+//!   ([`PROVEN_TURNS_PER_UNPROVEN`]) and lose datagrams last, so a flood
+//!   from forged addresses cannot delay our peers' packets;
 //! - a node that answered our FindNode or our ping-back counts as live, so it
 //!   is handed out in Neighbors without waiting for a revalidation round;
 //! - inbound nodes are accepted once the first self lookup is done (geth:
@@ -64,7 +67,9 @@ pub use bonds::{MAX_BOND_RECORDS, MAX_RATE_TRACKED_IPS, RATE_LIMIT_PREFIX_BITS_V
 pub use config::*;
 pub use devp2p_netutil::Netlist;
 pub use error::DiscoverError;
-pub use inbound::{DRAIN_BATCH, MAX_QUEUED_DATAGRAMS, MAX_QUEUED_PER_SOURCE};
+pub use inbound::{
+    DRAIN_BATCH, MAX_QUEUED_DATAGRAMS, MAX_QUEUED_PER_SOURCE, PROVEN_TURNS_PER_UNPROVEN,
+};
 pub use lookup::{LookupResult, RandomNodes, ALPHA, EMPTY_LOOKUP_BACKOFF, MIN_LOOKUP_INTERVAL};
 pub use service::{
     LATE_PINGS_REMEMBERED, LATE_PONG_GRACE, MAX_FINDNODE_FAILURES, MIN_ENDPOINT_STATEMENTS,

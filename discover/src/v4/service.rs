@@ -18,7 +18,7 @@ use tokio::time::{sleep_until, Instant};
 use super::bonds::{Bonds, RateLimiter};
 use super::config::Discv4Config;
 use super::error::DiscoverError;
-use super::inbound::{InboundQueue, Pushed, DRAIN_BATCH};
+use super::inbound::{InboundQueue, Pushed, SourceClass, DRAIN_BATCH};
 use super::stats::PacketStats;
 use super::table::{node_udp_addr, Table, BUCKET_SIZE};
 use super::transport::DatagramTransport;
@@ -214,7 +214,8 @@ pub(crate) struct Service<T> {
     table: Table,
     bonds: Bonds,
     rate: RateLimiter,
-    /// Datagrams read ahead of handling, served round robin by source.
+    /// Datagrams read ahead of handling, served round robin by source,
+    /// proven sources first.
     inbound: InboundQueue,
     /// Predicts our IPv4 endpoint from what IPv4 peers report.
     ip_tracker: IpTracker,
@@ -399,10 +400,16 @@ impl<T: DatagramTransport> Service<T> {
         }
     }
 
-    /// Queues a received datagram (see `inbound.rs`); what the queue sheds
-    /// counts as dropped.
+    /// Queues a received datagram (see `inbound.rs`), its source classed by
+    /// whether it proved its address; what the queue sheds counts as
+    /// dropped.
     fn queue_datagram(&mut self, data: &[u8], from: SocketAddr) {
-        match self.inbound.push(data, from) {
+        let class = if self.bonds.source_proven(from.ip(), Instant::now()) {
+            SourceClass::Proven
+        } else {
+            SourceClass::Unproven
+        };
+        match self.inbound.push(data, from, class) {
             Pushed::Queued => {}
             Pushed::QueuedDroppingOne | Pushed::Dropped => {
                 tracing::trace!(target: TARGET, %from, "inbound queue full: datagram shed");
