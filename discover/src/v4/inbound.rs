@@ -19,9 +19,14 @@
 //! The peers of our table and the nodes a lookup talks to are proven, so a
 //! flood from many forged or fresh addresses, however wide, cannot push
 //! their datagrams back or out: proven sources take
-//! [`PROVEN_TURNS_PER_UNPROVEN`] turns for each unproven one, and when the
-//! queue is full the unproven lose datagrams first. Unproven sources still
-//! get their turns, so new nodes can bond during a flood.
+//! [`PROVEN_TURNS_PER_UNPROVEN`] turns for each unproven one, and each
+//! class has a share of the queue to itself in the same proportion
+//! (proven 3/4, unproven 1/4, [`class_share`]): when the queue is full, a datagram of a class
+//! below its share takes the place of the other class's busiest source's
+//! newest datagram, and otherwise that of its own class's busiest. So
+//! neither class can shut the other out: unproven sources keep their
+//! turns and their quarter even while proven ones flood, and new nodes can
+//! bond.
 //!
 //! Sources are keyed as the rate limiter keys them (IPv4 address, IPv6
 //! /64).
@@ -72,6 +77,13 @@ impl SourceClass {
             SourceClass::Unproven => 1,
         }
     }
+
+    fn other(self) -> SourceClass {
+        match self {
+            SourceClass::Proven => SourceClass::Unproven,
+            SourceClass::Unproven => SourceClass::Proven,
+        }
+    }
 }
 
 /// One queued datagram.
@@ -87,16 +99,59 @@ pub(crate) struct Datagram {
 struct SourceQueue {
     class: SourceClass,
     datagrams: VecDeque<Datagram>,
+    /// Where this source sits in its class's [`ByDepth`] list for its depth.
+    depth_slot: usize,
+}
+
+/// The sources of one class by how many datagrams each has queued, so the
+/// busiest is found without looking at every source: `lists[n]` holds the
+/// sources with `n` queued (index 0 unused), `max` the deepest non-empty
+/// list.
+#[derive(Debug)]
+struct ByDepth {
+    lists: Vec<Vec<IpAddr>>,
+    max: usize,
+}
+
+impl Default for ByDepth {
+    fn default() -> Self {
+        ByDepth {
+            lists: vec![Vec::new(); MAX_QUEUED_PER_SOURCE + 1],
+            max: 0,
+        }
+    }
+}
+
+/// One class's share of the queue.
+#[derive(Debug, Default)]
+struct ClassQueue {
+    /// Sources with queued datagrams, in serving order.
+    turns: VecDeque<IpAddr>,
+    by_depth: ByDepth,
+    /// Datagrams queued by this class's sources.
+    queued: usize,
+}
+
+/// How many of the [`MAX_QUEUED_DATAGRAMS`] places a class has to itself
+/// when the queue is full: the same share as its turns
+/// ([`PROVEN_TURNS_PER_UNPROVEN`] to 1), 768 proven and 256 unproven.
+pub(crate) const fn class_share(class: SourceClass) -> usize {
+    let per_turn = MAX_QUEUED_DATAGRAMS / (PROVEN_TURNS_PER_UNPROVEN + 1);
+    match class {
+        SourceClass::Proven => per_turn * PROVEN_TURNS_PER_UNPROVEN,
+        SourceClass::Unproven => per_turn,
+    }
 }
 
 /// Per-source FIFO queues served round robin, proven sources first (see
-/// the module docs).
+/// the module docs). Every operation costs a few hash-map look-ups,
+/// whatever the number of sources: a flood from forged addresses makes the
+/// queue shed on nearly every datagram it reads.
 #[derive(Debug, Default)]
 pub(crate) struct InboundQueue {
     by_source: HashMap<IpAddr, SourceQueue>,
-    /// Sources with queued datagrams, in serving order, per class
-    /// ([`SourceClass::index`]).
-    turns: [VecDeque<IpAddr>; 2],
+    /// Per class ([`SourceClass::index`]).
+    classes: [ClassQueue; 2],
     /// Proven turns taken since the last unproven one.
     proven_streak: usize,
     len: usize,
@@ -107,10 +162,11 @@ pub(crate) struct InboundQueue {
 pub(crate) enum Pushed {
     /// Queued, nothing dropped.
     Queued,
-    /// Queued; one datagram of the busiest source was dropped for it.
+    /// Queued; one datagram of the busiest source of its class, or of the
+    /// other class when its own is below its [`class_share`], was dropped
+    /// for it.
     QueuedDroppingOne,
-    /// Not queued: its source already has [`MAX_QUEUED_PER_SOURCE`], or
-    /// the queue is full of proven sources' datagrams and this one is not.
+    /// Not queued: its source already has [`MAX_QUEUED_PER_SOURCE`].
     Dropped,
 }
 
@@ -137,12 +193,12 @@ impl InboundQueue {
         let class = queued.map_or(class, |q| q.class);
         let mut pushed = Pushed::Queued;
         if self.len >= MAX_QUEUED_DATAGRAMS {
-            let victim = if self.has_queued(SourceClass::Unproven) {
-                SourceClass::Unproven
-            } else if class == SourceClass::Proven {
-                SourceClass::Proven
+            // Full: the other class holds more than its share if this one
+            // holds less than its own.
+            let victim = if self.classes[class.index()].queued < class_share(class) {
+                class.other()
             } else {
-                return Pushed::Dropped;
+                class
             };
             self.drop_from_busiest(victim);
             pushed = Pushed::QueuedDroppingOne;
@@ -150,14 +206,17 @@ impl InboundQueue {
         let queue = self.by_source.entry(key).or_insert_with(|| SourceQueue {
             class,
             datagrams: VecDeque::new(),
+            depth_slot: 0,
         });
-        if queue.datagrams.is_empty() {
-            self.turns[class.index()].push_back(key);
-        }
         queue.datagrams.push_back(Datagram {
             data: data.to_vec(),
             from,
         });
+        let depth = queue.datagrams.len();
+        if depth == 1 {
+            self.classes[class.index()].turns.push_back(key);
+        }
+        self.set_depth(key, class, depth - 1, depth);
         self.len += 1;
         pushed
     }
@@ -165,18 +224,16 @@ impl InboundQueue {
     /// The next datagram: the oldest of the source whose turn it is.
     pub(crate) fn pop(&mut self) -> Option<Datagram> {
         let class = self.next_class()?;
-        let key = self.turns[class.index()].pop_front()?;
+        let key = self.classes[class.index()].turns.pop_front()?;
         let queue = self.by_source.get_mut(&key)?;
-        let datagram = queue.datagrams.pop_front();
-        if queue.datagrams.is_empty() {
-            self.by_source.remove(&key);
-        } else {
-            self.turns[class.index()].push_back(key);
+        let datagram = queue.datagrams.pop_front()?;
+        let depth = queue.datagrams.len();
+        if depth > 0 {
+            self.classes[class.index()].turns.push_back(key);
         }
-        if datagram.is_some() {
-            self.len -= 1;
-        }
-        datagram
+        self.set_depth(key, class, depth + 1, depth);
+        self.len -= 1;
+        Some(datagram)
     }
 
     /// Whose turn it is: proven sources, except every
@@ -196,32 +253,112 @@ impl InboundQueue {
     }
 
     fn has_queued(&self, class: SourceClass) -> bool {
-        !self.turns[class.index()].is_empty()
+        !self.classes[class.index()].turns.is_empty()
     }
 
-    /// Drops the newest datagram of the source of `class` with the most
-    /// queued (only when the queue is full; at most
-    /// [`MAX_QUEUED_DATAGRAMS`] sources to look at).
+    /// Drops the newest datagram of a source of `class` with the most
+    /// queued (only when the queue is full). When every source of the class
+    /// has one, that is the source that came last, at the back of the turns.
     fn drop_from_busiest(&mut self, class: SourceClass) {
-        let Some((&key, _)) = self
-            .by_source
-            .iter()
-            .filter(|(_, q)| q.class == class)
-            .max_by_key(|(_, q)| q.datagrams.len())
-        else {
+        let queues = &mut self.classes[class.index()];
+        let max = queues.by_depth.max;
+        let key = if max > 1 {
+            queues.by_depth.lists[max].last().copied()
+        } else {
+            queues.turns.pop_back()
+        };
+        let Some(key) = key else {
             return;
         };
         let Some(queue) = self.by_source.get_mut(&key) else {
             return;
         };
         queue.datagrams.pop_back();
+        let depth = queue.datagrams.len();
+        self.set_depth(key, class, depth + 1, depth);
         self.len -= 1;
-        if queue.datagrams.is_empty() {
+    }
+
+    /// Moves `key` from the list of sources `from` deep to that of sources
+    /// `to` deep (0: none), and forgets a source with nothing queued.
+    fn set_depth(&mut self, key: IpAddr, class: SourceClass, from: usize, to: usize) {
+        let queues = &mut self.classes[class.index()];
+        queues.queued = queues.queued + to - from;
+        let by_depth = &mut queues.by_depth;
+        if from > 0 {
+            let slot = self.by_source.get(&key).map(|q| q.depth_slot);
+            // The slot always holds `key`; checked rather than trusted, so a
+            // slip here could never panic on a datagram.
+            if let Some(slot) = slot.filter(|&i| by_depth.lists[from].get(i) == Some(&key)) {
+                by_depth.lists[from].swap_remove(slot);
+                if let Some(&moved) = by_depth.lists[from].get(slot) {
+                    if let Some(q) = self.by_source.get_mut(&moved) {
+                        q.depth_slot = slot;
+                    }
+                }
+            }
+        }
+        if to > 0 {
+            by_depth.lists[to].push(key);
+            if let Some(q) = self.by_source.get_mut(&key) {
+                q.depth_slot = by_depth.lists[to].len() - 1;
+            }
+            by_depth.max = by_depth.max.max(to);
+        } else {
             self.by_source.remove(&key);
-            self.turns[class.index()].retain(|k| *k != key);
+        }
+        while by_depth.max > 0 && by_depth.lists[by_depth.max].is_empty() {
+            by_depth.max -= 1;
+        }
+    }
+
+    /// Checks that the turns and depth lists agree with the per-source
+    /// queues.
+    #[cfg(test)]
+    fn check(&self) {
+        let mut turns: HashMap<(IpAddr, usize), usize> = HashMap::new();
+        for (i, class) in self.classes.iter().enumerate() {
+            for key in &class.turns {
+                *turns.entry((*key, i)).or_default() += 1;
+            }
+        }
+        let mut total = 0;
+        for (key, q) in &self.by_source {
+            let depth = q.datagrams.len();
+            assert!(depth > 0, "{key} kept while empty");
+            total += depth;
+            let class = &self.classes[q.class.index()];
+            assert_eq!(class.by_depth.lists[depth].get(q.depth_slot), Some(key));
+            assert_eq!(
+                turns.get(&(*key, q.class.index())),
+                Some(&1),
+                "{key}'s turns"
+            );
+        }
+        assert_eq!(total, self.len);
+        for (i, class) in self.classes.iter().enumerate() {
+            let queued: usize = self
+                .by_source
+                .values()
+                .filter(|q| q.class.index() == i)
+                .map(|q| q.datagrams.len())
+                .sum();
+            assert_eq!(class.queued, queued);
+            assert_eq!(
+                class.turns.len(),
+                class.by_depth.lists.iter().map(Vec::len).sum::<usize>()
+            );
+            let deepest = class
+                .by_depth
+                .lists
+                .iter()
+                .rposition(|l| !l.is_empty())
+                .unwrap_or(0);
+            assert_eq!(class.by_depth.max, deepest);
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,17 +478,72 @@ mod tests {
             }
             assert_eq!(d.data[0], 1, "proven at {i}");
         }
-        // A queue full of proven datagrams turns unproven ones away.
+    }
+
+    #[test]
+    fn a_class_below_its_share_takes_places_from_the_other() {
         let mut q = InboundQueue::default();
+        // Proven sources fill the queue (a flood from bonded peers)...
         for n in 0..MAX_QUEUED_DATAGRAMS as u32 {
             let [_, _, a, b] = n.to_be_bytes();
             q.push(&[1], addr([192, 1, a, b], 1), P);
         }
-        assert_eq!(q.push(&[0], addr([10, 0, 0, 1], 1), U), Pushed::Dropped);
+        // ...unproven ones still get in, up to their share,
+        for n in 0..2 * class_share(U) as u32 {
+            let [_, _, a, b] = n.to_be_bytes();
+            assert_eq!(
+                q.push(&[0], addr([10, 3, a, b], 1), U),
+                Pushed::QueuedDroppingOne
+            );
+        }
+        assert_eq!(q.len(), MAX_QUEUED_DATAGRAMS);
+        q.check();
+        assert_eq!(q.classes[U.index()].queued, class_share(U));
+        assert_eq!(q.classes[P.index()].queued, class_share(P));
+        // and proven ones take back only what is over the unproven share.
         assert_eq!(
             q.push(&[1], addr([192, 0, 2, 1], 1), P),
             Pushed::QueuedDroppingOne
         );
-        assert_eq!(q.len(), MAX_QUEUED_DATAGRAMS);
+        assert_eq!(q.classes[U.index()].queued, class_share(U));
+    }
+
+    #[test]
+    fn turns_and_depths_stay_consistent_through_any_mix_of_operations() {
+        // xorshift64: a fixed, dependency-free sequence.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut q = InboundQueue::default();
+        for step in 0..20_000 {
+            let r = next();
+            if r % 5 == 0 {
+                q.pop();
+            } else {
+                // A few busy sources and many one-off ones, both classes.
+                let host = if r % 3 == 0 {
+                    (r >> 8) % 8
+                } else {
+                    (r >> 8) % 4096
+                } as u32;
+                let class = if (r >> 40) % 4 == 0 { P } else { U };
+                q.push(
+                    &[0],
+                    SocketAddr::from(((0x0a00_0000 + host).to_be_bytes(), 1)),
+                    class,
+                );
+            }
+            if step % 97 == 0 {
+                q.check();
+            }
+        }
+        q.check();
+        while q.pop().is_some() {}
+        q.check();
+        assert!(q.is_empty() && q.by_source.is_empty());
     }
 }
