@@ -23,9 +23,10 @@
 //!   it drains its socket between datagrams and handles them round robin by
 //!   source, the busiest sources losing datagrams first, so a quiet sender
 //!   is answered through a flood from many addresses; sources that proved
-//!   their address (answered our ping) go first
-//!   ([`PROVEN_TURNS_PER_UNPROVEN`]) and lose datagrams last, so a flood
-//!   from forged addresses cannot delay our peers' packets;
+//!   their address (answered our ping) take three turns to the others'
+//!   one ([`PROVEN_TURNS_PER_UNPROVEN`]) and three quarters of a full
+//!   queue, so a flood from forged addresses cannot delay our peers'
+//!   packets, and a flood from bonded ones cannot shut out new nodes;
 //! - a node that answered our FindNode or our ping-back counts as live, so it
 //!   is handed out in Neighbors without waiting for a revalidation round;
 //! - inbound nodes are accepted once the first self lookup is done (geth:
