@@ -21,12 +21,12 @@
 //! their datagrams back or out: proven sources take
 //! [`PROVEN_TURNS_PER_UNPROVEN`] turns for each unproven one, and each
 //! class has a share of the queue to itself in the same proportion
-//! (proven 3/4, unproven 1/4, [`class_share`]): when the queue is full, a datagram of a class
-//! below its share takes the place of the other class's busiest source's
-//! newest datagram, and otherwise that of its own class's busiest. So
-//! neither class can shut the other out: unproven sources keep their
-//! turns and their quarter even while proven ones flood, and new nodes can
-//! bond.
+//! (proven 3/4, unproven 1/4, [`class_share`]): when the queue is full, a
+//! datagram of a class below its share takes the place of the other
+//! class's busiest source's newest datagram, and otherwise that of its own
+//! class's busiest. So neither class can shut the other out: unproven
+//! sources keep their turns and their quarter even while proven ones
+//! flood, and new nodes can bond.
 //!
 //! Sources are keyed as the rate limiter keys them (IPv4 address, IPv6
 //! /64).
