@@ -51,9 +51,7 @@ impl Bonds {
     }
 
     fn record(&mut self, id: NodeId, ip: IpAddr, now: Instant) -> &mut BondRecord {
-        if !self.records.contains_key(&id) && self.records.len() >= MAX_BOND_RECORDS {
-            self.make_room(now);
-        }
+        make_room(&mut self.records, &id, now, self.expiration, |r| r.touched);
         let r = self.records.entry(id).or_insert(BondRecord {
             ip,
             last_ping_received: None,
@@ -74,22 +72,6 @@ impl Bonds {
         r
     }
 
-    fn make_room(&mut self, now: Instant) {
-        let exp = self.expiration;
-        self.records
-            .retain(|_, r| now.saturating_duration_since(r.touched) < exp);
-        if self.records.len() >= MAX_BOND_RECORDS {
-            if let Some(oldest) = self
-                .records
-                .iter()
-                .min_by_key(|(_, r)| r.touched)
-                .map(|(id, _)| *id)
-            {
-                self.records.remove(&oldest);
-            }
-        }
-    }
-
     /// Records that `id` pinged us from `ip` (so it now holds a proof for us).
     pub(super) fn ping_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).last_ping_received = Some(now);
@@ -99,22 +81,7 @@ impl Bonds {
     pub(super) fn pong_received(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).last_pong_received = Some(now);
         let key = rate_key(ip);
-        if !self.proven_sources.contains_key(&key) && self.proven_sources.len() >= MAX_BOND_RECORDS
-        {
-            let exp = self.expiration;
-            self.proven_sources
-                .retain(|_, t| now.saturating_duration_since(*t) < exp);
-            if self.proven_sources.len() >= MAX_BOND_RECORDS {
-                if let Some(oldest) = self
-                    .proven_sources
-                    .iter()
-                    .min_by_key(|(_, t)| **t)
-                    .map(|(k, _)| *k)
-                {
-                    self.proven_sources.remove(&oldest);
-                }
-            }
-        }
+        make_room(&mut self.proven_sources, &key, now, self.expiration, |t| *t);
         self.proven_sources.insert(key, now);
     }
 
@@ -155,6 +122,28 @@ impl Bonds {
     /// Resets the consecutive FindNode failure count.
     pub(super) fn find_succeeded(&mut self, id: NodeId, ip: IpAddr, now: Instant) {
         self.record(id, ip, now).find_fails = 0;
+    }
+}
+
+/// Makes room in `map` for `key` if it is new and the map holds
+/// [`MAX_BOND_RECORDS`]: entries last touched an `expiration` ago or more
+/// go; if none did, the least recently touched one does (a flood of new
+/// entries costs us old ones, never memory).
+fn make_room<K: Copy + Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    key: &K,
+    now: Instant,
+    expiration: Duration,
+    touched: impl Fn(&V) -> Instant,
+) {
+    if map.contains_key(key) || map.len() < MAX_BOND_RECORDS {
+        return;
+    }
+    map.retain(|_, v| now.saturating_duration_since(touched(v)) < expiration);
+    if map.len() >= MAX_BOND_RECORDS {
+        if let Some(oldest) = map.iter().min_by_key(|(_, v)| touched(v)).map(|(k, _)| *k) {
+            map.remove(&oldest);
+        }
     }
 }
 

@@ -154,7 +154,6 @@ pub(crate) struct InboundQueue {
     classes: [ClassQueue; 2],
     /// Proven turns taken since the last unproven one.
     proven_streak: usize,
-    len: usize,
 }
 
 /// What [`InboundQueue::push`] did.
@@ -172,13 +171,12 @@ pub(crate) enum Pushed {
 
 impl InboundQueue {
     /// Queued datagrams.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.classes.iter().map(|c| c.queued).sum()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// Queues a datagram from `from`, a source of class `class` (see
@@ -192,7 +190,7 @@ impl InboundQueue {
         // Joining a source's queue: that queue's class decides.
         let class = queued.map_or(class, |q| q.class);
         let mut pushed = Pushed::Queued;
-        if self.len >= MAX_QUEUED_DATAGRAMS {
+        if self.len() >= MAX_QUEUED_DATAGRAMS {
             // Full: the other class holds more than its share if this one
             // holds less than its own.
             let victim = if self.classes[class.index()].queued < class_share(class) {
@@ -217,7 +215,6 @@ impl InboundQueue {
             self.classes[class.index()].turns.push_back(key);
         }
         self.set_depth(key, class, depth - 1, depth);
-        self.len += 1;
         pushed
     }
 
@@ -232,7 +229,6 @@ impl InboundQueue {
             self.classes[class.index()].turns.push_back(key);
         }
         self.set_depth(key, class, depth + 1, depth);
-        self.len -= 1;
         Some(datagram)
     }
 
@@ -276,7 +272,6 @@ impl InboundQueue {
         queue.datagrams.pop_back();
         let depth = queue.datagrams.len();
         self.set_depth(key, class, depth + 1, depth);
-        self.len -= 1;
     }
 
     /// Moves `key` from the list of sources `from` deep to that of sources
@@ -335,7 +330,7 @@ impl InboundQueue {
                 "{key}'s turns"
             );
         }
-        assert_eq!(total, self.len);
+        assert_eq!(total, self.len());
         for (i, class) in self.classes.iter().enumerate() {
             let queued: usize = self
                 .by_source
